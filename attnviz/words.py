@@ -1,0 +1,61 @@
+"""From tokens to words: array operations on attention ``[..., query, key]``.
+
+A word's tokens are merged by the rule of Clark et al. (2019): attention *to* a word is
+the sum over its tokens (so rows still sum to 1), attention *from* a word is the mean
+over its tokens. Special tokens ([CLS], [SEP], <s>, </s>) stay units of their own.
+Removing special tokens drops their rows and columns and renormalises every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def units(word_ids: list[int | None]) -> list[list[int]]:
+    """Group token positions into display units: one per word, one per special token.
+
+    ``word_ids[t]`` is the word index of token t, or None for a special token. Units
+    keep reading order; a word split around other tokens still forms one unit.
+    """
+    groups: list[list[int]] = []
+    first: dict[int, int] = {}
+    for t, w in enumerate(word_ids):
+        if w is None:
+            groups.append([t])
+        elif w in first:
+            groups[first[w]].append(t)
+        else:
+            first[w] = len(groups)
+            groups.append([t])
+    return groups
+
+
+def membership(groups: list[list[int]], n_tokens: int) -> np.ndarray:
+    """(units, tokens) 0/1 matrix: row u marks the tokens of unit u."""
+    m = np.zeros((len(groups), n_tokens), dtype=np.float32)
+    for u, tokens in enumerate(groups):
+        m[u, tokens] = 1.0
+    return m
+
+
+def merge(attention: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """[..., T, T] token attention -> [..., U, U] unit attention (from = mean, to = sum)."""
+    m = membership(groups, attention.shape[-1])
+    mean_rows = m / m.sum(axis=1, keepdims=True)  # (U, T)
+    return np.einsum("ut,...ts,vs->...uv", mean_rows, attention, m, optimize=True).astype(np.float32)
+
+
+def merge_mask(mask: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """[Q, K] bool mask -> [U, U]: a unit may attend to a unit if any token pair may."""
+    m = membership(groups, mask.shape[-1])
+    return (m @ mask.astype(np.float32) @ m.T) > 0
+
+
+def drop(attention: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Keep the positions where ``keep`` is True (rows and columns); renormalise rows to 1.
+
+    A row whose remaining weights sum to 0 stays all zero instead of becoming NaN.
+    """
+    kept = attention[..., keep, :][..., :, keep]
+    total = kept.sum(axis=-1, keepdims=True)
+    return np.divide(kept, total, out=np.zeros_like(kept), where=total > 0).astype(np.float32)

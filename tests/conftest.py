@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests never touch the network: the Hub is switched to offline mode."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+import attnviz  # noqa: E402
+
+SHARED_UD = ROOT.parent / "shared" / "ud" / "en_ewt-ud-dev.conllu"
+
+
+@pytest.fixture(scope="session")
+def minilm() -> "attnviz.LoadedModel":
+    """The offline default model, loaded once for the whole test session."""
+    return attnviz.load_model(attnviz.DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def ud_dev() -> Path:
+    """../shared/ud/en_ewt-ud-dev.conllu (gold UD trees); skips when the shared folder is absent."""
+    if not SHARED_UD.is_file():
+        pytest.skip(f"needs the shared UD dev file at {SHARED_UD} (not part of the repository)")
+    return SHARED_UD
