@@ -1,0 +1,383 @@
+"""attnviz.figures: heatmap, arcs SVG, grid, CSV and image export (real Chromium, no mocks).
+
+The export tests need a Chrome-family browser (/usr/bin/chromium here and in the
+project's test command); they fail, rather than skip, when it is missing.
+"""
+
+import io
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from attnviz import figures
+from attnviz.figures import (
+    ExportUnavailableError,
+    arcs_svg,
+    downsample,
+    export_available,
+    grid,
+    heatmap,
+    matrix_csv,
+    to_png,
+    to_svg,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+HOSTILE = [
+    "<img src=x onerror=alert(1)>",
+    "</script><script>alert(1)</script>",
+    "{{7*7}}",
+    "&",
+    "&lt;b&gt;",
+]
+
+
+def rows(n: int, seed: int = 0, heads: int | None = None) -> np.ndarray:
+    """Random attention rows (each sums to 1), ``[n, n]`` or ``[heads, n, n]``."""
+    rng = np.random.default_rng(seed)
+    size = (n,) if heads is None else (heads, n)
+    return rng.dirichlet(np.ones(n), size=size).astype(np.float32)
+
+
+def strings(obj):
+    """Every string anywhere in a JSON-like structure."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from strings(v)
+
+
+def arcs_of(svg: str) -> list[ET.Element]:
+    return ET.fromstring(svg).findall(f".//{SVG}path[@class='arc']")
+
+
+# ------------------------------------------------------------------ heatmap
+def test_heatmap_fixed_colour_range_order_and_hover():
+    tokens = ["[CLS]", "the", "cat", "[SEP]"]
+    fig = heatmap(rows(4), tokens, tokens, "MiniLM 3-1")
+    trace = fig.data[0]
+    assert (trace.zmin, trace.zmax) == (0.0, 1.0)
+    assert trace.y[0] == "0: [CLS]" and trace.x[-1] == "3: [SEP]"
+    assert fig.layout.yaxis.autorange == "reversed"  # first query token at the top
+    assert "%{z:.4f}" in trace.hovertemplate and "%{y}" in trace.hovertemplate and "%{x}" in trace.hovertemplate
+    assert list(fig.layout.yaxis.ticktext) == tokens
+    assert fig.layout.title.text == "MiniLM 3-1"
+    np.testing.assert_allclose(np.asarray(trace.z), rows(4))
+
+
+def test_heatmap_keeps_duplicate_tokens_apart():
+    tokens = ["the", "cat", "saw", "the", "dog"]
+    fig = heatmap(rows(5), tokens, tokens, "dupes")
+    assert len(set(fig.data[0].x)) == 5 and len(set(fig.data[0].y)) == 5
+    assert list(fig.layout.xaxis.ticktext).count("the") == 2
+
+
+def test_heatmap_escapes_hostile_text():
+    tokens = ["[CLS]", *HOSTILE, "[SEP]"]
+    fig = heatmap(rows(len(tokens)), tokens, tokens, "<b>title</b> <img src=x onerror=alert(1)>")
+    texts = list(strings(json.loads(fig.to_json())))
+    assert not any("<img" in s or "<script" in s or "</script" in s or "<b>" in s for s in texts)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in fig.layout.xaxis.ticktext
+    assert "&amp;" in fig.layout.yaxis.ticktext
+    assert "&amp;lt;b&amp;gt;" in fig.layout.yaxis.ticktext  # typed entities stay literal too
+    assert fig.layout.title.text == "&lt;b&gt;title&lt;/b&gt; &lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_heatmap_long_input_is_thinned_not_annotated():
+    n = 512
+    tokens = [f"t{i % 7}" for i in range(n)]
+    fig = heatmap(rows(n), tokens, tokens, "long")
+    assert np.asarray(fig.data[0].z).shape == (n, n)
+    assert len(fig.layout.annotations) == 0
+    assert len(fig.layout.xaxis.tickvals) <= figures.MAX_TICKS + 1
+    assert len(set(fig.data[0].x)) == n
+
+
+def test_heatmap_rejects_mismatched_tokens():
+    with pytest.raises(ValueError):
+        heatmap(rows(4), ["a", "b", "c"], ["a", "b", "c", "d"], "bad")
+
+
+# ------------------------------------------------------------------ arcs
+def test_arcs_threshold_and_top_k_counts():
+    w = np.array([
+        [0.1, 0.6, 0.3, 0.0],
+        [0.7, 0.1, 0.1, 0.1],
+        [0.25, 0.25, 0.25, 0.25],
+        [0.0, 0.0, 0.05, 0.95],
+    ])
+    tokens = ["a", "b", "c", "d"]
+    assert len(arcs_of(arcs_svg(tokens, w))) == np.count_nonzero(w)  # zeros never drawn
+    assert len(arcs_of(arcs_svg(tokens, w, threshold=0.2))) == np.count_nonzero(w >= 0.2) == 8
+    top1 = arcs_of(arcs_svg(tokens, w, top_k=1))
+    assert len(top1) == 4
+    assert {(a.get("data-from"), a.get("data-to")) for a in top1} >= {("0", "1"), ("1", "0"), ("3", "3")}
+    assert len(arcs_of(arcs_svg(tokens, w, top_k=2, threshold=0.2))) == 2 + 1 + 2 + 1
+
+
+def test_arcs_data_attributes_and_tokens():
+    tokens = ["[CLS]", "the", "cat", "the", "[SEP]"]
+    w = rows(5, seed=3)
+    svg = arcs_svg(tokens, w, title="MiniLM layer 3 head 1")
+    root = ET.fromstring(svg)
+    assert root.find(f"{SVG}title").text == "MiniLM layer 3 head 1"
+    texts = root.findall(f".//{SVG}text[@class='token']")
+    assert [t.text for t in texts] == tokens
+    assert [t.get("data-index") for t in texts] == ["0", "1", "2", "3", "4"]
+    arcs = arcs_of(svg)
+    assert len(arcs) == 25
+    for arc in arcs:
+        q, k = int(arc.get("data-from")), int(arc.get("data-to"))
+        assert arc.get("data-head") == "0"
+        assert arc.get("data-weight") == f"{w[q, k]:.4f}"
+    loops = [a for a in arcs if a.get("data-from") == a.get("data-to")]
+    assert len(loops) == 5  # self-attention is drawn as a loop
+    # stroke width and opacity grow with the weight
+    by_weight = sorted(arcs, key=lambda a: float(a.get("data-weight")))
+    assert float(by_weight[0].get("stroke-width")) < float(by_weight[-1].get("stroke-width"))
+    assert float(by_weight[0].get("stroke-opacity")) < float(by_weight[-1].get("stroke-opacity"))
+
+
+def test_arcs_escape_hostile_text():
+    tokens = ["[CLS]", *HOSTILE, "nul\x00bell\x07", "[SEP]"]
+    n = len(tokens)
+    svg = arcs_svg(
+        tokens, rows(n, heads=2), title="<script>alert('t')</script>", top_k=2,
+        labels={(q, k): "<img src=y onerror=alert(2)>" for q in range(n) for k in range(n)},
+        layers=["<b>3-1</b>", "&amp;"],
+    )
+    root = ET.fromstring(svg)  # still well-formed XML, control characters and all
+    tags = {el.tag.split("}")[-1].lower() for el in root.iter()}
+    assert not tags & {"script", "img", "foreignobject", "iframe", "a"}
+    assert "<img" not in svg and "<script" not in svg and "</script" not in svg and "<b>" not in svg
+    assert "&lt;img src=x onerror=alert(1)&gt;" in svg and "{{7*7}}" in svg
+    assert [t.text for t in root.findall(f".//{SVG}text[@class='token']")][1:6] == HOSTILE
+    assert root.find(f"{SVG}title").text == "<script>alert('t')</script>"
+    labels = root.findall(f".//{SVG}text[@class='arc-label']")
+    assert labels and all(t.text == "<img src=y onerror=alert(2)>" for t in labels)
+    assert any(t.text == "<b>3-1</b>" for t in root.iter(f"{SVG}text"))
+    assert all(not attr.lower().startswith("on") for el in root.iter() for attr in el.attrib)
+
+
+def test_arcs_512_tokens_top3_is_bounded():
+    n = 512
+    tokens = [f"word{i}" for i in range(n)]
+    svg = arcs_svg(tokens, rows(n), top_k=3, title="512 tokens")
+    assert len(svg.encode()) < 2_000_000 / 3  # documented: ~0.3 MB per head
+    root = ET.fromstring(svg)
+    assert len(arcs_of(svg)) == 3 * n
+    assert float(root.get("width")) > float(ET.fromstring(arcs_svg(tokens[:10], rows(10))).get("width")) * 20
+    xs = [float(t.get("x")) for t in root.findall(f".//{SVG}text[@class='token']")]
+    assert xs == sorted(xs)  # reading order, left to right
+
+
+def test_arcs_width_follows_token_length():
+    narrow = ET.fromstring(arcs_svg(["a", "b"], np.eye(2)))
+    wide = ET.fromstring(arcs_svg(["a" * 40, "b"], np.eye(2)))
+    assert float(wide.get("width")) > float(narrow.get("width")) + 150
+
+
+def test_arcs_multi_head_overlay_uses_distinct_colours():
+    n, heads = 6, 12
+    svg = arcs_svg([f"w{i}" for i in range(n)], rows(n, heads=heads), top_k=1)
+    root = ET.fromstring(svg)
+    groups = root.findall(f".//{SVG}g[@class='head']")
+    assert [g.get("data-head") for g in groups] == [str(h) for h in range(heads)]
+    assert len({g.get("stroke") for g in groups}) == heads
+    for g in groups:
+        assert {a.get("data-head") for a in g.findall(f"{SVG}path")} == {g.get("data-head")}
+        assert len(g.findall(f"{SVG}path")) == n  # top_k=1 per query, per head
+    assert len({g.get("stroke") for g in ET.fromstring(
+        arcs_svg(["a", "b"], rows(2, heads=20))).findall(f".//{SVG}g[@class='head']")}) == 20
+    custom = ET.fromstring(arcs_svg(["a", "b"], rows(2, heads=2), colors=["#000000", "#ffffff"]))
+    assert [g.get("stroke") for g in custom.findall(f".//{SVG}g[@class='head']")] == ["#000000", "#ffffff"]
+
+
+def test_arcs_highlight_and_labels():
+    w = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
+    svg = arcs_svg(["heavy", "snow", "falls"], w, highlight={(0, 1)}, labels={(0, 1): "amod", (1, 1): "none"})
+    arcs = {(a.get("data-from"), a.get("data-to")): a for a in arcs_of(svg)}
+    assert arcs[("0", "1")].get("data-highlight") == "1"
+    assert arcs[("0", "1")].get("stroke") == figures.ACCENT
+    assert all(a.get("data-highlight") is None for key, a in arcs.items() if key != ("0", "1"))
+    labels = ET.fromstring(svg).findall(f".//{SVG}text[@class='arc-label']")
+    assert [(t.get("data-from"), t.get("data-to"), t.text) for t in labels] == [("0", "1", "amod")]  # (1,1) not drawn
+
+
+def test_arcs_max_arcs_keeps_the_strongest():
+    w = rows(30)
+    root = ET.fromstring(arcs_svg([str(i) for i in range(30)], w, max_arcs=50))
+    weights = sorted((float(a.get("data-weight")) for a in root.iter(f"{SVG}path") if a.get("class") == "arc"))
+    assert len(weights) == 50 and root.get("data-arcs-dropped") == str(900 - 50)
+    assert weights[0] >= np.sort(w.ravel())[-50] - 1e-4
+
+
+def test_arcs_reject_bad_shapes():
+    with pytest.raises(ValueError):
+        arcs_svg(["a", "b"], np.eye(3))
+
+
+# ------------------------------------------------------------------ grid
+def test_downsample_shapes_and_mean():
+    m = rows(512)
+    small = downsample(m, 32)
+    assert small.shape == (32, 32)
+    assert small.mean() == pytest.approx(m.mean(), rel=1e-5)          # 32 divides 512: exact
+    np.testing.assert_allclose(small[0, 0], m[:16, :16].mean(), rtol=1e-5)
+    odd = rows(100)
+    assert downsample(odd, 32).shape == (32, 32)
+    assert downsample(odd, 32).mean() == pytest.approx(odd.mean(), rel=0.05)
+    assert downsample(np.full((77, 50), 0.3), 16) == pytest.approx(0.3)
+    np.testing.assert_array_equal(downsample(rows(10), 32), rows(10))  # small: unchanged
+    assert downsample(np.ones((2, 3, 64, 64)), 8).shape == (2, 3, 8, 8)
+
+
+def test_grid_has_one_thumbnail_per_head():
+    n_layers, n_heads, n = 2, 3, 40
+    a = np.broadcast_to(np.eye(n, k=-1) + np.eye(n)[0] * np.eye(n), (n_layers, n_heads, n, n)).copy()
+    a[1, 2] = np.eye(n)
+    fig = grid(a, title="local <model>", max_size=16, special=np.zeros(n, bool))
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heatmaps) == n_layers * n_heads
+    assert all(np.asarray(t.z).shape == (16, 16) for t in heatmaps)
+    assert all(t.coloraxis == "coloraxis" for t in heatmaps)
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
+    titles = [ann.text for ann in fig.layout.annotations]
+    assert titles[0] == "1-1 previous token" and titles[-1] == "2-3 self"
+    assert len(titles) == n_layers * n_heads
+    assert fig.layout.title.text == "local &lt;model&gt;"
+    given = grid(a, labels=[["x"] * 3, ["y", "<z>", "w"]], title="t")
+    assert [ann.text for ann in given.layout.annotations][4] == "2-2 &lt;z&gt;"
+
+
+def test_grid_stays_small_for_long_inputs():
+    a = np.random.default_rng(0).dirichlet(np.ones(512), size=(6, 12, 512)).astype(np.float32)
+    fig = grid(a, special=np.zeros(512, bool))
+    assert len(fig.data) == 72
+    assert max(max(np.asarray(t.z).shape) for t in fig.data) <= 32
+    assert len(fig.to_json()) < 2_000_000
+
+
+# ------------------------------------------------------------------ CSV
+def test_csv_round_trip_keeps_duplicates():
+    tokens = ["[CLS]", "the", "cat", "the", "[SEP]"]
+    m = rows(5)
+    df = pd.read_csv(io.BytesIO(matrix_csv(m, tokens, tokens)))
+    assert df.columns[:2].tolist() == ["position", "token"]
+    assert df["token"].tolist() == tokens
+    assert df.columns[2:].tolist() == ["0: [CLS]", "1: the", "2: cat", "3: the", "4: [SEP]"]
+    np.testing.assert_allclose(df.iloc[:, 2:].to_numpy(float), m, rtol=1e-6)
+
+
+def test_csv_neutralises_formulas():
+    tokens = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "fine", "a=b"]
+    raw = matrix_csv(rows(6), tokens, tokens)
+    df = pd.read_csv(io.BytesIO(raw))
+    assert df["token"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "fine", "a=b"]
+    cells = [str(c) for c in df.columns] + df.astype(str).to_numpy().ravel().tolist()
+    assert not any(c.startswith(("=", "+", "@")) for c in cells)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for spreadsheets
+
+
+# ------------------------------------------------------------------ export
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(PNG_MAGIC)
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.size
+
+
+def test_export_is_available_here():
+    ok, message = export_available()
+    assert ok, message
+
+
+def test_export_unavailable_says_how_to_enable(monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    ok, message = export_available()
+    assert not ok
+    assert "chromium" in message and "camera" in message
+    with pytest.raises(ExportUnavailableError, match="chromium"):
+        to_png(heatmap(rows(2), ["a", "b"], ["a", "b"], "t"))
+
+
+def test_png_cold_then_warm():
+    figures._browser.stop()  # measure a cold start even if another test exported first
+    fig = heatmap(rows(8), [f"w{i}" for i in range(8)], [f"w{i}" for i in range(8)], "MiniLM layer 1 head 1")
+    t0 = time.perf_counter()
+    first = to_png(fig, width=400, height=300, scale=2)
+    t1 = time.perf_counter()
+    second = to_png(fig, width=400, height=300, scale=1)
+    t2 = time.perf_counter()
+    cold, warm = t1 - t0, t2 - t1
+    print(f"\nPNG export: cold {cold:.2f} s, warm {warm:.2f} s")
+    assert png_size(first) == (800, 600)
+    assert png_size(second) == (400, 300)
+    assert warm < 2.0 and warm < cold
+
+
+def test_png_defaults_to_the_figure_size():
+    fig = heatmap(rows(3), ["a", "b", "c"], ["a", "b", "c"], "t")
+    assert png_size(to_png(fig, scale=1)) == (fig.layout.width, fig.layout.height)
+
+
+def test_svg_export_parses_and_keeps_tokens_escaped():
+    tokens = ["[CLS]", "<img src=x onerror=alert(1)>", "&", "[SEP]"]
+    data = to_svg(heatmap(rows(4), tokens, tokens, "title <b>x</b>"))
+    assert b"<img" not in data and b"<b>" not in data
+    root = ET.fromstring(data)
+    texts = {"".join(el.itertext()) for el in root.iter() if el.tag.endswith("text")}
+    assert "<img src=x onerror=alert(1)>" in texts and "&" in texts
+    assert "title <b>x</b>" in texts
+    assert not any(el.tag.split("}")[-1] in ("img", "script") for el in root.iter())
+
+
+def test_arcs_svg_to_png():
+    tokens = ["[CLS]", "heavy", "snow", "makes", "driving", "difficult", "[SEP]"]
+    svg = arcs_svg(tokens, rows(7), top_k=2, title="arcs")
+    root = ET.fromstring(svg)
+    width, height = float(root.get("width")), float(root.get("height"))
+    data = to_png(svg, scale=2)
+    assert png_size(data) == (round(width * 2), round(height * 2))
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert (pixels < 200).any(axis=-1).mean() > 0.005  # something was drawn, not a blank page
+    assert png_size(to_png(svg, width=300, scale=1))[0] == 300
+
+
+def test_huge_svg_png_is_capped():
+    n = 512
+    svg = arcs_svg([f"word{i}" for i in range(n)], rows(n), top_k=1)
+    width, height = png_size(to_png(svg, scale=2))
+    assert max(width, height) <= figures.MAX_PNG_SIDE
+    assert width / height == pytest.approx(float(ET.fromstring(svg).get("width")) / float(ET.fromstring(svg).get("height")), rel=0.02)
+
+
+def test_concurrent_exports_share_one_browser():
+    fig = heatmap(rows(4), list("abcd"), list("abcd"), "t")
+    results, errors = [], []
+
+    def export():
+        try:
+            results.append(to_png(fig, width=200, height=200, scale=1))
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=export) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert [png_size(r) for r in results] == [(200, 200)] * 3
+    assert figures._browser.running
