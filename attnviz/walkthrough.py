@@ -1,0 +1,143 @@
+"""Live numbers for the "from attention to transformers" walk-through.
+
+Every function runs the real modules (attnviz's from-scratch transformer and
+PyTorch's own) on small seeded inputs and returns plain numpy data and shapes, so
+the page shows what was computed, never hard-coded text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from attnviz.hooks import record
+from attnviz.local.model import MultiHeadAttention, causal_mask
+
+WORDS = ["heavy", "snow", "makes", "driving", "more", "difficult", "today"]  # 7 tokens
+SOURCE_WORDS = ["starker", "Schnee", "erschwert", "das", "Fahren"]  # Z for cross-attention
+
+
+def check_heads(d_model: int, num_heads: int) -> str | None:
+    """None if ``num_heads`` divides ``d_model``, else the reason, in words."""
+    try:
+        MultiHeadAttention(d_model, num_heads)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _seeded_inputs(n: int, d_model: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, n, d_model, generator=g)
+
+
+@dataclass
+class AttentionSteps:
+    """Scaled dot-product attention, one step at a time, for every head."""
+
+    x: np.ndarray  # (n, d_model) token embeddings X
+    z: np.ndarray | None  # (m, d_model) the other source for cross-attention, or None
+    w_q: np.ndarray  # (d_model, d_model): Q = X W_q (the nn.Linear weight, transposed)
+    w_k: np.ndarray
+    w_v: np.ndarray
+    q: np.ndarray  # (heads, n, d_head)
+    k: np.ndarray  # (heads, m, d_head)
+    v: np.ndarray  # (heads, m, d_head)
+    scores: np.ndarray  # (heads, n, m) Q K^T
+    scaled: np.ndarray  # (heads, n, m) Q K^T / sqrt(d_head)
+    masked: np.ndarray  # (heads, n, m) with -inf where the mask forbids
+    weights: np.ndarray  # (heads, n, m) softmax rows
+    head_outputs: np.ndarray  # (heads, n, d_head) weights @ V
+    concat: np.ndarray  # (n, d_model) heads side by side
+    output: np.ndarray  # (n, d_model) after the final linear
+    module_weights: np.ndarray  # (heads, n, m): the same, as recorded from the module by attnviz's hooks
+    module_output: np.ndarray  # (n, d_model)
+
+
+def attention_steps(
+    d_model: int = 4, num_heads: int = 2, causal: bool = False, cross: bool = False, seed: int = 0
+) -> AttentionSteps:
+    """Self-attention (Q, K, V from X) or cross-attention (K, V from Z), by hand and by the module."""
+    torch.manual_seed(seed)
+    mha = MultiHeadAttention(d_model, num_heads).eval()
+    x = _seeded_inputs(len(WORDS), d_model, seed + 1)
+    z = _seeded_inputs(len(SOURCE_WORDS), d_model, seed + 2) if cross else None
+    source = x if z is None else z
+    mask = causal_mask(len(WORDS)) if causal and not cross else None
+    with torch.inference_mode():
+        q = mha.split_heads(mha.q_proj(x))[0]  # (H, n, d_head)
+        k = mha.split_heads(mha.k_proj(source))[0]  # (H, m, d_head)
+        v = mha.split_heads(mha.v_proj(source))[0]
+        scores = q @ k.transpose(-2, -1)
+        scaled = scores / math.sqrt(mha.d_head)
+        masked = scaled if mask is None else scaled.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(masked, dim=-1)
+        head_outputs = weights @ v
+        concat = head_outputs.transpose(0, 1).reshape(len(WORDS), d_model)
+        output = mha.out_proj(concat)
+        with record(mha, causal=causal) as rec:
+            module_output, _ = mha(x, source=z)
+    return AttentionSteps(
+        x=x[0].numpy(), z=None if z is None else z[0].numpy(),
+        w_q=mha.q_proj.weight.detach().T.numpy(), w_k=mha.k_proj.weight.detach().T.numpy(),
+        w_v=mha.v_proj.weight.detach().T.numpy(), q=q.numpy(), k=k.numpy(), v=v.numpy(),
+        scores=scores.numpy(), scaled=scaled.numpy(), masked=masked.numpy(), weights=weights.numpy(),
+        head_outputs=head_outputs.numpy(), concat=concat.numpy(), output=output.numpy(),
+        module_weights=rec.stack("self")[0, 0].numpy(), module_output=module_output[0].numpy(),
+    )
+
+
+def scaling_demo(d_k: int = 64, n: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Why divide by sqrt(d_k): dot products of random unit-variance vectors have variance d_k,
+    which pushes softmax into saturation; scaling brings the spread back to about 1."""
+    g = torch.Generator().manual_seed(seed)
+    q, k = torch.randn(n, d_k, generator=g), torch.randn(n, d_k, generator=g)
+    dots = (q * k).sum(-1)
+    row = dots[:8]
+    return {
+        "d_k": d_k,
+        "std_unscaled": float(dots.std()),
+        "std_scaled": float((dots / math.sqrt(d_k)).std()),
+        "max_weight_unscaled": float(torch.softmax(row, -1).max()),
+        "max_weight_scaled": float(torch.softmax(row / math.sqrt(d_k), -1).max()),
+    }
+
+
+def torch_shapes(seed: int = 0) -> dict[str, tuple[int, ...]]:
+    """The textbook PyTorch example, run for real: shapes of inputs, outputs and recorded weights."""
+    torch.manual_seed(seed)
+    query, key, value = torch.randn(10, 5, 4), torch.randn(10, 5, 4), torch.randn(10, 5, 4)
+    mha = nn.MultiheadAttention(embed_dim=4, num_heads=2).eval()
+    layer = nn.TransformerEncoderLayer(d_model=4, nhead=2)
+    encoder = nn.TransformerEncoder(layer, num_layers=6, enable_nested_tensor=False).eval()
+    with torch.inference_mode():
+        mha_out, mha_weights = mha(query, key, value)
+        with record(encoder) as rec:
+            enc_out = encoder(query)
+    return {
+        "query/key/value (seq, batch, embed)": tuple(query.shape),
+        "nn.MultiheadAttention output": tuple(mha_out.shape),
+        "nn.MultiheadAttention weights (averaged over heads)": tuple(mha_weights.shape),
+        "nn.TransformerEncoder (6 layers) output": tuple(enc_out.shape),
+        "per-head weights recorded by attnviz (layers, batch, heads, query, key)": tuple(rec.stack().shape),
+    }
+
+
+def split_example(n_tokens: int = 7, d_model: int = 4, num_heads: int = 2) -> dict[str, tuple[int, ...]]:
+    """How multi-head attention reshapes: (n, d) -> (heads, n, d/heads) -> n*heads small vectors -> (n, d)."""
+    if error := check_heads(d_model, num_heads):
+        raise ValueError(error)
+    x = torch.arange(n_tokens * d_model, dtype=torch.float32).view(1, n_tokens, d_model)
+    heads = x.view(1, n_tokens, num_heads, d_model // num_heads).transpose(1, 2)
+    back = heads.transpose(1, 2).reshape(1, n_tokens, d_model)
+    assert torch.equal(back, x)
+    return {
+        "X": (n_tokens, d_model),
+        "split into heads": tuple(heads.shape[1:]),
+        "small vectors": (n_tokens * num_heads, d_model // num_heads),
+        "concatenated": tuple(back.shape[1:]),
+    }

@@ -1,0 +1,144 @@
+"""The controls every page shares, and the URL that mirrors them.
+
+Widgets keep their values across pages (``persist_state="session"``). On a session's
+first run the URL's query parameters seed them (``state.parse``, with a notice per
+corrected value); after every run the current view is written back to the URL, so a
+copied link reopens exactly this view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import streamlit as st
+
+import attnviz
+from attnviz import LoadedModel, Run
+from components import data
+from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
+
+OTHER = "__other__"
+_KEYS = [f.name for f in fields(ViewState)]
+
+
+@dataclass(frozen=True)
+class View:
+    state: ViewState
+    model: LoadedModel
+
+    @property
+    def short_title(self) -> str:
+        """Layer, head and mask: the on-screen title of a head plot."""
+        s = self.state
+        head = "all heads" if s.all_heads else f"head {s.head}"
+        return f"layer {s.layer}, {head} · {'look-ahead mask' if s.causal else 'no mask'} · {s.level}s"
+
+    @property
+    def title(self) -> str:
+        """Model, layer, head and mask: the title of exported images."""
+        return f"{self.state.model.split('/')[-1]} · {self.short_title}"
+
+
+def seed_from_url() -> None:
+    """On a session's first run, set the shared widgets' values from the URL (notices kept for later)."""
+    if st.session_state.get("_url_read"):
+        return
+    state, notices = parse(st.query_params.to_dict())
+    for key, value in state.as_dict().items():
+        st.session_state[key] = value
+    known = state.model in MODELS
+    st.session_state["model_choice"] = state.model if known else OTHER
+    st.session_state["custom_model"] = "" if known else state.model
+    st.session_state["_notices"] = notices
+    st.session_state["_url_read"] = True
+
+
+def _current() -> ViewState:
+    values = {k: st.session_state[k] for k in _KEYS if k in st.session_state}
+    return ViewState(**values)
+
+
+def sidebar() -> View:
+    """Model and head controls in the sidebar; loads the model (falling back to the default)."""
+    seed_from_url()
+    for notice in st.session_state.pop("_notices", []):
+        st.warning(notice, icon="⚠️")
+    sb = st.sidebar
+    choice = sb.selectbox(
+        "Model", [*MODELS, OTHER], key="model_choice", persist_state="session",
+        format_func=lambda m: MODELS.get(m, "Another Hugging Face model…"),
+    )
+    name = choice
+    if choice == OTHER:
+        name = sb.text_input(
+            "Hugging Face model id or local folder", key="custom_model", persist_state="session",
+            placeholder="e.g. bert-base-uncased or /models/my-bert", max_chars=200,
+        ).strip() or attnviz.DEFAULT_MODEL
+    error = data.model_error(name)
+    if error:
+        st.error(f"{error}\n\nShowing the default model {attnviz.DEFAULT_MODEL} instead.", icon="🚫")
+        name = attnviz.DEFAULT_MODEL
+    st.session_state["model"] = name
+    model = data.get_model(name)
+
+    fitted, notices = fit(_current(), model.n_layers, model.n_heads)
+    for notice in notices:
+        st.warning(notice, icon="⚠️")
+    st.session_state["layer"], st.session_state["head"] = fitted.layer, fitted.head
+    sb.caption(f"{model.architecture}: {model.n_layers} layers × {model.n_heads} heads, "
+               f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
+    sb.slider("Layer", 1, model.n_layers, key="layer", persist_state="session")
+    sb.slider("Head", 1, model.n_heads, key="head", persist_state="session", disabled=st.session_state.get("all_heads", False))
+    sb.toggle("All heads of the layer", key="all_heads", persist_state="session",
+              help="Overlay every head of the layer, one colour per head (arcs only).")
+    sb.toggle("Look-ahead mask", key="causal", persist_state="session",
+              help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
+    sb.radio("Level", ["token", "word"], key="level", persist_state="session", horizontal=True,
+             help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
+    sb.toggle("Hide special tokens", key="hide_special", persist_state="session",
+              help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
+    return View(_current(), model)
+
+
+def sentence_box() -> str:
+    """The sentence input with one-click examples; returns the text (cut to MAX_TEXT_CHARS)."""
+    if "text" not in st.session_state:
+        st.session_state["text"] = DEFAULT_TEXT
+    st.text_area("Sentence", key="text", persist_state="session", height=80, max_chars=MAX_TEXT_CHARS)
+    cols = st.columns(len(EXAMPLES))
+    for col, (label, example) in zip(cols, EXAMPLES.items()):
+        col.button(label, key=f"example_{label}", on_click=st.session_state.__setitem__, args=("text", example),
+                   use_container_width=True)
+    return st.session_state["text"]
+
+
+def top_k_control() -> int:
+    return st.select_slider(
+        "Links per token", options=list(TOP_K), key="top_k", persist_state="session",
+        format_func=lambda k: "all" if k == 0 else str(k),
+        help="Keep each token's strongest links so long inputs stay readable.",
+    )
+
+
+def captured(view: View, text: str) -> Run | None:
+    """The cached run for the view, or None after telling the person why there is none."""
+    if not text.strip():
+        st.info("Type a sentence to see its attention.")
+        return None
+    s = view.state
+    try:
+        run = data.get_view(view.model, s.model, text, s.causal, s.level, s.hide_special)
+    except attnviz.EmptyInputError as exc:
+        st.info(str(exc))
+        return None
+    if run.n_truncated:
+        st.warning(
+            f"The text makes {run.n_input_tokens:,} tokens; {s.model} reads at most {run.meta['max_tokens']}, "
+            f"so the first {run.meta['n_model_tokens']:,} tokens are shown ({run.n_truncated:,} cut).", icon="✂️",
+        )
+    return run
+
+
+def write_url(view: View) -> None:
+    """Mirror the view in the URL so that a copied link restores it."""
+    st.query_params.from_dict(view.state.to_params())

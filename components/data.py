@@ -1,0 +1,50 @@
+"""Streamlit's caches around attnviz: one model per process, bounded cached runs.
+
+Changing layer, head or any display option reuses the cached run: the model runs
+again only for a new (model, text, mask). Runs live in ``st.cache_resource`` (shared,
+not copied: a 512-token MiniLM run holds 75 MB of attention) with a bounded number
+of entries and a time to live, so a busy server's memory settles.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import attnviz
+from attnviz import LoadedModel, Run
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def get_model(name: str) -> LoadedModel:
+    """The model, loaded once per process and shared by every session (raises ModelLoadError)."""
+    return attnviz.load_model(name)
+
+
+@st.cache_data(max_entries=64, ttl=300, show_spinner=False)
+def model_error(name: str) -> str | None:
+    """Why ``name`` cannot be loaded, or None; failures are remembered for 5 minutes."""
+    try:
+        get_model(name)
+    except attnviz.ModelLoadError as exc:
+        return str(exc)
+    return None
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model…")
+def get_run(_model: LoadedModel, model_name: str, text: str, causal: bool) -> Run:
+    """One captured run per (model, text, mask); ``model_name`` is the cache key for ``_model``."""
+    return attnviz.capture(_model, text, causal=causal)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool) -> Run:
+    """The run at token or word level, with or without special tokens (derived, never re-run)."""
+    return get_run(_model, model_name, text, causal).view(level, drop_special=hide_special)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, hide_special: bool):
+    """Per-head statistics and pattern labels for every head of the run (a pandas DataFrame)."""
+    from attnviz.stats import head_stats
+
+    return head_stats(_run.attention, _run.special, _run.mask)

@@ -1,0 +1,43 @@
+"""The app's pages and navigation, shared by app.py and by every page script.
+
+Streamlit runs a script from ``pages/`` directly (its older pages-folder mode) when a
+server's first request is a deep link such as ``/heads``: app.py, and so the app's
+navigation, would not run. Every page therefore starts with ``ensure_app()``, which
+runs the app's navigation itself in that case; afterwards Streamlit uses app.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.png"
+
+_VIA_APP = "_via_app"
+
+
+def pages() -> list:
+    return [
+        st.Page("pages/explorer.py", title="Explorer", icon=":material/search:", url_path="explorer", default=True),
+        st.Page("pages/heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
+        st.Page("pages/dependencies.py", title="Heads vs. syntax", icon=":material/account_tree:", url_path="dependencies"),
+        st.Page("pages/walkthrough.py", title="From attention to transformers", icon=":material/school:",
+                url_path="walkthrough"),
+    ]
+
+
+def run_app() -> None:
+    """Page config and navigation; runs the page the URL names."""
+    st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
+                       layout="wide")
+    st.session_state[_VIA_APP] = True
+    st.navigation(pages()).run()
+
+
+def ensure_app() -> None:
+    """First call in every page: if Streamlit ran this page without app.py, run the app instead."""
+    if st.session_state.pop(_VIA_APP, False):
+        return
+    run_app()
+    st.stop()

@@ -1,0 +1,134 @@
+"""The view state that a shared link restores, and its translation to and from the URL.
+
+Pure Python (no Streamlit) so the rules are easy to test: ``parse`` turns raw query
+parameters into a valid ``ViewState`` plus notices for everything it had to correct;
+``fit`` clamps layer and head to a loaded model; ``ViewState.to_params`` writes
+the non-default fields back. Layers and heads are 1-based in the URL and the UI ("3-1" = layer 3, head 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+
+from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL
+
+DEFAULT_TEXT = "heavy snow makes driving more difficult"
+EXAMPLES = {
+    "heavy snow": DEFAULT_TEXT,
+    "relative clause": "the dogs that the cat sees run fast",
+    "long subject": "The keys to the old cabinet in the hallway are missing.",
+    "questions": "Why did the committee reject the proposal so quickly?",
+    "pronouns": "Mary told John that she would call him after the meeting.",
+}
+MODELS = {DEFAULT_MODEL: "all-MiniLM-L6-v2 (BERT, offline default)", LOCAL_MODEL: "Local transformer (from scratch, random weights)"}
+MAX_TEXT_CHARS = 10_000  # longer text is cut here; the model then keeps what fits its maximum
+MAX_URL_TEXT_CHARS = 2_000  # longer sentences are not written into a shared link
+MAX_MODEL_CHARS = 200
+TOP_K = (1, 2, 3, 5, 10, 0)  # 0 = all links
+
+
+@dataclass(frozen=True)
+class ViewState:
+    text: str = DEFAULT_TEXT
+    model: str = DEFAULT_MODEL
+    layer: int = 1  # 1-based
+    head: int = 1  # 1-based
+    all_heads: bool = False  # overlay every head of the layer
+    causal: bool = False  # look-ahead mask
+    level: str = "token"  # "token" | "word"
+    hide_special: bool = False
+    top_k: int = 3  # links kept per token in the arc view; 0 = all
+
+    def to_params(self) -> dict[str, str]:
+        """Query parameters for the fields that differ from the defaults."""
+        default, out = ViewState(), {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == getattr(default, f.name):
+                continue
+            if f.name == "text" and len(value) > MAX_URL_TEXT_CHARS:
+                continue
+            key = _PARAM[f.name]
+            out[key] = _BOOL_WORDS[key][int(value)] if isinstance(value, bool) else str(value)
+        return out
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_PARAM = {"text": "text", "model": "model", "layer": "layer", "head": "head", "all_heads": "heads",
+          "causal": "mask", "level": "level", "hide_special": "special", "top_k": "topk"}
+_BOOL_WORDS = {"heads": ("one", "all"), "mask": ("off", "on"), "special": ("show", "hide")}
+
+
+def _short(value: str, n: int = 40) -> str:
+    return value if len(value) <= n else value[:n] + "…"
+
+
+def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
+    """A valid ViewState from raw query parameters, and a notice per corrected value."""
+    state, notices = ViewState(), []
+    values: dict = {}
+
+    def bad(name: str, raw: str, fallback, expected: str) -> None:
+        notices.append(f"Ignored {name}={_short(raw)!r} from the link ({expected}); using {fallback!r}.")
+
+    if "text" in params:
+        text = str(params["text"])
+        if len(text) > MAX_TEXT_CHARS:
+            notices.append(f"The text in the link had {len(text):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
+            text = text[:MAX_TEXT_CHARS]
+        if text.strip():
+            values["text"] = text
+        else:
+            bad("text", text, state.text, "it is empty")
+    if "model" in params:
+        model = str(params["model"]).strip()
+        if model and len(model) <= MAX_MODEL_CHARS:
+            values["model"] = model  # loading it may still fail: the app then falls back, with a notice
+        else:
+            bad("model", model, state.model, f"a model id or folder of at most {MAX_MODEL_CHARS} characters")
+    for name, key in (("layer", "layer"), ("head", "head"), ("top_k", "topk")):
+        if key in params:
+            raw = str(params[key])
+            try:
+                number = int(raw)
+            except ValueError:
+                bad(key, raw, getattr(state, name), "not a whole number")
+                continue
+            if name == "top_k" and number not in TOP_K:
+                bad(key, raw, state.top_k, f"one of {', '.join(map(str, TOP_K))}")
+            elif name != "top_k" and number < 1:
+                bad(key, raw, getattr(state, name), "layers and heads count from 1")
+            else:
+                values[name] = number  # the upper bound depends on the model: see fit()
+    for name, key in (("all_heads", "heads"), ("causal", "mask"), ("hide_special", "special")):
+        if key in params:
+            raw = str(params[key]).lower()
+            off, on = _BOOL_WORDS[key]
+            if raw in (on, "1", "true"):
+                values[name] = True
+            elif raw in (off, "0", "false"):
+                values[name] = False
+            else:
+                bad(key, raw, off if not getattr(state, name) else on, f"'{on}' or '{off}'")
+    if "level" in params:
+        raw = str(params["level"]).lower()
+        if raw in ("token", "word"):
+            values["level"] = raw
+        else:
+            bad("level", raw, state.level, "'token' or 'word'")
+    return replace(state, **values), notices
+
+
+def fit(state: ViewState, n_layers: int, n_heads: int) -> tuple[ViewState, list[str]]:
+    """Clamp layer and head to the model's size, with a notice for each change."""
+    notices, layer, head = [], state.layer, state.head
+    if not 1 <= layer <= n_layers:
+        layer = min(max(layer, 1), n_layers)
+        notices.append(f"This model has {n_layers} layers; showing layer {layer} instead of {state.layer}.")
+    if not 1 <= head <= n_heads:
+        head = min(max(head, 1), n_heads)
+        notices.append(f"This model has {n_heads} heads per layer; showing head {head} instead of {state.head}.")
+    return replace(state, layer=layer, head=head), notices

@@ -1,0 +1,57 @@
+"""Explorer: one sentence, one model, one layer; a head's arcs, heatmap and statistics."""
+
+import streamlit as st
+
+from attnviz import figures
+from attnviz.stats import top_links
+from components import controls, data
+from components.arcs import arc_view
+from components.downloads import export_buttons, file_stem
+from components.navigation import ensure_app
+
+ensure_app()
+
+view = controls.sidebar()
+s = view.state
+st.title("Attention explorer")
+text = controls.sentence_box()
+run = controls.captured(view, text)
+if run is None:
+    controls.write_url(view)
+    st.stop()
+
+layer = s.layer - 1
+heads = list(range(run.n_heads)) if s.all_heads else [s.head - 1]
+weights = run.attention[layer, heads]  # (heads shown, query, key)
+stem = file_stem(s.model.split("/")[-1], f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}",
+                 "masked" if s.causal else "unmasked", s.level)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Dependency arcs")
+    top_k = controls.top_k_control()
+    def arcs(title: str) -> str:
+        return figures.arcs_svg(run.tokens, weights if s.all_heads else weights[0], title=title, top_k=top_k or None,
+                                layers=[f"{s.layer}-{h + 1}" for h in heads] if s.all_heads else None)
+
+    arc_view(arcs(view.short_title), key="explorer_arcs")
+    export_buttons(lambda: arcs(view.title), stem + "_arcs", key="arcs", svg_native=True)
+
+matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
+with right:
+    st.subheader(f"Heatmap, head {s.layer}-{s.head}" if not s.all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
+    st.plotly_chart(figures.heatmap(matrix, run.tokens, run.tokens, title=view.short_title, side=400),
+                    key="explorer_heatmap", config={"displaylogo": False}, width="content")
+    export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=view.title), stem + "_heatmap",
+                   key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Strongest links")
+    st.dataframe(top_links(matrix, run.tokens), key="explorer_links", hide_index=True)
+with right:
+    st.subheader(f"Heads of layer {s.layer}")
+    stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
+    st.dataframe(stats[stats["layer"] == layer].drop(columns=["layer", "head"]).round(3), key="explorer_stats",
+                 hide_index=True, column_config={"label": "layer-head"})
+controls.write_url(view)

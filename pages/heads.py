@@ -1,0 +1,43 @@
+"""All heads: a layers x heads grid of small attention maps; a click opens a head in the explorer."""
+
+import streamlit as st
+
+from attnviz import figures
+from components import controls, data
+from components.downloads import export_buttons, file_stem
+from components.grid import grid_view
+from components.navigation import ensure_app
+
+ensure_app()
+
+view = controls.sidebar()
+s = view.state
+st.title("All heads")
+text = controls.sentence_box()
+run = controls.captured(view, text)
+if run is None:
+    controls.write_url(view)
+    st.stop()
+
+stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
+SHORT = {"previous token": "prev", "next token": "next", "self": "self", "[CLS]/[SEP] sink": "sink",
+         "broad": "broad", "other": ""}
+labels = stats.pivot(index="layer", columns="head", values="pattern").replace(SHORT).to_numpy().tolist()
+st.caption("Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "
+           "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). Click a thumbnail to open that head in the explorer.")
+fig = figures.grid(run.attention, labels, title=f"{s.model} · all heads · {'look-ahead mask' if s.causal else 'no mask'}")
+picked = grid_view(fig, run.n_heads, key="heads_grid")
+if picked is None:
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        layer = st.selectbox("Layer", range(1, run.n_layers + 1), index=s.layer - 1, key="open_layer")
+        head = st.selectbox("Head", range(1, run.n_heads + 1), index=s.head - 1, key="open_head")
+        if st.button("Open in the explorer", key="open_head_button"):
+            picked = (layer, head)
+if picked is not None:
+    st.session_state["layer"], st.session_state["head"], st.session_state["all_heads"] = picked[0], picked[1], False
+    st.switch_page("pages/explorer.py", query_params={**view.state.to_params(), "layer": str(picked[0]), "head": str(picked[1])})
+
+export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", "masked" if s.causal else "unmasked"), key="grid")
+st.subheader("Head statistics")
+st.dataframe(stats, key="heads_stats", hide_index=True)
+controls.write_url(view)
