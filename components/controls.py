@@ -61,6 +61,7 @@ def _current() -> ViewState:
 def sidebar() -> View:
     """Model and head controls in the sidebar; loads the model (falling back to the default)."""
     seed_from_url()
+    st.session_state.update(st.session_state.pop("_pending", {}))  # values set before a page switch
     for notice in st.session_state.pop("_notices", []):
         st.warning(notice, icon="⚠️")
     sb = st.sidebar
@@ -137,6 +138,12 @@ def captured(view: View, text: str) -> Run | None:
             f"so the first {run.meta['n_model_tokens']:,} tokens are shown ({run.n_truncated:,} cut).", icon="✂️",
         )
     return run
+
+
+def open_in_explorer(layer: int, head: int) -> None:
+    """Switch to the explorer showing ``layer``-``head`` (1-based)."""
+    st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
+    st.switch_page("pages/explorer.py")
 
 
 def write_url(view: View) -> None:

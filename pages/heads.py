@@ -34,8 +34,7 @@ if picked is None:
         if st.button("Open in the explorer", key="open_head_button"):
             picked = (layer, head)
 if picked is not None:
-    st.session_state["layer"], st.session_state["head"], st.session_state["all_heads"] = picked[0], picked[1], False
-    st.switch_page("pages/explorer.py", query_params={**view.state.to_params(), "layer": str(picked[0]), "head": str(picked[1])})
+    controls.open_in_explorer(*picked)
 
 export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", "masked" if s.causal else "unmasked"), key="grid")
 st.subheader("Head statistics")

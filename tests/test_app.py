@@ -1,0 +1,208 @@
+"""The Streamlit app under streamlit.testing (AppTest): real runtime, real model, real pages.
+
+AppTest runs no JavaScript, so the tests read what the pages hand to the browser: the
+plotly figure specs, the dataframes, the widgets and the URL's query parameters.
+"""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import attnviz
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def app(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def decode(z) -> np.ndarray:
+    """plotly sends numpy arrays as {dtype, bdata, shape}."""
+    if isinstance(z, dict):
+        shape = [int(s) for s in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
+def heatmap(at: AppTest) -> np.ndarray:
+    return decode(figures(at)["explorer_heatmap"]["data"][0]["z"])
+
+
+def links(at: AppTest):
+    """The explorer's "Strongest links" table (the one with a #1 column)."""
+    return next(df.value for df in at.dataframe if "#1" in df.value.columns)
+
+
+def test_explorer_default_view(minilm):
+    at = app()
+    assert_clean(at)
+    table = links(at)
+    assert table["token"].tolist() == ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
+    expected = attnviz.capture(minilm, "heavy snow makes driving more difficult").head(0, 0)
+    assert np.allclose(heatmap(at), expected, atol=1e-6)
+    assert dict(at.query_params) == {}
+    assert len(at.get("download_button")) == 5  # arcs PNG/SVG, heatmap PNG/SVG/CSV
+
+
+def test_sentence_layer_head_and_mask_change_what_is_shown(minilm):
+    at = app()
+    first = heatmap(at)
+    at.text_area(key="text").set_value("the dogs that the cat sees run fast").run()
+    assert_clean(at)
+    assert links(at)["token"].tolist()[1:4] == ["the", "dogs", "that"]
+    at.slider(key="layer").set_value(3).run()
+    at.slider(key="head").set_value(4).run()
+    shown = heatmap(at)
+    expected = attnviz.capture(minilm, "the dogs that the cat sees run fast").head(2, 3)
+    assert np.allclose(shown, expected, atol=1e-6) and shown.shape != first.shape
+    assert at.query_params["layer"] == "3" and at.query_params["head"] == "4"
+    at.toggle(key="causal").set_value(True).run()
+    masked = heatmap(at)
+    assert (np.triu(masked, 1) == 0).all() and not (np.triu(shown, 1) == 0).all()
+    assert np.allclose(masked.sum(-1), 1, atol=1e-5)
+    assert at.query_params["mask"] == "on"
+
+
+def test_word_level_and_hidden_specials():
+    at = app(text="Unbelievably heavy snow", level="word", special="hide")
+    assert_clean(at)
+    assert links(at)["token"].tolist() == ["Unbelievably", "heavy", "snow"]
+    assert np.allclose(heatmap(at).sum(-1), 1, atol=1e-5)
+
+
+def test_a_shared_link_restores_the_view():
+    params = {"text": "the dogs run", "layer": "2", "head": "5", "mask": "on", "level": "word", "topk": "5"}
+    at = app(**params)
+    assert_clean(at)
+    assert at.slider(key="layer").value == 2 and at.slider(key="head").value == 5
+    assert at.toggle(key="causal").value is True and at.radio(key="level").value == "word"
+    assert at.text_area(key="text").value == "the dogs run"
+    assert dict(at.query_params) == params
+    assert not at.warning
+
+
+def test_bad_links_fall_back_with_notices():
+    at = app(layer="99", head="-1", mask="maybe", topk="zz", model="../../etc/passwd")
+    assert_clean(at)
+    notices = " ".join(w.value for w in at.warning) + " ".join(e.value for e in at.error)
+    assert "head='-1'" in notices and "mask='maybe'" in notices and "topk='zz'" in notices
+    assert "showing layer 6 instead of 99" in notices
+    assert "no model folder at '../../etc/passwd'" in notices and "default model" in notices
+    assert at.slider(key="layer").value == 6 and at.slider(key="head").value == 1
+    assert at.query_params["layer"] == "6"
+
+
+def test_unknown_hub_model_is_refused_offline_and_the_app_keeps_working():
+    at = app(model="nobody-has/this-model-xyz")
+    assert_clean(at)
+    assert any("Could not find the model" in e.value for e in at.error)
+    assert links(at)["token"].tolist()[1] == "heavy"  # the default model is shown instead
+
+
+def test_local_transformer():
+    at = app(model="local", layer="2", head="4")
+    assert_clean(at)
+    assert at.slider(key="layer").value == 2 and at.slider(key="head").value == 4
+    assert links(at)["token"].tolist() == ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "\u200b\u200b"])
+def test_empty_input_gets_a_message(text):
+    at = app()
+    at.text_area(key="text").set_value(text).run()
+    assert_clean(at)
+    assert any("sentence" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_hostile_text_stays_text():
+    hostile = "<img src=x onerror=alert(1)> </script><script>alert(1)</script> {{7*7}}"
+    at = app(text=hostile)
+    assert_clean(at)
+    tokens = links(at)["token"].tolist()
+    assert {"<", ">", "/", "{", "}", "="} <= set(tokens) and "49" not in tokens
+    ticks = json.dumps(figures(at)["explorer_heatmap"]["layout"]["yaxis"]["ticktext"])
+    assert "<img" not in ticks and "&lt;" in ticks
+
+
+def test_changing_the_head_does_not_run_the_model_again():
+    at = app(text="caching proof: a sentence only this test uses")
+    from components import data  # the same process-wide cache the app uses
+
+    model = data.get_model(attnviz.DEFAULT_MODEL)
+    calls = []
+    handle = model.module.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        at.slider(key="head").set_value(7).run()
+        at.slider(key="layer").set_value(4).run()
+        at.radio(key="level").set_value("word").run()
+        at.toggle(key="hide_special").set_value(True).run()
+        assert calls == []
+        at.toggle(key="causal").set_value(True).run()  # a new mask is a new computation
+        assert calls == [1]
+    finally:
+        handle.remove()
+    assert_clean(at)
+
+
+def test_all_heads_grid_and_opening_a_head():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("pages/heads.py").run()
+    assert_clean(at)
+    grid = figures(at)["heads_grid"]
+    heatmaps = [t for t in grid["data"] if t["type"] == "heatmap"]
+    assert len(heatmaps) == 6 * 12
+    titles = [a["text"] for a in grid["layout"]["annotations"]]
+    assert titles[0].startswith("1-1") and titles[-1].startswith("6-12")
+    at.selectbox(key="open_layer").set_value(5)
+    at.selectbox(key="open_head").set_value(9)
+    at.button(key="open_head_button").click().run()
+    assert_clean(at)
+    assert at.slider(key="layer").value == 5 and at.slider(key="head").value == 9
+    assert "explorer_heatmap" in figures(at)
+
+
+def test_all_heads_thumbnails_are_downsampled_for_long_input():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["text"] = "snow " * 300
+    at.switch_page("pages/heads.py").run()
+    assert_clean(at)
+    grid = figures(at)["heads_grid"]
+    z = decode(next(t for t in grid["data"] if t["type"] == "heatmap")["z"])
+    assert max(z.shape) <= 32
+    assert len(json.dumps(grid)) < 2_000_000
+
+
+def test_walkthrough_numbers_are_live():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("pages/walkthrough.py").run()
+    assert_clean(at)
+    shapes = at.table[0].value
+    assert "(10, 5, 4)" in shapes["shape"].tolist() and "(6, 5, 2, 10, 10)" in shapes["shape"].tolist()
+    at.number_input(key="wt_d_model").set_value(5).run()
+    assert_clean(at)
+    assert any("not divisible" in e.value and "num_heads=2" in e.value for e in at.error)
+    at.number_input(key="wt_d_model").set_value(6).run()
+    at.number_input(key="wt_heads").set_value(3).run()
+    assert not at.error
+    assert any("3 pieces of 2 dims" in m.value for m in at.markdown)
+    at.toggle(key="causal").set_value(True).run()
+    assert at.query_params["mask"] == "on"
+    weights = decode(figures(at)["wt_weights"]["data"][0]["z"])
+    assert (np.triu(weights, 1) == 0).all()
