@@ -86,8 +86,8 @@ def _positional(tokens: Sequence[str]) -> list[str]:
 MAX_TICKS = 60
 
 
-def _ticks(categories: list[str], tokens: Sequence[str]) -> dict:
-    step = max(1, math.ceil(len(tokens) / MAX_TICKS))
+def _ticks(categories: list[str], tokens: Sequence[str], max_ticks: int = MAX_TICKS) -> dict:
+    step = max(1, math.ceil(len(tokens) / max_ticks))
     picks = range(0, len(tokens), step)
     return dict(
         type="category", tickmode="array", tickvals=[categories[i] for i in picks],
@@ -120,8 +120,8 @@ def heatmap(
     ))
     fig.update_layout(
         title=dict(text=_plotly_text(title), x=0.5, xanchor="center"),
-        xaxis=dict(**_ticks(xs, key_tokens), title=dict(text="key (attended to)"), tickangle=-60 if n > 12 else -30),
-        yaxis=dict(**_ticks(ys, query_tokens), title=dict(text="query (attending)"), autorange="reversed",
+        xaxis=dict(**_ticks(xs, key_tokens, min(MAX_TICKS, side // 12)), title=dict(text="key (attended to)"), tickangle=-60 if n > 12 else -30),
+        yaxis=dict(**_ticks(ys, query_tokens, min(MAX_TICKS, side // 12)), title=dict(text="query (attending)"), autorange="reversed",
                    scaleanchor="x", constrain="domain"),
         width=side + 160, height=side + 150, margin=dict(l=40, r=20, t=50 if title else 20, b=40),
         font=dict(family=FONT), plot_bgcolor="white",

@@ -206,3 +206,15 @@ def test_walkthrough_numbers_are_live():
     assert at.query_params["mask"] == "on"
     weights = decode(figures(at)["wt_weights"]["data"][0]["z"])
     assert (np.triu(weights, 1) == 0).all()
+
+
+def test_without_a_browser_the_app_works_and_says_how_to_enable_export(monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    at = app()
+    assert_clean(at)
+    png = [b for b in at.get("download_button") if b.proto.label == "PNG"]
+    assert png and all(b.proto.disabled for b in png)
+    svg_arcs = next(b for b in at.get("download_button") if b.proto.label == "SVG")
+    assert not svg_arcs.proto.disabled  # the arcs are SVG already
+    assert any("apt-get install chromium" in c.value for c in at.caption)
+    assert "explorer_heatmap" in figures(at)  # the plotly toolbar's own PNG download remains
