@@ -129,6 +129,33 @@ def heatmap(
     return fig
 
 
+def score_heatmap(
+    matrix: np.ndarray, relations: Sequence[str], head_labels: Sequence[str], title: str = "",
+    counts: Sequence[int] | None = None,
+) -> go.Figure:
+    """Relation x head accuracy ``[R, layers * heads]`` (values in [0, 1], NaN for no arcs).
+
+    Rows are relations (with their arc counts when given), columns "layer-head" labels.
+    """
+    z = np.asarray(matrix, dtype=np.float32)
+    if z.shape != (len(relations), len(head_labels)):
+        raise ValueError(f"matrix of shape {z.shape} does not match {len(relations)} relations x {len(head_labels)} heads")
+    rows = [_plotly_text(f"{r} ({n})" if counts is not None else r) for r, n in zip(relations, counts if counts is not None else relations)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[_plotly_text(h) for h in head_labels], y=rows, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
+        colorbar=dict(title=dict(text="accuracy"), thickness=12),
+        hovertemplate="relation %{y}<br>head %{x}<br>accuracy %{z:.3f}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=dict(text=_plotly_text(title), x=0.5, xanchor="center"),
+        xaxis=dict(type="category", title=dict(text="layer-head"), tickfont=dict(size=9), tickangle=-90),
+        yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=11)),
+        width=max(600, 12 * len(head_labels) + 260), height=max(300, 20 * len(relations) + 160),
+        margin=dict(l=40, r=20, t=50 if title else 20, b=60), font=dict(family=FONT), plot_bgcolor="white",
+    )
+    return fig
+
+
 # ------------------------------------------------------------------ arcs (SVG)
 #: Head colours (plotly's D3 without its red and grey, plus four more); more heads get
 #: evenly spaced hues. The accent (red) marks ``highlight`` arcs.

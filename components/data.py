@@ -48,3 +48,19 @@ def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, h
     from attnviz.stats import head_stats
 
     return head_stats(_run.attention, _run.special, _run.mask)
+
+
+@st.cache_resource(show_spinner="Loading the spaCy parser…")
+def get_parser():
+    """The spaCy English pipeline (raises attnviz.syntax.ParserUnavailableError with how to install one)."""
+    from attnviz.syntax import load_parser
+
+    return load_parser()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def get_parse(text: str):
+    """The spaCy parse of ``text`` as an attnviz Sentence."""
+    from attnviz.syntax import parse
+
+    return parse(text, get_parser())

@@ -218,3 +218,37 @@ def test_without_a_browser_the_app_works_and_says_how_to_enable_export(monkeypat
     assert not svg_arcs.proto.disabled  # the arcs are SVG already
     assert any("apt-get install chromium" in c.value for c in at.caption)
     assert "explorer_heatmap" in figures(at)  # the plotly toolbar's own PNG download remains
+
+
+def test_dependencies_page_for_the_typed_sentence():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["layer"], at.query_params["head"] = "3", "9"
+    at.switch_page("pages/dependencies.py").run()
+    assert_clean(at)
+    relations = next(df.value for df in at.dataframe if "relation" in df.value.columns and "status" in df.value.columns)
+    arcs = {(r["dependent word"], r["relation"], r["head word"]) for _, r in relations.iterrows()}
+    assert ("snow", "nsubj", "makes") in arcs and ("heavy", "amod", "snow") in arcs
+    assert any("Parsed by en_core_web" in c.value for c in at.caption)
+    assert any(m.value.startswith("Best heads for this sentence") and "**nsubj**" in m.value for m in at.markdown)
+    at.text_area(key="text").set_value("the dogs that the cat sees run fast").run()
+    assert_clean(at)
+    relations = next(df.value for df in at.dataframe if "status" in df.value.columns)
+    assert "dogs" in relations["dependent word"].tolist()
+
+
+def test_dependencies_corpus_scores_on_the_builtin_sample():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page("pages/dependencies.py").run()
+    at.slider(key="dep_limit").set_value(40).run()
+    at.button(key="dep_run").click().run()
+    assert_clean(at)
+    table = next(df.value for df in at.dataframe if "best head" in df.value.columns)
+    assert {"relation", "arcs", "best head", "direction", "accuracy", "baseline offset", "baseline accuracy"} <= set(table.columns)
+    assert table["best head"].str.fullmatch(r"[1-6]-(1[0-2]|[1-9])").all()
+    assert ((table["accuracy"] >= 0) & (table["accuracy"] <= 1)).all()
+    heat = figures(at)["dep_heatmap"]["data"][0]
+    assert len(heat["x"]) == 72
+    assert any(b.proto.label == "Table as CSV" for b in at.get("download_button"))
+    at.slider(key="head").set_value(2).run()  # results stay (cached for the session): no new scoring
+    assert_clean(at)
+    assert any("best head" in df.value.columns for df in at.dataframe)

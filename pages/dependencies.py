@@ -1,0 +1,169 @@
+"""Heads vs. syntax: the sentence's dependency tree next to a head's attention, and corpus scores."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import attnviz
+from attnviz import figures
+from attnviz.heads import DIRECTIONS, best_heads_for_sentence, score_heads, sentence_relations
+from attnviz.syntax import CoNLLUError, ParserUnavailableError, Sentence, load_sample, read_conllu
+from components import controls, data
+from components.arcs import arc_view
+from components.downloads import export_buttons, file_stem
+from components.navigation import ensure_app
+
+ensure_app()
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+view = controls.sidebar()
+s = view.state
+st.title("Heads vs. syntax")
+st.caption("Do heads follow grammar? Each dependency arc links a word to its syntactic head; a head "
+           "*tracks* a relation when the word it attends to most is the other end of the arc "
+           "(Clark et al. 2019, “What Does BERT Look At?”). Layers and heads are 1-based: 3-1 = layer 3, head 1.")
+text = controls.sentence_box()
+
+
+def edited_tree(parsed: Sentence) -> Sentence:
+    """The parse, as corrected by the person in the table (1-based heads, 0 = root)."""
+    table = pd.DataFrame({
+        "word": parsed.words,
+        "head": [h + 1 for h in parsed.heads],
+        "relation": parsed.relations,
+    }, index=pd.RangeIndex(1, len(parsed.words) + 1, name="#"))
+    with st.expander("Correct the parse (the small parser gets some attachments wrong)"):
+        edited = st.data_editor(
+            table, key=f"tree_{hashlib.sha1(parsed.text.encode()).hexdigest()[:12]}", disabled=["word"],
+            num_rows="fixed", width="stretch",
+            column_config={"head": st.column_config.NumberColumn("head (#, 0 = root)", min_value=0,
+                                                                 max_value=len(parsed.words), step=1)},
+        )
+    heads = [int(h) - 1 if pd.notna(h) else -1 for h in edited["head"]]
+    relations = [str(r).strip() or "dep" for r in edited["relation"]]
+    try:
+        return Sentence(words=parsed.words, heads=heads, relations=relations, text=parsed.text,
+                        offsets=parsed.offsets, pos=parsed.pos, meta=parsed.meta)
+    except ValueError as exc:
+        st.error(f"That correction is not a valid tree: {exc}. Using the parser's tree.")
+        return parsed
+
+
+def sentence_section(run: attnviz.Run) -> None:
+    try:
+        parser = data.get_parser()
+        parsed = data.get_parse(text)
+    except ParserUnavailableError as exc:
+        st.error(str(exc))
+        return
+    except attnviz.EmptyInputError as exc:
+        st.info(str(exc))
+        return
+    st.caption(f"Parsed by {parser.label}.")
+    tree = edited_tree(parsed)
+    relations = sentence_relations(run, tree)
+    alignment_words = tree.words
+    n = len(alignment_words)
+    syntax = np.zeros((n, n), dtype=np.float32)
+    labels = {}
+    for d, h, rel in tree.arcs:
+        syntax[d, h] = 1.0
+        labels[(d, h)] = rel
+    st.subheader("Dependency tree")
+    arc_view(figures.arcs_svg(alignment_words, syntax, labels=labels, title="dependent → syntactic head"), key="dep_syntax")
+
+    from attnviz.heads import sentence_hits  # the head's view on the same words
+
+    hits = sentence_hits(run, tree)
+    units = hits.alignment.attention(run.attention[s.layer - 1, s.head - 1])  # [units, units]
+    word_of_unit = [ws[0] for ws in hits.alignment.units]
+    head_view = np.zeros((n, n), dtype=np.float32)
+    if word_of_unit:
+        idx = np.asarray(word_of_unit)
+        head_view[np.ix_(idx, idx)] = units
+        np.fill_diagonal(head_view, 0.0)
+    agree = {(int(d), int(h)) for a, (d, h) in enumerate(zip(hits.dependents, hits.heads))
+             if hits.hits[a, s.layer - 1, s.head - 1, 0]}
+    st.subheader(f"Head {s.layer}-{s.head}: where each word looks most")
+    arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=agree,
+                              title=f"head {s.layer}-{s.head}: most-attended word (red: it is the syntactic head)"),
+             key="dep_head")
+    st.caption(f"{len(agree)} of {len(tree.arcs)} words attend most to their syntactic head in head {s.layer}-{s.head}.")
+
+    st.subheader("Which heads track each arc")
+    best = best_heads_for_sentence(run, tree, top=3)
+    if not best.empty:
+        lines = [f"**{rel}**: " + ", ".join(f"{r['head']} ({r['direction']}, {r['predicted']}/{r['arcs']})"
+                                           for _, r in group.iterrows())
+                 for rel, group in best.groupby("relation", sort=False)]
+        st.markdown("Best heads for this sentence — " + " · ".join(lines))
+    st.dataframe(relations, key="dep_relations", hide_index=True)
+
+
+def corpus_section() -> None:
+    st.header("Over a corpus")
+    source = st.radio("Trees", ["Built-in sample (parsed by spaCy)", "Upload a CoNLL-U file (gold trees)"],
+                      key="dep_source", horizontal=True)
+    if source.startswith("Upload"):
+        upload = st.file_uploader("CoNLL-U file", type=["conllu", "conll", "txt"], key="dep_upload",
+                                  help="Universal Dependencies format; at most 20 MB.")
+        if upload is None:
+            st.info("Upload a .conllu file, e.g. a UD treebank's dev split.")
+            return
+        raw = upload.getvalue()
+        try:
+            sentences = read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES)
+        except CoNLLUError as exc:
+            st.error(f"{upload.name}: {exc}")
+            return
+        digest, name = hashlib.sha1(raw).hexdigest(), upload.name
+    else:
+        try:
+            sentences = load_sample(data.get_parser())
+        except ParserUnavailableError as exc:
+            st.error(str(exc))
+            return
+        digest, name = "sample", "built-in sample"
+    limit = st.slider("Sentences", 1, len(sentences), min(len(sentences), 300), key="dep_limit")
+    key = (s.model, digest, limit)
+    results = st.session_state.setdefault("_dep_scores", {})
+    if key not in results:
+        if not st.button(f"Score all heads on {limit} sentences of {name}", key="dep_run", type="primary"):
+            return
+        bar = st.progress(0.0, text="Running the model…")
+        scores = score_heads(view.model, sentences[:limit],
+                             progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} sentences"))
+        bar.empty()
+        while len(results) >= 4:  # keep the last few results of this session
+            results.pop(next(iter(results)))
+        results[key] = scores
+    scores = results[key]
+    st.caption(f"{scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs; "
+               f"{scores.meta['seconds']:.1f} s ({scores.n_words / max(scores.meta['seconds'], 1e-9):.0f} words/s).")
+    table = scores.table(min_count=5)
+    st.dataframe(table.round(3), key="dep_table", hide_index=True)
+    st.download_button("Table as CSV", scores.to_csv(min_count=1).encode("utf-8"),
+                       file_name=file_stem(s.model.split("/")[-1], "heads-vs-relations") + ".csv", mime="text/csv",
+                       key="dep_csv", on_click="ignore", icon=":material/table:")
+    shown = [r for r in scores.relations if r in set(table["relation"])]
+    rows = [scores.relations.index(r) for r in shown]
+
+    def heat():
+        return figures.score_heatmap(scores.matrix()[rows], shown, scores.head_labels,
+                                     title=f"{s.model.split('/')[-1]}: accuracy per relation and head (better direction)",
+                                     counts=scores.counts[rows])
+
+    st.plotly_chart(heat(), key="dep_heatmap", config={"displaylogo": False}, width="content")
+    export_buttons(heat, file_stem(s.model.split("/")[-1], "heads-vs-relations"), key="dep_heat")
+    st.caption(f"Directions: {DIRECTIONS[0]} (the dependent attends most to its head) and {DIRECTIONS[1]}.")
+
+
+run = controls.captured(view, text) if text.strip() else None
+if run is not None:
+    token_run = data.get_run(view.model, s.model, text, s.causal)
+    sentence_section(token_run)
+corpus_section()
+controls.write_url(view)
