@@ -8,6 +8,7 @@ copied link reopens exactly this view.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 
 import streamlit as st
@@ -19,6 +20,19 @@ from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP
 
 OTHER = "__other__"
 _KEYS = [f.name for f in fields(ViewState)]
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~:$&@])")
+_AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?=://)|(?=@)")  # where Markdown would start a bare link
+
+
+def literal(text: str) -> str:
+    """``text`` for st.warning/st.error (which render Markdown) shown as typed.
+
+    Notices quote values from the link and model names; unescaped, a link could put images
+    (fetched from any host), links, LaTeX or coloured text into the page. Markdown's active
+    characters are backslash-escaped (quotes, ``=``, ``-``, ``.`` and ``/`` stay as they are),
+    and an invisible word joiner (U+2060) keeps ``www.``, ``://`` and ``@`` from becoming links.
+    """
+    return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub("\u2060", str(text)))
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ def sidebar() -> View:
     seed_from_url()
     st.session_state.update(st.session_state.pop("_pending", {}))  # values set before a page switch
     for notice in st.session_state.pop("_notices", []):
-        st.warning(notice, icon="⚠️")
+        st.warning(literal(notice), icon="⚠️")
     sb = st.sidebar
     choice = sb.selectbox(
         "Model", [*MODELS, OTHER], key="model_choice", persist_state="session",
@@ -77,15 +91,19 @@ def sidebar() -> View:
         ).strip() or attnviz.DEFAULT_MODEL
     error = data.model_error(name)
     if error:
-        st.error(f"{error}\n\nShowing the default model {attnviz.DEFAULT_MODEL} instead.", icon="🚫")
+        st.error(f"{literal(error)}\n\nShowing the default model {literal(attnviz.DEFAULT_MODEL)} instead.", icon="🚫")
         name = attnviz.DEFAULT_MODEL
     st.session_state["model"] = name
     model = data.get_model(name)
 
-    fitted, notices = fit(_current(), model.n_layers, model.n_heads)
+    current = _current()
+    fitted, notices = fit(current, model.n_layers, model.n_heads)
     for notice in notices:
         st.warning(notice, icon="⚠️")
-    st.session_state["layer"], st.session_state["head"] = fitted.layer, fitted.head
+    if (fitted.layer, fitted.head) != (current.layer, current.head):
+        # Only when clamped: a write re-sends the value to the browser, which would undo a
+        # slider move made while this run was on its way (fast key presses got lost).
+        st.session_state["layer"], st.session_state["head"] = fitted.layer, fitted.head
     sb.caption(f"{model.architecture}: {model.n_layers} layers × {model.n_heads} heads, "
                f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
     sb.slider("Layer", 1, model.n_layers, key="layer", persist_state="session")
@@ -134,10 +152,22 @@ def captured(view: View, text: str) -> Run | None:
         return None
     if run.n_truncated:
         st.warning(
-            f"The text makes {run.n_input_tokens:,} tokens; {s.model} reads at most {run.meta['max_tokens']}, "
+            f"The text makes {run.n_input_tokens:,} tokens; {literal(s.model)} reads at most {run.meta['max_tokens']}, "
             f"so the first {run.meta['n_model_tokens']:,} tokens are shown ({run.n_truncated:,} cut).", icon="✂️",
         )
     return run
+
+
+def sentence_page(title: str) -> tuple[View, str, Run]:
+    """Sidebar, title, sentence box and the captured run; without a run, stop the page here."""
+    view = sidebar()
+    st.title(title)
+    text = sentence_box()
+    run = captured(view, text)
+    if run is None:
+        write_url(view)
+        st.stop()
+    return view, text, run
 
 
 def open_in_explorer(layer: int, head: int) -> None:

@@ -48,7 +48,7 @@ def edited_tree(parsed: Sentence) -> Sentence:
         return Sentence(words=parsed.words, heads=heads, relations=relations, text=parsed.text,
                         offsets=parsed.offsets, pos=parsed.pos, meta=parsed.meta)
     except ValueError as exc:
-        st.error(f"That correction is not a valid tree: {exc}. Using the parser's tree.")
+        st.error(controls.literal(f"That correction is not a valid tree: {exc}. Using the parser's tree."))
         return parsed
 
 
@@ -57,7 +57,7 @@ def sentence_section(run: attnviz.Run) -> None:
         parser = data.get_parser()
         parsed = data.get_parse(text)
     except ParserUnavailableError as exc:
-        st.error(str(exc))
+        st.error(controls.literal(str(exc)))
         return
     except attnviz.EmptyInputError as exc:
         st.info(str(exc))
@@ -117,14 +117,14 @@ def corpus_section() -> None:
         try:
             sentences = read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES)
         except CoNLLUError as exc:
-            st.error(f"{upload.name}: {exc}")
+            st.error(controls.literal(f"{upload.name}: {exc}"))
             return
         digest, name = hashlib.sha1(raw).hexdigest(), upload.name
     else:
         try:
             sentences = load_sample(data.get_parser())
         except ParserUnavailableError as exc:
-            st.error(str(exc))
+            st.error(controls.literal(str(exc)))
             return
         digest, name = "sample", "built-in sample"
     limit = st.slider("Sentences", 1, len(sentences), min(len(sentences), 300), key="dep_limit")

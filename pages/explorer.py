@@ -1,5 +1,7 @@
 """Explorer: one sentence, one model, one layer; a head's arcs, heatmap and statistics."""
 
+import re
+
 import streamlit as st
 
 from attnviz import figures
@@ -11,14 +13,12 @@ from components.navigation import ensure_app
 
 ensure_app()
 
-view = controls.sidebar()
+#: Arcs drawn at most (the strongest): 512 tokens x top-3, so that one rerun stays near 2 MB even
+#: with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
+MAX_SHOWN_ARCS = 3 * 512
+
+view, text, run = controls.sentence_page("Attention explorer")
 s = view.state
-st.title("Attention explorer")
-text = controls.sentence_box()
-run = controls.captured(view, text)
-if run is None:
-    controls.write_url(view)
-    st.stop()
 
 layer = s.layer - 1
 heads = list(range(run.n_heads)) if s.all_heads else [s.head - 1]
@@ -32,9 +32,14 @@ with left:
     top_k = controls.top_k_control()
     def arcs(title: str) -> str:
         return figures.arcs_svg(run.tokens, weights if s.all_heads else weights[0], title=title, top_k=top_k or None,
-                                layers=[f"{s.layer}-{h + 1}" for h in heads] if s.all_heads else None)
+                                layers=[f"{s.layer}-{h + 1}" for h in heads] if s.all_heads else None,
+                                max_arcs=MAX_SHOWN_ARCS)
 
-    arc_view(arcs(view.short_title), key="explorer_arcs")
+    svg = arcs(view.short_title)
+    arc_view(svg, key="explorer_arcs")
+    if dropped := int(re.search(r'data-arcs-dropped="(\d+)"', svg).group(1)):
+        st.caption(f"Showing the {MAX_SHOWN_ARCS:,} strongest of {MAX_SHOWN_ARCS + dropped:,} links; "
+                   "fewer links per token or a single head shows the rest.")
     export_buttons(lambda: arcs(view.title), stem + "_arcs", key="arcs", svg_native=True)
 
 matrix = weights[0] if not s.all_heads else weights.mean(axis=0)

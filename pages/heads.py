@@ -10,14 +10,8 @@ from components.navigation import ensure_app
 
 ensure_app()
 
-view = controls.sidebar()
+view, text, run = controls.sentence_page("All heads")
 s = view.state
-st.title("All heads")
-text = controls.sentence_box()
-run = controls.captured(view, text)
-if run is None:
-    controls.write_url(view)
-    st.stop()
 
 stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
 SHORT = {"previous token": "prev", "next token": "next", "self": "self", "[CLS]/[SEP] sink": "sink",

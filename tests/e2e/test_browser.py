@@ -1,0 +1,190 @@
+"""The app as a person uses it, in headless Chromium: explorer, all-heads grid, downloads, links.
+
+Numbers on screen are compared with attnviz's own run of the same text, computed in
+this process (``reference``), so a test fails if the page shows the wrong head.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+
+DEFAULT_TEXT = "heavy snow makes driving more difficult"
+DEFAULT_TOKENS = ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def top_arcs(matrix: np.ndarray, k: int = 3) -> set[tuple[int, int]]:
+    """The (query, key) pairs the arc view draws with top_k=k: each query's k strongest keys."""
+    order = np.argsort(-matrix, axis=-1, kind="stable")[:, :k]
+    return {(q, int(key)) for q in range(matrix.shape[0]) for key in order[q] if matrix[q, key] > 0}
+
+
+def drawn(app) -> set[tuple[int, int]]:
+    return {(q, k) for q, k, _ in app.arcs()}
+
+
+def query(app) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(app.page.url).query).items()}
+
+
+def test_explorer_loads_the_default_model_and_draws_arcs_and_a_heatmap(app, reference):
+    app.open()
+    assert app.page.locator("h1").first.inner_text() == "Attention explorer"
+    assert "BertModel: 6 layers × 12 heads" in app.page.locator('[data-testid="stSidebar"]').inner_text()
+    assert app.tokens_now(DEFAULT_TOKENS) == DEFAULT_TOKENS
+    expected = reference(DEFAULT_TEXT).head(0, 0)
+    arcs = app.arcs()
+    assert {(q, k) for q, k, _ in arcs} == top_arcs(expected)
+    for q, k, w in arcs:  # each arc carries the weight of its cell
+        assert w == pytest.approx(expected[q, k], abs=1e-4)
+    z = app.z_now(expected)
+    assert z.shape == (8, 8) and np.allclose(z, expected, atol=1e-6)
+    assert app.page.locator('[data-testid="stDownloadButton"]').count() == 5
+
+
+def test_typing_a_new_sentence_updates_the_tokens(app, reference):
+    app.open()
+    sentence = "the dogs that the cat sees run fast"
+    app.type_sentence(sentence)
+    tokens = ["[CLS]", "the", "dogs", "that", "the", "cat", "sees", "run", "fast", "[SEP]"]
+    assert app.tokens_now(tokens) == tokens
+    assert np.allclose(app.z_now(reference(sentence).head(0, 0)), reference(sentence).head(0, 0), atol=1e-6)
+    assert query(app)["text"] == sentence
+    # an example button is a one-click sentence
+    app.rerun(lambda: app.page.locator(".st-key-example_pronouns button").click())
+    assert app.eventually(app.tokens, lambda t: t[1:4] == ["mary", "told", "john"])[1:4] == ["mary", "told", "john"]
+
+
+def test_changing_layer_and_head_changes_the_arcs(app, reference):
+    app.open()
+    before = drawn(app)
+    app.set_slider("layer", 3)
+    app.set_slider("head", 4)
+    assert (app.slider_value("layer"), app.slider_value("head")) == (3, 4)
+    expected = reference(DEFAULT_TEXT).head(2, 3)
+    after = app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(expected))
+    assert after == top_arcs(expected) and after != before
+    assert np.allclose(app.z_now(expected), expected, atol=1e-6)
+    assert query(app) == {"layer": "3", "head": "4"}
+    # all heads of the layer: one arc group per head
+    app.toggle("all_heads")
+    assert app.eventually(lambda: app.page.locator("g.head").count(), lambda n: n == 12) == 12
+
+
+def test_the_look_ahead_mask_empties_the_upper_triangle(app, reference):
+    app.open()
+    z = app.z_now(reference(DEFAULT_TEXT).head(0, 0))
+    assert not np.allclose(np.triu(z, 1), 0)
+    app.toggle("causal")
+    assert app.toggle_value("causal")
+    masked = app.z_now(reference(DEFAULT_TEXT, causal=True).head(0, 0))
+    assert np.all(np.triu(masked, 1) == 0)
+    assert np.allclose(masked.sum(-1), 1, atol=1e-5)
+    assert np.allclose(masked, reference(DEFAULT_TEXT, causal=True).head(0, 0), atol=1e-6)
+    arcs = app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(masked))
+    assert arcs == top_arcs(masked) and all(k <= q for q, k in arcs)  # no arc points forward
+    assert query(app).get("mask") == "on"
+
+
+CLICK_TARGET = """(idx) => {
+  // the invisible scatter point of trace idx: scroll it into view, then its pixel position
+  // from the plotly axes of its subplot (x/y axis _offset + c2p of the point's data coordinates)
+  const gd = document.querySelector('.st-key-heads_grid .js-plotly-plot');
+  const t = gd._fullData[idx];
+  const axis = (ref, letter) => gd._fullLayout[letter + 'axis' + ref.slice(1)];
+  const g = [...gd.querySelectorAll('g.trace.scatter')].find(n => n.__data__ && n.__data__[0] && n.__data__[0].trace.index === idx);
+  if (g) g.scrollIntoView({block: 'center', inline: 'center'});
+  const xa = axis(t.xaxis, 'x'), ya = axis(t.yaxis, 'y');
+  const box = gd.getBoundingClientRect();
+  return {type: t.type, customdata: t.customdata[0], x: box.left + xa._offset + xa.c2p(t.x[0]),
+          y: box.top + ya._offset + ya.c2p(t.y[0]), hovertemplate: t.hovertemplate};
+}"""
+
+
+def test_the_all_heads_grid_opens_a_head_in_the_explorer(app, reference):
+    app.open("heads")
+    assert app.page.locator("h1").first.inner_text() == "All heads"
+    app.page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg")
+    n_heatmaps = app.page.evaluate(
+        "() => document.querySelector('.st-key-heads_grid .js-plotly-plot').data.filter(t => t.type === 'heatmap').length")
+    assert n_heatmaps == 72
+    layer, head = 5, 9  # 1-based; its click target is trace 72 + (layer-1)*12 + (head-1)
+    target = app.page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)
+    assert target["type"] == "scatter" and target["customdata"] == [layer - 1, head - 1]
+    app.page.mouse.move(target["x"], target["y"])
+    hover = app.page.locator(".st-key-heads_grid .hoverlayer")
+    app.wait_for(lambda: "layer 5, head 9" in (hover.first.text_content() or ""), what="the thumbnail's hover text")
+    n = app.finished
+    app.page.mouse.click(target["x"], target["y"])
+    app.wait_for(lambda: app.finished > n and app.page.locator("h1").first.inner_text() == "Attention explorer",
+                 timeout=60, what="the explorer")
+    app.wait_idle()
+    assert (app.slider_value("layer"), app.slider_value("head")) == (layer, head)
+    expected = reference(DEFAULT_TEXT).head(layer - 1, head - 1)
+    assert np.allclose(app.z_now(expected), expected, atol=1e-6)
+    assert query(app) == {"layer": "5", "head": "9"}
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_png_download_delivers_a_png(app):
+    app.open()
+    button = app.page.locator(".st-key-heatmap_png button")
+    assert button.is_enabled()
+    with app.page.expect_download(timeout=120_000) as info:
+        button.click()
+    download = info.value
+    app.downloads.add(download.url)
+    data = Path(download.path()).read_bytes()
+    width, height = png_size(data)
+    assert download.suggested_filename.endswith(".png") and "L1" in download.suggested_filename
+    assert len(data) > 10_000 and width >= 400 and height >= 400, (len(data), width, height)
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    (ROOT / "test-artifacts" / download.suggested_filename).write_bytes(data)
+
+
+def test_a_shared_url_restores_the_same_view_in_a_fresh_browser(open_app):
+    first = open_app()
+    first.open()
+    first.type_sentence("the keys to the cabinet are missing")
+    first.set_slider("layer", 2)
+    first.set_slider("head", 5)
+    first.toggle("causal")
+    first.choose("level", "word")
+    first.toggle("hide_special")
+    link = first.page.url
+    assert query(first) == {"text": "the keys to the cabinet are missing", "layer": "2", "head": "5", "mask": "on",
+                            "level": "word", "special": "hide"}
+    second = open_app()  # a fresh context: no cookies, no session, only the link
+    second.goto(link)
+    second.wait_for(lambda: second.textarea.input_value() == "the keys to the cabinet are missing", timeout=10,
+                    what="the sentence from the link in the box")
+    assert (second.slider_value("layer"), second.slider_value("head")) == (2, 5)
+    assert second.toggle_value("causal") and second.toggle_value("hide_special")
+    assert second.page.locator('.st-key-level label[data-selected="true"]').inner_text().strip() == "word"
+    words = ["the", "keys", "to", "the", "cabinet", "are", "missing"]
+    assert second.tokens_now(words) == first.tokens_now(words) == words
+    assert second.arcs() == first.arcs()
+    z = first.heatmap_z()
+    assert z.shape == (7, 7) and np.array_equal(second.z_now(z, atol=0), z)
+    assert second.page.url == link
+
+
+def test_the_dependencies_page_shows_syntactic_arcs(app):
+    app.open("dependencies")
+    labels = app.page.locator("svg text, svg tspan, svg textPath").filter(has_text=re.compile(r"^\s*nsubj\s*$"))
+    app.wait_for(lambda: labels.count() > 0, timeout=90, what='an SVG text "nsubj"')
+    words = app.page.locator(".st-key-dep_syntax text.token").all_text_contents()
+    assert words[:3] == ["heavy", "snow", "makes"]
+    label = app.page.locator('.st-key-dep_syntax text.arc-label[data-from="1"][data-to="2"]')  # snow -> makes
+    assert label.text_content() == "nsubj"
