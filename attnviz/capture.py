@@ -7,6 +7,8 @@
 
 ``capture_batch`` runs many texts (or pre-split word lists, e.g. from CoNLL-U) in
 length-sorted, padded batches; padding is masked and cut off again per text.
+``plan_batches`` and ``run_batch`` are its two steps, for analyses over many texts that
+need the recorded batch itself rather than one Run per text (``attnviz.heads``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from attnviz.hooks import record
+from attnviz.hooks import Recording, record
 from attnviz.local.tokenizer import PAD
 from attnviz.models import LoadedModel
 from attnviz.run import Run
@@ -49,12 +51,15 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
     tok = model.tokenizer
     split = bool(items) and not isinstance(items[0], str)
     texts = [" ".join(i) for i in items] if split else list(items)
-    common = dict(is_split_into_words=split, add_special_tokens=True)
-    full = tok([list(i) for i in items] if split else texts, truncation=False, verbose=False, **common)
-    enc = tok(
-        [list(i) for i in items] if split else texts, truncation=True, max_length=max_tokens,
-        return_offsets_mapping=True, return_special_tokens_mask=True, **common,
+    common = dict(
+        is_split_into_words=split, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True,
     )
+    inputs = [list(i) for i in items] if split else texts
+    # one tokenizer pass; a second (truncating) one only when some text is longer than the maximum
+    enc = tok(inputs, truncation=False, verbose=False, **common)
+    n_input = [len(ids) for ids in enc["input_ids"]]
+    if max(n_input, default=0) > max_tokens:
+        enc = tok(inputs, truncation=True, max_length=max_tokens, **common)
     out = []
     for b, text in enumerate(texts):
         ids = enc["input_ids"][b]
@@ -67,7 +72,7 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
             offsets = [(0, 0) if w is None else (int(starts[w] + s), int(starts[w] + e)) for w, (s, e) in zip(word_ids, offsets)]
         offsets = [(0, 0) if s else o for o, s in zip(offsets, special)]
         tokens = [r if s else _display(r, text[o[0]:o[1]]) for r, o, s in zip(raw, offsets, special)]
-        out.append(_Encoded(text, tokens, offsets, special, word_ids, len(full["input_ids"][b]), list(ids)))
+        out.append(_Encoded(text, tokens, offsets, special, word_ids, n_input[b], list(ids)))
     return out
 
 
@@ -89,6 +94,65 @@ def _forward(model: LoadedModel, ids: torch.Tensor, attention_mask: torch.Tensor
         model.module(input_ids=ids, attention_mask=attention_mask)
 
 
+@dataclass(eq=False)
+class Batch:
+    """One padded forward pass of ``capture_batch``: which texts, and the model's inputs.
+
+    indexes:         positions in ``items`` of the rows, shortest text first
+    encoded:         the tokenised text of each row
+    ids:             (rows, width) token ids, padded
+    attention_mask:  (rows, width) 1 for a real token, 0 for padding
+    """
+
+    indexes: list[int]
+    encoded: list[_Encoded]
+    ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+def plan_batches(
+    model: LoadedModel,
+    items: Sequence[str] | Sequence[Sequence[str]],
+    max_tokens: int | None = None,
+    batch_size: int = 16,
+    skip_empty: bool = False,
+) -> list[Batch]:
+    """Tokenise ``items`` and group them into length-sorted, padded batches (no forward pass yet).
+
+    A text with nothing the model can read raises EmptyInputError, or is left out of every
+    batch with ``skip_empty=True``.
+    """
+    if not items:
+        return []
+    max_tokens = min(max_tokens or model.max_tokens, model.max_tokens)
+    encode = _encode_local if model.is_local else _encode_hf
+    encoded = encode(model, items, max_tokens)
+    readable = [i for i, e in enumerate(encoded) if not all(e.special)]
+    if len(readable) < len(encoded) and not skip_empty:
+        raise EmptyInputError("The text has no words the model can read: type a sentence.")
+    pad_id = PAD if model.is_local else (model.tokenizer.pad_token_id or 0)
+    order = sorted(readable, key=lambda i: len(encoded[i].ids))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(encoded[i].ids) for i in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            n = len(encoded[i].ids)
+            ids[row, :n] = torch.tensor(encoded[i].ids)
+            attention_mask[row, :n] = 1
+        batches.append(Batch(chunk, [encoded[i] for i in chunk], ids, attention_mask))
+    return batches
+
+
+def run_batch(model: LoadedModel, batch: Batch, causal: bool = False) -> Recording:
+    """One forward pass of ``batch`` under ``record``: the weights, (layers) x (rows, heads, q, k) per kind."""
+    with torch.inference_mode(), record(model.module, causal=causal) as rec:
+        _forward(model, batch.ids, batch.attention_mask)
+    return rec
+
+
 def capture_batch(
     model: LoadedModel,
     items: Sequence[str] | Sequence[Sequence[str]],
@@ -100,33 +164,17 @@ def capture_batch(
     if not items:
         return []
     max_tokens = min(max_tokens or model.max_tokens, model.max_tokens)
-    encode = _encode_local if model.is_local else _encode_hf
-    encoded = encode(model, items, max_tokens)
-    for e in encoded:
-        if not any(not s for s in e.special):
-            raise EmptyInputError("The text has no words the model can read: type a sentence.")
-    pad_id = PAD if model.is_local else (model.tokenizer.pad_token_id or 0)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
-    runs: list[Run | None] = [None] * len(encoded)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        width = max(len(encoded[i].ids) for i in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):
-            n = len(encoded[i].ids)
-            ids[row, :n] = torch.tensor(encoded[i].ids)
-            attention_mask[row, :n] = 1
-        with torch.inference_mode(), record(model.module, causal=causal) as rec:
-            _forward(model, ids, attention_mask)
+    runs: list[Run | None] = [None] * len(items)
+    for batch in plan_batches(model, items, max_tokens, batch_size):
+        rec = run_batch(model, batch, causal)
+        width = batch.ids.shape[1]
         stacks = {kind: rec.stack(kind).numpy() for kind in rec.kinds}  # (layers, B, H, L, S)
         masks = {kind: m.numpy() for kind, m in rec.masks.items()}
-        for row, i in enumerate(chunk):
-            n = len(encoded[i].ids)
+        for row, (i, e) in enumerate(zip(batch.indexes, batch.encoded)):
+            n = len(e.ids)
             part = {kind: np.ascontiguousarray(a[:, row, :, :n, :n]) for kind, a in stacks.items()}
             m = masks["self"][row if masks["self"].shape[0] > 1 else 0]
             self_mask = np.broadcast_to(m, (width, width))[:n, :n]
-            e = encoded[i]
             runs[i] = Run(
                 model_name=model.name, text=e.text, tokens=e.tokens, offsets=e.offsets,
                 special=np.array(e.special, dtype=bool), word_ids=e.word_ids,

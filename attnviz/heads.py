@@ -1,0 +1,560 @@
+"""Heads vs. syntax: which attention heads track which dependency relations (Clark et al. 2019).
+
+    sentences = attnviz.syntax.read_conllu("en_ewt-ud-dev.conllu")
+    scores = score_heads(model, sentences, progress=lambda done, total: ...)
+    scores.table()           # relation, arcs, best head "L-H", direction, accuracy, baseline
+    scores.matrix_frame()    # relation x head accuracy, for a heatmap
+
+The method of "What Does BERT Look At?" (Clark et al., 2019), section 4.2:
+
+* attention is taken at the word level: attention *to* a word is the sum over its
+  tokens, attention *from* a word the mean over its tokens;
+* a head's prediction for a word is the other word it attends to most (the word itself
+  and special tokens are excluded);
+* for a relation, a head's accuracy is the share of the relation's arcs it predicts,
+  counted separately in both directions - dependent->head (the dependent's most-attended
+  word is its head) and head->dependent (the head's most-attended word is the
+  dependent) - and the better direction is reported;
+* the baseline of a relation is the best fixed offset: always predict the word k
+  positions from the dependent, k in -3..3 except 0.
+
+Layers and heads are 1-based in labels and tables ("3-1" = layer 3, head 1), as in the paper.
+
+Corpus scoring runs the model in the length-sorted, padded batches of ``capture_batch``
+(its two steps ``plan_batches`` and ``run_batch``) and scores with array operations: per
+batch, one merge of token attention into words and one argmax for all layers and heads
+(torch, on the recorded weights); the arcs of the whole corpus are then compared and
+counted at once (numpy). No Python loop runs per word or per arc.
+
+Command line:  python -m attnviz.heads --conllu FILE [--model NAME] [--limit N] [--csv OUT]
+               python -m attnviz.heads --sample
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+
+import numpy as np
+import pandas as pd
+import torch
+
+from attnviz.capture import plan_batches, run_batch
+from attnviz.syntax import Alignment, Sentence, _joined_spans, align, base_relation
+
+OFFSETS = (-3, -2, -1, 1, 2, 3)
+_NEAREST_FIRST = np.argsort([abs(k) for k in OFFSETS], kind="stable")  # ties go to -1, 1, -2, 2, -3, 3
+DIRECTIONS = ("dependent->head", "head->dependent")
+TABLE_COLUMNS = ["relation", "arcs", "best head", "direction", "accuracy", "baseline offset", "baseline accuracy"]
+
+Progress = Callable[[int, int], None]
+_STACK_BYTES = 64 * 2**20  # scoring stacks the layers of a batch up to this size
+
+
+def head_label(layer: int, head: int) -> str:
+    """0-based (layer, head) -> the paper's 1-based label "layer-head"."""
+    return f"{layer + 1}-{head + 1}"
+
+
+# ---------------------------------------------------------------- the result
+
+
+@dataclass(eq=False)
+class HeadScores:
+    """Per relation, how often each head's most-attended word is the other end of an arc.
+
+    relations:      relation labels, most frequent first
+    counts:         int [R]: arcs of each relation that were scored
+    hits:           int [R, layers, heads, 2]: arcs predicted, per direction (see DIRECTIONS)
+    baseline_hits:  int [R, len(OFFSETS)]: arcs whose head is k words from the dependent
+    """
+
+    relations: list[str]
+    counts: np.ndarray
+    hits: np.ndarray
+    baseline_hits: np.ndarray
+    model_name: str = ""
+    n_sentences: int = 0
+    n_words: int = 0
+    n_skipped_arcs: int = 0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_layers(self) -> int:
+        return self.hits.shape[1]
+
+    @property
+    def n_heads(self) -> int:
+        return self.hits.shape[2]
+
+    @property
+    def n_arcs(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def head_labels(self) -> list[str]:
+        """"1-1", "1-2", ... in the column order of ``matrix``."""
+        return [head_label(layer, head) for layer in range(self.n_layers) for head in range(self.n_heads)]
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """float [R, layers, heads, 2]: hits / arcs (NaN for a relation without arcs)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.hits / self.counts[:, None, None, None]
+
+    @property
+    def baseline(self) -> np.ndarray:
+        """float [R, len(OFFSETS)]: accuracy of each fixed offset."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.baseline_hits / self.counts[:, None]
+
+    def best_baseline(self) -> tuple[np.ndarray, np.ndarray]:
+        """(offset [R], accuracy [R]) of the best fixed offset of each relation (ties: the nearer offset)."""
+        k = _NEAREST_FIRST[self.baseline_hits[:, _NEAREST_FIRST].argmax(axis=1)]
+        return np.asarray(OFFSETS)[k], self.baseline[np.arange(len(self.relations)), k]
+
+    def matrix(self, direction: str | None = None) -> np.ndarray:
+        """float [R, layers * heads] for a heatmap: the better direction, or one of DIRECTIONS."""
+        acc = self.accuracy
+        acc = acc.max(axis=-1) if direction is None else acc[..., DIRECTIONS.index(direction)]
+        return acc.reshape(len(self.relations), self.n_layers * self.n_heads)
+
+    def matrix_frame(self, direction: str | None = None) -> pd.DataFrame:
+        """``matrix`` as a DataFrame: index = relations, columns = "L-H" labels."""
+        return pd.DataFrame(self.matrix(direction), index=pd.Index(self.relations, name="relation"), columns=self.head_labels)
+
+    def best(self) -> pd.DataFrame:
+        """Per relation: the best head as 0-based layer and head, its direction and accuracy."""
+        flat = self.hits.reshape(len(self.relations), self.n_layers * self.n_heads * 2)  # (layer, head, direction)
+        k = flat.argmax(axis=1)  # ties: the lowest layer, then head, then dependent->head
+        layer, head, direction = np.unravel_index(k, self.hits.shape[1:])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = flat[np.arange(len(k)), k] / self.counts
+        return pd.DataFrame({"relation": self.relations, "layer": layer, "head": head, "direction": direction, "accuracy": acc})
+
+    def table(self, min_count: int = 1) -> pd.DataFrame:
+        """relation, arcs, best head ("L-H"), direction, accuracy, baseline offset and accuracy.
+
+        Relations with fewer than ``min_count`` arcs are left out; most frequent first.
+        """
+        best = self.best()
+        offset, base = self.best_baseline()
+        frame = pd.DataFrame({
+            "relation": self.relations,
+            "arcs": self.counts.astype(int),
+            "best head": [head_label(layer, head) for layer, head in zip(best["layer"], best["head"])],
+            "direction": [DIRECTIONS[d] for d in best["direction"]],
+            "accuracy": best["accuracy"].to_numpy(dtype=float),
+            "baseline offset": offset.astype(int),
+            "baseline accuracy": np.asarray(base, dtype=float),
+        }, columns=TABLE_COLUMNS)
+        return frame[frame["arcs"] >= max(min_count, 1)].reset_index(drop=True)
+
+    def to_csv(self, path=None, min_count: int = 1) -> str | None:
+        """The table as CSV: written to ``path``, or returned as a string."""
+        return self.table(min_count).to_csv(path, index=False, float_format="%.4f")
+
+
+# ---------------------------------------------------------------- scoring core
+
+
+class _Scorer:
+    """Collects per-sentence predictions; compares and counts all arcs at once in ``result``.
+
+    Per sentence only its predictions are kept; heads, relations and the word -> unit maps
+    of all sentences are concatenated and compared as whole arrays at the end.
+    """
+
+    def __init__(self, subtypes: bool = False):
+        self.subtypes = subtypes
+        self.preds: list[np.ndarray] = []  # [L, H, U]: the most-attended unit, as a global unit index
+        self.unit_of_word: list[np.ndarray] = []  # global unit index of each word, -1 if absent
+        self.sentences: list[Sentence] = []
+        self.n_units = 0
+        self.shape: tuple[int, int] | None = None
+
+    def add(self, unit_attention: np.ndarray, unit_of_word: np.ndarray, sentence: Sentence, owned: bool = False) -> None:
+        """unit_attention [L, H, U, U]; unit_of_word [n words] (-1 = not in the model's input).
+
+        ``owned=True``: the array may be changed in place (its diagonal is overwritten).
+        """
+        att = np.asarray(unit_attention, dtype=np.float32)
+        if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
+            raise ValueError(f"attention must be [layers, heads, words, words], not {att.shape}")
+        if len(unit_of_word) != len(sentence.words):
+            raise ValueError(f"{len(unit_of_word)} unit indexes for {len(sentence.words)} words")
+        if self.shape is None:
+            self.shape = att.shape[:2]
+        elif att.shape[:2] != self.shape:
+            raise ValueError(f"every sentence needs the same layers and heads: {att.shape[:2]} after {self.shape}")
+        att = np.ascontiguousarray(att) if owned else att.copy()
+        n_units = att.shape[-1]
+        att.reshape(-1, n_units * n_units)[:, :: n_units + 1] = -np.inf  # a word never predicts itself
+        self.add_predictions(att.argmax(axis=-1), unit_of_word, sentence)
+
+    def add_predictions(self, pred: np.ndarray, unit_of_word: np.ndarray, sentence: Sentence) -> None:
+        """pred [L, H, U]: the most-attended other unit of each unit; unit_of_word as in ``add``."""
+        if self.shape is None:
+            self.shape = pred.shape[:2]
+        n_units = pred.shape[-1]
+        self.preds.append(pred.astype(np.int32) + self.n_units)
+        unit_of_word = np.asarray(unit_of_word, dtype=np.int64)
+        self.unit_of_word.append(np.where(unit_of_word >= 0, unit_of_word + self.n_units, -1))
+        self.sentences.append(sentence)
+        self.n_units += n_units
+
+    def result(self, model_name: str = "", meta: dict | None = None) -> HeadScores:
+        if not self.preds:
+            raise ValueError("no sentences were scored")
+        layers, heads = self.shape
+        sentences = self.sentences
+        sizes = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        first_word = np.cumsum(sizes) - sizes
+        local_head = np.fromiter(chain.from_iterable(s.heads for s in sentences), dtype=np.int64, count=int(sizes.sum()))
+        local_dep = np.arange(len(local_head)) - np.repeat(first_word, sizes)
+        unit_of_word = np.concatenate(self.unit_of_word)
+        has_head = local_head >= 0
+        dep = np.flatnonzero(has_head)  # global word index of every dependent
+        head = (local_head + np.repeat(first_word, sizes))[dep]
+        ud, uh = unit_of_word[dep], unit_of_word[head]
+        ok = (ud >= 0) & (uh >= 0) & (ud != uh)  # both ends read by the model, as different units
+        dep, ud, uh = dep[ok], ud[ok], uh[ok]
+        offsets = local_head[dep] - local_dep[dep]
+        labels = np.asarray(list(chain.from_iterable(s.relations for s in sentences)), dtype=object)[dep]
+
+        names, inverse = np.unique(labels.astype(str), return_inverse=True)
+        if not self.subtypes:  # nmod:poss -> nmod, on the distinct labels only
+            names, remap = np.unique(np.asarray([base_relation(n) for n in names], dtype=str), return_inverse=True)
+            inverse = remap[inverse] if len(inverse) else inverse
+        n_rel = len(names)
+        counts = np.bincount(inverse, minlength=n_rel)
+        order = np.lexsort((names, -counts))  # most frequent first, then by name
+        rank = np.empty(n_rel, dtype=np.int64)
+        rank[order] = np.arange(n_rel)
+        onehot = np.zeros((len(inverse), n_rel), dtype=np.float32)
+        onehot[np.arange(len(inverse)), rank[inverse]] = 1.0
+
+        pred = np.concatenate(self.preds, axis=-1).reshape(layers * heads, -1)  # [L*H, all units]
+        hits = np.empty((n_rel, layers * heads, 2), dtype=np.int64)
+        hits[..., 0] = ((pred[:, ud] == uh).astype(np.float32) @ onehot).T.round()  # dependent -> head
+        hits[..., 1] = ((pred[:, uh] == ud).astype(np.float32) @ onehot).T.round()  # head -> dependent
+        baseline = ((offsets[:, None] == np.asarray(OFFSETS)[None, :]).astype(np.float32).T @ onehot).T.round()
+        return HeadScores(
+            relations=[str(n) for n in names[order]], counts=counts[order].astype(np.int64),
+            hits=hits.reshape(n_rel, layers, heads, 2), baseline_hits=baseline.astype(np.int64),
+            model_name=model_name, n_sentences=len(sentences), n_words=int(sizes.sum()),
+            n_skipped_arcs=int(len(ok) - ok.sum()), meta=dict(meta or {}),
+        )
+
+
+def scores_from_attention(
+    word_attentions: Sequence[np.ndarray], sentences: Sequence[Sentence], subtypes: bool = False, model_name: str = ""
+) -> HeadScores:
+    """The pure scoring core: word-level attention [layers, heads, W, W] per sentence -> HeadScores.
+
+    Row i of each array is how much word i attends to each word of its sentence (special
+    tokens already left out; rows need not sum to 1). An array may cover only the first
+    W' < W words (a truncated sentence): arcs touching the missing words are skipped.
+    ``subtypes=False`` counts ``nmod:poss`` as ``nmod``.
+    """
+    if len(word_attentions) != len(sentences):
+        raise ValueError(f"{len(word_attentions)} attention arrays for {len(sentences)} sentences")
+    scorer = _Scorer(subtypes)
+    for att, sentence in zip(word_attentions, sentences):
+        n, width = len(sentence.words), np.shape(att)[-1]
+        if width > n:
+            raise ValueError(f"attention over {width} words for a sentence of {n} words")
+        unit_of_word = np.where(np.arange(n) < width, np.arange(n), -1)
+        scorer.add(att, unit_of_word, sentence)
+    return scorer.result(model_name)
+
+
+# ---------------------------------------------------------------- corpus scoring with a model
+
+
+def _batch_predictions(batch, weights: list, sentences: Sequence[Sentence]) -> tuple[np.ndarray, np.ndarray]:
+    """Most-attended other word of every word, for a whole recorded batch at once.
+
+    ``weights``: per layer (rows, heads, T, T) as recorded. Each row's tokens are mapped
+    to its sentence's words by character offsets in the space-joined words (a token lies
+    inside one word: tokenizers never cross the spaces between given words).
+    Returns (pred [rows, layers, heads, W], present [rows, W]); W = the longest sentence.
+    """
+    rows, width = batch.ids.shape
+    n_words = [len(s.words) for s in sentences]
+    n_max = max(n_words)
+    tokens = np.zeros((rows, width, 2), dtype=np.int64)
+    usable = np.zeros((rows, width), dtype=bool)
+    spans = np.full((rows, n_max, 2), -1, dtype=np.int64)  # padding words cover no character
+    for row, (e, s) in enumerate(zip(batch.encoded, sentences)):  # per sentence: plain array copies
+        n = len(e.offsets)
+        tokens[row, :n] = e.offsets
+        usable[row, :n] = ~np.asarray(e.special, dtype=bool)
+        spans[row, : n_words[row]] = _joined_spans(s.words)
+    usable &= tokens[..., 1] > tokens[..., 0]
+    overlap = (
+        (tokens[:, None, :, 0] < spans[:, :, None, 1]) & (tokens[:, None, :, 1] > spans[:, :, None, 0]) & usable[:, None, :]
+    )  # [rows, words, tokens]
+    overlap &= np.cumsum(overlap, axis=1) == 1  # a token counts for one word only (a safeguard)
+    present = overlap.any(axis=-1)
+    member = torch.from_numpy(overlap.astype(np.float32))  # [rows, W, T]
+    mean_rows = member / member.sum(dim=-1, keepdim=True).clamp_min(1)  # from a word = mean over its tokens
+    to_cols = member.transpose(1, 2)  # [rows, T, W]: to a word = sum over its tokens
+    blocked = torch.from_numpy(~present[:, None, :] | np.eye(n_max, dtype=bool))[:, None]  # [rows, 1, W, W]
+    heads = weights[0].shape[1]
+    per = max(1, _STACK_BYTES // (4 * rows * heads * width * width))  # layers per step
+    preds = []
+    with torch.inference_mode():  # a few large products per batch (one per row), not one per head
+        for k in range(0, len(weights), per):
+            att = torch.stack(weights[k : k + per], dim=1).float()  # [rows, layers, heads, T, T]
+            n = att.shape[1] * heads
+            cols = torch.bmm(att.view(rows, n * width, width), to_cols)  # [rows, n*T, W]
+            cols = cols.view(rows, n, width, n_max).transpose(1, 2).reshape(rows, width, n * n_max)
+            words = torch.bmm(mean_rows, cols).view(rows, n_max, n, n_max).transpose(1, 2)  # [rows, n, W, W]
+            pred = words.masked_fill(blocked, float("-inf")).argmax(dim=-1)  # [rows, n, W]
+            preds.append(pred.view(rows, -1, heads, n_max))
+    return torch.cat(preds, dim=1).numpy(), present
+
+
+def score_heads(
+    model,
+    sentences: Sequence[Sentence],
+    batch_size: int = 16,
+    progress: Progress | None = None,
+    subtypes: bool = False,
+    max_tokens: int | None = None,
+) -> HeadScores:
+    """Score every head of ``model`` (a LoadedModel) against every relation in ``sentences``.
+
+    The model reads each sentence's words (joined by spaces; tokens are mapped back to the
+    words by character offsets), in the length-sorted, padded batches of ``capture_batch``
+    (``plan_batches``, ``run_batch``); words are merged and the most-attended word found
+    for the whole batch at once. ``progress(done, total)`` gets sentence counts after
+    every batch. Words cut off by the model's maximum length are skipped
+    (``HeadScores.n_skipped_arcs``); sentences the model cannot read at all are left out.
+    """
+    sentences = [s for s in sentences if len(s.words)]
+    if not sentences:
+        raise ValueError("There are no sentences to score.")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    start = time.perf_counter()
+    total = len(sentences)
+    if progress:
+        progress(0, total)
+    batches = plan_batches(model, [s.words for s in sentences], max_tokens, batch_size, skip_empty=True)
+    scorer = _Scorer(subtypes)
+    done = 0
+    for batch in batches:
+        rec = run_batch(model, batch)
+        group = [sentences[i] for i in batch.indexes]
+        pred, present = _batch_predictions(batch, rec.weights["self"], group)
+        del rec
+        for row, sentence in enumerate(group):  # per sentence: a slice and a few appends
+            n = len(sentence.words)
+            scorer.add_predictions(pred[row, :, :, :n], np.where(present[row, :n], np.arange(n), -1), sentence)
+        done += len(group)
+        if progress:
+            progress(done, total)
+    if progress and done < total:
+        progress(total, total)
+    seconds = time.perf_counter() - start
+    return scorer.result(
+        getattr(model, "name", ""),
+        meta={"seconds": seconds, "batch_size": batch_size, "unreadable_sentences": total - done, "subtypes": subtypes},
+    )
+
+
+# ---------------------------------------------------------------- one sentence (the app's Dependencies page)
+
+
+@dataclass(frozen=True, eq=False)
+class SentenceHits:
+    """Every arc of one sentence against every head.
+
+    dependents, heads:  int [A]: word indexes of each arc (arcs with a root excluded)
+    relations:          label of each arc
+    scorable:           bool [A]: both ends are in the model's input, in different units
+    hits:               bool [A, layers, heads, 2]: the head's most-attended word is the
+                        arc's other end (direction 0: dependent->head, 1: head->dependent)
+    weights:            float [A, layers, heads, 2]: attention from that end to the other
+    """
+
+    sentence: Sentence
+    alignment: Alignment
+    dependents: np.ndarray
+    heads: np.ndarray
+    relations: list[str]
+    scorable: np.ndarray
+    hits: np.ndarray
+    weights: np.ndarray
+
+
+def sentence_hits(run, sentence: Sentence) -> SentenceHits:
+    """Score one captured run against the parse of the same text (see ``align``)."""
+    alignment = align(sentence, run)
+    att = alignment.attention(np.asarray(run.attention, dtype=np.float32))  # [L, H, U, U]
+    n_units = att.shape[-1]
+    pred = np.argmax(att - 2.0 * np.eye(n_units, dtype=att.dtype), axis=-1) if n_units else np.zeros(att.shape[:2] + (0,), int)
+    heads_all = np.asarray(sentence.heads, dtype=np.int64)
+    deps = np.flatnonzero(heads_all >= 0)
+    heads = heads_all[deps]
+    ud, uh = alignment.unit_of_word[deps], alignment.unit_of_word[heads]
+    scorable = (ud >= 0) & (uh >= 0) & (ud != uh)
+    sd, sh = np.where(scorable, ud, 0), np.where(scorable, uh, 0)
+    layers, n_heads = att.shape[:2]
+    hits = np.zeros((len(deps), layers, n_heads, 2), dtype=bool)
+    weights = np.zeros((len(deps), layers, n_heads, 2), dtype=np.float32)
+    if n_units:
+        hits[..., 0] = np.moveaxis(pred[:, :, sd] == sh, -1, 0)
+        hits[..., 1] = np.moveaxis(pred[:, :, sh] == sd, -1, 0)
+        weights[..., 0] = np.moveaxis(att[:, :, sd, sh], -1, 0)
+        weights[..., 1] = np.moveaxis(att[:, :, sh, sd], -1, 0)
+    hits &= scorable[:, None, None, None]
+    weights *= scorable[:, None, None, None]
+    return SentenceHits(sentence, alignment, deps, heads, [sentence.relations[d] for d in deps], scorable, hits, weights)
+
+
+def _status(alignment: Alignment, d: int, h: int) -> str:
+    ud, uh = alignment.unit_of_word[d], alignment.unit_of_word[h]
+    if ud < 0 or uh < 0:
+        return "not in the model's input"
+    return "one model unit" if ud == uh else "ok"
+
+
+def sentence_relations(run, sentence: Sentence) -> pd.DataFrame:
+    """One row per dependency arc of ``sentence``: which heads put their maximum attention on the other end.
+
+    ``run``: ``attnviz.capture(model, sentence.text)`` (token level is exact; a word-level
+    view works too). Columns: dependent, dependent word, head, head word, relation; for
+    each direction in DIRECTIONS: the heads ("L-H", comma-separated), how many, the head
+    with the most weight on the other end and that weight; status ("ok", "one model
+    unit" when the model reads both words as one, "not in the model's input").
+    """
+    sh = sentence_hits(run, sentence)
+    layers, n_heads = sh.hits.shape[1:3]
+    labels = np.asarray([head_label(layer, head) for layer in range(layers) for head in range(n_heads)])
+    flat_hits = sh.hits.reshape(len(sh.dependents), layers * n_heads, 2)
+    flat_w = sh.weights.reshape(len(sh.dependents), layers * n_heads, 2)
+    strongest = flat_w.argmax(axis=1) if len(sh.dependents) else np.zeros((0, 2), int)
+    words = sentence.words
+    rows = []
+    for a, (d, h) in enumerate(zip(sh.dependents.tolist(), sh.heads.tolist())):
+        row = {"dependent": d, "dependent word": words[d], "head": h, "head word": words[h], "relation": sh.relations[a]}
+        for k, direction in enumerate(DIRECTIONS):
+            row[f"{direction} heads"] = ", ".join(labels[flat_hits[a, :, k]])
+            row[f"{direction} n"] = int(flat_hits[a, :, k].sum())
+            row[f"{direction} strongest"] = labels[strongest[a, k]] if sh.scorable[a] else ""
+            row[f"{direction} weight"] = float(flat_w[a, strongest[a, k], k])
+        row["status"] = _status(sh.alignment, d, h)
+        rows.append(row)
+    columns = ["dependent", "dependent word", "head", "head word", "relation"] + [
+        f"{direction} {what}" for direction in DIRECTIONS for what in ("heads", "n", "strongest", "weight")
+    ] + ["status"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def best_heads_for_sentence(run, sentence: Sentence, top: int = 3, subtypes: bool = False) -> pd.DataFrame:
+    """Per relation of ``sentence``, the ``top`` heads that predict most of its arcs.
+
+    Ranked by arcs predicted (either direction), then by mean attention weight on the
+    other end. Columns: relation, arcs, rank, head ("L-H"), direction, predicted, share,
+    mean weight.
+    """
+    sh = sentence_hits(run, sentence)
+    layers, n_heads = sh.hits.shape[1:3]
+    rels = np.asarray([r if subtypes else base_relation(r) for r in sh.relations], dtype=object)
+    columns = ["relation", "arcs", "rank", "head", "direction", "predicted", "share", "mean weight"]
+    rows = []
+    for rel in dict.fromkeys(rels[sh.scorable].tolist()):  # relations in order of first arc
+        mask = sh.scorable & (rels == rel)
+        n = int(mask.sum())
+        hits = sh.hits[mask].sum(axis=0).reshape(-1)  # [(layer, head, direction)]
+        weight = sh.weights[mask].mean(axis=0).reshape(-1)
+        order = np.lexsort((-weight, -hits))[:top]
+        layer, head, direction = np.unravel_index(order, (layers, n_heads, 2))
+        for rank, (k, lay, hd, dr) in enumerate(zip(order, layer, head, direction), start=1):
+            rows.append({
+                "relation": rel, "arcs": n, "rank": rank, "head": head_label(int(lay), int(hd)),
+                "direction": DIRECTIONS[int(dr)], "predicted": int(hits[k]), "share": hits[k] / n,
+                "mean weight": float(weight[k]),
+            })
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _print_progress(done: int, total: int) -> None:
+    print(f"\r{done}/{total} sentences", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from attnviz.syntax import CoNLLUError, ParserUnavailableError, load_parser, load_sample, read_conllu
+
+    ap = argparse.ArgumentParser(
+        prog="python -m attnviz.heads",
+        description="Score every attention head against every dependency relation (Clark et al. 2019).",
+    )
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--conllu", metavar="FILE", help="a CoNLL-U file with gold trees")
+    src.add_argument("--sample", action="store_true", help="the built-in sample sentences, parsed by spaCy")
+    ap.add_argument("--model", default=None, help="model name or folder (default: the offline MiniLM; 'local' = random-weight local transformer)")
+    ap.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N sentences")
+    ap.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--min-count", type=int, default=1, metavar="N", help="show relations with at least N arcs")
+    ap.add_argument("--subtypes", action="store_true", help="keep relation subtypes (nmod:poss) apart")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr (shown only on a terminal anyway)")
+    args = ap.parse_args(argv)
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+    if args.limit is not None and args.limit < 1:
+        return fail("--limit must be at least 1")
+    if args.batch_size < 1:
+        return fail("--batch-size must be at least 1")
+    import attnviz
+
+    try:
+        if args.conllu:
+            sentences = read_conllu(args.conllu, limit=args.limit)
+            source = args.conllu
+        else:
+            parser = load_parser()
+            sentences = load_sample(parser)[: args.limit]
+            source = f"built-in sample, parsed by {parser.label}"
+        model = attnviz.load_model(args.model or attnviz.DEFAULT_MODEL)
+        scores = score_heads(
+            model, sentences, batch_size=args.batch_size, subtypes=args.subtypes,
+            progress=None if args.quiet or not sys.stderr.isatty() else _print_progress,
+        )
+    except (CoNLLUError, ParserUnavailableError, attnviz.ModelLoadError, attnviz.UnsupportedModelError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    seconds = scores.meta["seconds"]
+    print(f"model:  {scores.model_name} ({scores.n_layers} layers x {scores.n_heads} heads)")
+    print(f"input:  {source}: {scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs scored"
+          + (f" ({scores.n_skipped_arcs} skipped)" if scores.n_skipped_arcs else ""))
+    print(f"time:   {seconds:.1f} s ({scores.n_words / max(seconds, 1e-9):.0f} words/s)")
+    table = scores.table(args.min_count)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.csv:
+        try:
+            scores.to_csv(args.csv, min_count=args.min_count)
+        except OSError as exc:
+            return fail(f"could not write {args.csv}: {exc.strerror or exc}")
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
