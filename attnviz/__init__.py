@@ -10,6 +10,7 @@ from attnviz.models import (
     DEFAULT_MAX_PARAMS,
     DEFAULT_MODEL,
     LOCAL_MODEL,
+    LOCAL_TRAINED,
     LoadedModel,
     ModelLoadError,
     load_model,
@@ -18,7 +19,7 @@ from attnviz.models import (
 from attnviz.run import Run
 
 __all__ = [
-    "DEFAULT_MAX_PARAMS", "DEFAULT_MODEL", "LOCAL_MODEL", "EmptyInputError", "LoadedModel",
+    "DEFAULT_MAX_PARAMS", "DEFAULT_MODEL", "LOCAL_MODEL", "LOCAL_TRAINED", "EmptyInputError", "LoadedModel",
     "ModelLoadError", "Recording", "Run", "UnsupportedModelError", "capture", "capture_batch",
     "find_sites", "load_model", "local_model", "record",
 ]

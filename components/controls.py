@@ -20,6 +20,10 @@ from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP
 
 OTHER = "__other__"
 _KEYS = [f.name for f in fields(ViewState)]
+#: Widget keys whose values every page shares. Streamlit gives a widget on another page a new
+#: identity (and its default value), so ``remember`` saves them at the end of each run and
+#: ``restore_after_page_switch`` puts them back, before any widget exists, on the next page.
+SHARED_KEYS = ("model_choice", "custom_model", *_KEYS)
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~:$&@])")
 _AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?=://)|(?=@)")  # where Markdown would start a bare link
 
@@ -67,6 +71,20 @@ def seed_from_url() -> None:
     st.session_state["_url_read"] = True
 
 
+def restore_after_page_switch() -> None:
+    saved = st.session_state.get("_saved", {})
+    if saved and saved.get("_page") != st.session_state.get("_page"):
+        for key, value in saved.items():
+            if key != "_page":
+                st.session_state[key] = value
+
+
+def remember() -> None:
+    """Save the shared widgets' values (call at the end of every page's run)."""
+    saved = {k: st.session_state[k] for k in SHARED_KEYS if k in st.session_state}
+    st.session_state["_saved"] = {**st.session_state.get("_saved", {}), **saved, "_page": st.session_state.get("_page")}
+
+
 def _current() -> ViewState:
     values = {k: st.session_state[k] for k in _KEYS if k in st.session_state}
     return ViewState(**values)
@@ -75,6 +93,7 @@ def _current() -> ViewState:
 def sidebar() -> View:
     """Model and head controls in the sidebar; loads the model (falling back to the default)."""
     seed_from_url()
+    restore_after_page_switch()
     st.session_state.update(st.session_state.pop("_pending", {}))  # values set before a page switch
     for notice in st.session_state.pop("_notices", []):
         st.warning(literal(notice), icon="⚠️")
@@ -150,6 +169,14 @@ def captured(view: View, text: str) -> Run | None:
     except attnviz.EmptyInputError as exc:
         st.info(str(exc))
         return None
+    if view.model.is_local and view.model.tokenizer.vocab is not None:
+        unknown = view.model.tokenizer.encode(text).unknown
+        if unknown:
+            st.warning(literal(
+                f"{len(set(unknown))} word(s) are not in the trained model's vocabulary and read as [UNK]: "
+                + ", ".join(sorted(set(unknown))[:20])), icon="❓")
+            with st.expander("The vocabulary of the toy grammar"):
+                st.write(", ".join(w for w in view.model.tokenizer.vocab if not w.startswith("[")))
     if run.n_truncated:
         st.warning(
             f"The text makes {run.n_input_tokens:,} tokens; {literal(s.model)} reads at most {run.meta['max_tokens']}, "
@@ -177,5 +204,6 @@ def open_in_explorer(layer: int, head: int) -> None:
 
 
 def write_url(view: View) -> None:
-    """Mirror the view in the URL so that a copied link restores it."""
-    st.query_params.from_dict(view.state.to_params())
+    """Mirror the view in the URL so that a copied link restores it; remember it for other pages."""
+    st.query_params.from_dict(_current().to_params())
+    remember()

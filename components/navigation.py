@@ -32,7 +32,9 @@ def run_app() -> None:
     st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
                        layout="wide")
     st.session_state[_VIA_APP] = True
-    st.navigation(pages()).run()
+    page = st.navigation(pages())
+    st.session_state["_page"] = page.url_path
+    page.run()
 
 
 def ensure_app() -> None:

@@ -11,17 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
-from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL
+from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 
 DEFAULT_TEXT = "heavy snow makes driving more difficult"
 EXAMPLES = {
     "heavy snow": DEFAULT_TEXT,
     "relative clause": "the dogs that the cat sees run fast",
+    "toy grammar": "the heavy snow makes the driving more difficult",
     "long subject": "The keys to the old cabinet in the hallway are missing.",
     "questions": "Why did the committee reject the proposal so quickly?",
     "pronouns": "Mary told John that she would call him after the meeting.",
 }
-MODELS = {DEFAULT_MODEL: "all-MiniLM-L6-v2 (BERT, offline default)", LOCAL_MODEL: "Local transformer (from scratch, random weights)"}
+MODELS = {
+    DEFAULT_MODEL: "all-MiniLM-L6-v2 (BERT, offline default)",
+    LOCAL_TRAINED: "Local transformer, trained on the toy grammar",
+    LOCAL_MODEL: "Local transformer, random weights",
+}
 MAX_TEXT_CHARS = 10_000  # longer text is cut here; the model then keeps what fits its maximum
 MAX_URL_TEXT_CHARS = 2_000  # longer sentences are not written into a shared link
 MAX_MODEL_CHARS = 200

@@ -105,9 +105,17 @@ def sentence_section(run: attnviz.Run) -> None:
 
 def corpus_section() -> None:
     st.header("Over a corpus")
-    source = st.radio("Trees", ["Built-in sample (parsed by spaCy)", "Upload a CoNLL-U file (gold trees)"],
-                      key="dep_source", horizontal=True)
-    if source.startswith("Upload"):
+    source = st.radio("Trees", ["Built-in sample (parsed by spaCy)", "Upload a CoNLL-U file (gold trees)",
+                                "Generated corpus (the toy grammar's own trees, no parser)"],
+                      key="dep_source", horizontal=True,
+                      help="The generated corpus suits the local transformer trained on the toy grammar: "
+                           "its trees are known by construction.")
+    if source.startswith("Generated"):
+        from attnviz.local.grammar import generate_corpus
+
+        sentences = generate_corpus(500, seed=2026, split="test")
+        digest, name = "toy-2026", "the generated corpus"
+    elif source.startswith("Upload"):
         upload = st.file_uploader("CoNLL-U file", type=["conllu", "conll", "txt"], key="dep_upload",
                                   help="Universal Dependencies format; at most 20 MB.")
         if upload is None:

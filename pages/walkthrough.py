@@ -23,6 +23,7 @@ def heat(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, key: 
 
 
 controls.seed_from_url()
+controls.restore_after_page_switch()
 st.title("From attention to transformers")
 st.markdown(
     "Every number on this page is computed live by attnviz's from-scratch transformer "
@@ -41,6 +42,7 @@ error = wt.check_heads(int(d_model), int(num_heads))
 if error:
     st.error(f"{error}. For example, d_model={int(d_model)} works with "
              f"{', '.join(str(h) for h in range(1, int(d_model) + 1) if int(d_model) % h == 0)} heads.")
+    controls.remember()
     st.stop()
 steps = wt.attention_steps(int(d_model), int(num_heads), causal=causal, cross=cross)
 source_words = wt.SOURCE_WORDS if cross else wt.WORDS
@@ -120,3 +122,4 @@ with c2:
     heat(run.decoder_attention[0, 0], run.tokens, run.tokens, "decoder self-attention (masked)", "wt_dec")
 with c3:
     heat(run.cross_attention[0, 0], run.tokens, run.tokens, "decoder → encoder cross-attention", "wt_cross_attn")
+controls.remember()

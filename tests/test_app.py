@@ -252,3 +252,31 @@ def test_dependencies_corpus_scores_on_the_builtin_sample():
     at.slider(key="head").set_value(2).run()  # results stay (cached for the session): no new scoring
     assert_clean(at)
     assert any("best head" in df.value.columns for df in at.dataframe)
+
+
+def test_trained_local_model_and_the_generated_corpus():
+    at = app(model="local-trained", text="the dogs that the cat sees run quickly")
+    assert_clean(at)
+    assert at.slider(key="layer").proto.max == 3
+    assert any("quickly" in w.value and "UNK" in w.value for w in at.warning)  # outside the vocabulary
+    at.switch_page("pages/dependencies.py").run()
+    at.radio(key="dep_source").set_value("Generated corpus (the toy grammar's own trees, no parser)").run()
+    at.slider(key="dep_limit").set_value(100).run()
+    at.button(key="dep_run").click().run()
+    assert_clean(at)
+    table = next(df.value for df in at.dataframe if "best head" in df.value.columns)
+    assert {"det", "nsubj"} <= set(table["relation"])
+    assert table["best head"].str.fullmatch(r"[1-3]-[1-4]").all()  # 3 layers x 4 heads
+    assert ((table["accuracy"] >= 0) & (table["accuracy"] <= 1)).all()
+
+
+def test_the_view_survives_page_switches():
+    at = app(model="local-trained", layer="3", head="2", mask="on", text="the dogs run")
+    for page in ("pages/heads.py", "pages/walkthrough.py", "pages/dependencies.py", "pages/explorer.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert at.session_state["model"] == "local-trained" and at.session_state["causal"] is True
+        assert (at.session_state["layer"], at.session_state["head"]) == (3, 2)
+        assert at.session_state["text"] == "the dogs run"
+    assert at.selectbox(key="model_choice").value == "local-trained" and at.slider(key="layer").value == 3
+    assert dict(at.query_params) == {"text": "the dogs run", "model": "local-trained", "layer": "3", "head": "2", "mask": "on"}
