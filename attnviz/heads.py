@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attnviz.capture import plan_batches, run_batch
+from attnviz.capture import Batch, plan_batches, run_batch
 from attnviz.syntax import Alignment, Sentence, _joined_spans, align, base_relation
 
 OFFSETS = (-3, -2, -1, 1, 2, 3)
@@ -52,7 +52,8 @@ DIRECTIONS = ("dependent->head", "head->dependent")
 TABLE_COLUMNS = ["relation", "arcs", "best head", "direction", "accuracy", "baseline offset", "baseline accuracy"]
 
 Progress = Callable[[int, int], None]
-_STACK_BYTES = 64 * 2**20  # scoring stacks the layers of a batch up to this size
+_STACK_BYTES = 128 * 2**20  # scoring stacks the layers of a batch up to this size
+_RECORD_BYTES = 512 * 2**20  # a batch is split when its recorded attention would exceed this
 
 
 def head_label(layer: int, head: int) -> str:
@@ -320,10 +321,27 @@ def _batch_predictions(batch, weights: list, sentences: Sequence[Sentence]) -> t
     return torch.cat(preds, dim=1).numpy(), present
 
 
+def corpus_batches(model, sentences: Sequence[Sentence], batch_size: int = 32, max_tokens: int | None = None):
+    """The batches ``score_heads`` runs: ``plan_batches`` of the sentences' words (length-sorted,
+    padded; unreadable sentences left out), with a batch of long sentences split so that its
+    recorded attention (rows x layers x heads x width^2 floats) stays under 512 MB.
+    """
+    out = []
+    for batch in plan_batches(model, [s.words for s in sentences], max_tokens, batch_size, skip_empty=True):
+        width = batch.ids.shape[1]
+        rows = max(1, _RECORD_BYTES // (4 * model.n_layers * model.n_heads * width * width))
+        for k in range(0, len(batch.indexes), rows):
+            part = slice(k, k + rows)
+            encoded = batch.encoded[part]
+            w = max(len(e.ids) for e in encoded)
+            out.append(Batch(batch.indexes[part], encoded, batch.ids[part, :w], batch.attention_mask[part, :w]))
+    return out
+
+
 def score_heads(
     model,
     sentences: Sequence[Sentence],
-    batch_size: int = 16,
+    batch_size: int = 32,
     progress: Progress | None = None,
     subtypes: bool = False,
     max_tokens: int | None = None,
@@ -332,10 +350,11 @@ def score_heads(
 
     The model reads each sentence's words (joined by spaces; tokens are mapped back to the
     words by character offsets), in the length-sorted, padded batches of ``capture_batch``
-    (``plan_batches``, ``run_batch``); words are merged and the most-attended word found
-    for the whole batch at once. ``progress(done, total)`` gets sentence counts after
-    every batch. Words cut off by the model's maximum length are skipped
-    (``HeadScores.n_skipped_arcs``); sentences the model cannot read at all are left out.
+    (``corpus_batches``: ``plan_batches``, then ``run_batch``); words are merged and the
+    most-attended word found for the whole batch at once. ``progress(done, total)`` gets
+    sentence counts after every batch. Words cut off by the model's maximum length are
+    skipped (``HeadScores.n_skipped_arcs``); sentences the model cannot read at all are
+    left out (``meta["unreadable_sentences"]``).
     """
     sentences = [s for s in sentences if len(s.words)]
     if not sentences:
@@ -346,7 +365,7 @@ def score_heads(
     total = len(sentences)
     if progress:
         progress(0, total)
-    batches = plan_batches(model, [s.words for s in sentences], max_tokens, batch_size, skip_empty=True)
+    batches = corpus_batches(model, sentences, batch_size, max_tokens)
     scorer = _Scorer(subtypes)
     done = 0
     for batch in batches:
@@ -399,7 +418,11 @@ def sentence_hits(run, sentence: Sentence) -> SentenceHits:
     alignment = align(sentence, run)
     att = alignment.attention(np.asarray(run.attention, dtype=np.float32))  # [L, H, U, U]
     n_units = att.shape[-1]
-    pred = np.argmax(att - 2.0 * np.eye(n_units, dtype=att.dtype), axis=-1) if n_units else np.zeros(att.shape[:2] + (0,), int)
+    pred = np.zeros(att.shape[:2] + (0,), dtype=np.int64)
+    if n_units:
+        masked = att.copy()
+        masked.reshape(-1, n_units * n_units)[:, :: n_units + 1] = -np.inf  # a word never predicts itself
+        pred = masked.argmax(axis=-1)
     heads_all = np.asarray(sentence.heads, dtype=np.int64)
     deps = np.flatnonzero(heads_all >= 0)
     heads = heads_all[deps]
@@ -506,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model name or folder (default: the offline MiniLM; 'local' = random-weight local transformer)")
     ap.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N sentences")
     ap.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--min-count", type=int, default=1, metavar="N", help="show relations with at least N arcs")
     ap.add_argument("--subtypes", action="store_true", help="keep relation subtypes (nmod:poss) apart")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr (shown only on a terminal anyway)")

@@ -216,6 +216,22 @@ def test_layers_scored_in_steps_give_the_same_result(minilm, ud_dev, monkeypatch
     assert (at_once.hits == one_by_one.hits).all() and at_once.relations == one_by_one.relations
 
 
+def test_batches_of_long_sentences_are_split(minilm, ud_dev, monkeypatch):
+    import attnviz.heads as heads
+
+    sentences = read_conllu(ud_dev, limit=40)
+    whole = heads.corpus_batches(minilm, sentences, batch_size=32)
+    assert [len(b.indexes) for b in whole] == [32, 8]
+    assert sorted(i for b in whole for i in b.indexes) == list(range(40))
+    before = score_heads(minilm, sentences)
+    monkeypatch.setattr(heads, "_RECORD_BYTES", 4 * 6 * 12 * 40 * 40 * 3)  # 3 rows of 40 tokens
+    split = heads.corpus_batches(minilm, sentences, batch_size=32)
+    assert len(split) > 2 and all(b.ids.shape[1] == max(len(e.ids) for e in b.encoded) for b in split)
+    assert sorted(i for b in split for i in b.indexes) == list(range(40))
+    after = score_heads(minilm, sentences)
+    assert (before.hits == after.hits).all()
+
+
 def test_unreadable_words_and_sentences_are_skipped(minilm):
     zw = "\u200b"  # a zero-width space: the tokenizer makes no token of it
     sentences = [
