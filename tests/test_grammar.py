@@ -165,3 +165,40 @@ def test_relative_clause_builder_marks_that_as_the_object():
     s = build(Clause(NP("cat", "every", rc=RC(NP("dogs", None), "chase")), "sleeps"))
     assert s.text == "every cat that dogs chase sleeps"
     assert tree(s)[2:5] == [("that", "obj", "chase"), ("dogs", "nsubj", "chase"), ("chase", "acl:relcl", "cat")]
+
+
+def test_fronted_pp_and_a_relative_clause_with_its_own_pp_and_adverb():
+    s = build(Clause(
+        NP("teacher", rc=RC(NP("dog", pp=("near", NP("birds"))), "sees", adverb="often")), "sings",
+        fronted=("in", NP("park")),
+    ))
+    assert s.text == "in the park the teacher that the dog near the birds often sees sings"
+    assert tree(s) == [
+        ("in", "case", "park"), ("the", "det", "park"), ("park", "obl", "sings"), ("the", "det", "teacher"),
+        ("teacher", "nsubj", "sings"), ("that", "obj", "sees"), ("the", "det", "dog"), ("dog", "nsubj", "sees"),
+        ("near", "case", "birds"), ("the", "det", "birds"), ("birds", "nmod", "dog"), ("often", "advmod", "sees"),
+        ("sees", "acl:relcl", "teacher"), ("sings", "root", "ROOT"),
+    ]
+    assert s.meta["agreement"] == [(12, 7, "verb"), (13, 4, "verb")]
+    assert s.meta["attractor"] == [True, True]  # both verbs cross the plural "birds"
+    assert [grammar.nsubj_kind(s, i) for i in (4, 7)] == ["across-relcl", "in-relcl"]
+
+
+def test_nsubj_kinds_as_subtypes(corpus):
+    labelled = grammar.with_nsubj_kinds(corpus[:300])
+    kinds = Counter(r for s in labelled for r in s.relations if r.startswith("nsubj"))
+    assert set(kinds) == {f"nsubj:{k}" for k in grammar.NSUBJ_KINDS}
+    assert sum(kinds.values()) == sum(s.relations.count("nsubj") for s in corpus[:300])
+    assert [s.heads for s in labelled] == [s.heads for s in corpus[:300]]
+    assert corpus[0].relations.count("nsubj") >= 1  # the originals are left as they were
+
+
+def test_numbers_of_nouns_are_independent(corpus):
+    """No noun's number predicts another's: agreement can only be learnt from the subject itself."""
+    pairs = Counter()
+    for s in corpus:
+        for (t, c, kind), attractor in zip(s.meta["agreement"], s.meta["attractor"]):
+            if kind == "verb" and grammar.nsubj_kind(s, c) in ("across-relcl", "across-pp"):
+                pairs[attractor] += 1
+    share = pairs[True] / (pairs[True] + pairs[False])
+    assert 0.4 < share < 0.6

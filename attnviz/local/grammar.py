@@ -6,11 +6,17 @@
 
 Real English words, a small lexicon: determiners, adjectives, singular and plural nouns,
 verbs that agree in number with their subject, adverbs, objects, prepositional phrases
-and object relative clauses, so that the agreement of a verb can cross other nouns:
+(on nouns, on verbs, and fronted) and object relative clauses, so that the agreement of a
+verb can cross other nouns:
 
     the heavy snow makes the driving more difficult
     the dogs that the cat sees run fast          (run agrees with dogs, not with cat)
     the teacher near the children sings loudly   (sings agrees with teacher)
+    in the park the dogs that the girl near the trees often sees run
+
+Every noun's number is drawn on its own (singular or plural, even odds), so nouns between
+a verb and its subject have the other number half of the time, and no noun's number
+tells anything about another's: agreement can only be learnt by finding the subject.
 
 Trees follow Universal Dependencies (basic, as in UD English EWT): ``det``, ``amod``,
 ``nsubj``, ``obj``, ``advmod``, ``case``, ``nmod`` (a prepositional phrase on a noun),
@@ -134,8 +140,8 @@ class NP:
     noun: str  # the form as written: "dog" or "dogs"
     det: str | None = NEUTRAL_DETERMINER
     adjectives: tuple[str, ...] = ()
-    pp: tuple[str, "NP"] | None = None  # (preposition, noun phrase)
-    rc: "RC | None" = None
+    pp: tuple[str, NP] | None = None  # (preposition, noun phrase)
+    rc: RC | None = None
 
     @property
     def number(self) -> str:
@@ -269,15 +275,12 @@ def build(clause: Clause) -> Sentence:
 # ---------------------------------------------------------------- sampling
 
 
-def _number(rng: random.Random, avoid: str | None = None, p_opposite: float = 0.7) -> str:
-    """A grammatical number; given ``avoid`` (the number of a noun the agreement must cross),
-    the opposite one with probability ``p_opposite``: nouns that would mislead a model that
-    looks at the nearest noun."""
-    if avoid is None:
-        return rng.choice((SING, PLUR))
-    if rng.random() < p_opposite:
-        return PLUR if avoid == SING else SING
-    return avoid
+def _number(rng: random.Random) -> str:
+    """A grammatical number, singular or plural with equal chance and independently of every
+    other noun: nouns between a verb and its subject then have the other number half of the
+    time (attractors), and no noun's number says anything about another's, so that a model
+    can only get agreement right by finding the subject (or the noun) itself."""
+    return SING if rng.random() < 0.5 else PLUR
 
 
 def _sample_np(
@@ -301,12 +304,12 @@ def _sample_np(
     pp = rc = None
     r = rng.random()
     if (modifiers and r < 0.3) or (not modifiers and r < p_pp):
-        inner = _sample_np(rng, rng.choice(("animate", "place")), _number(rng, number))
+        inner = _sample_np(rng, rng.choice(("animate", "place")), _number(rng))
         pp = (rng.choice(NMOD_PREPOSITIONS), inner)
     elif modifiers and r < 0.6:
         # the clause's own subject, maybe with a PP of its own, maybe "often" before its verb:
         # its verb cannot simply agree with the word before it
-        inner = _sample_np(rng, "animate", _number(rng, number), p_pp=0.25)
+        inner = _sample_np(rng, "animate", _number(rng), p_pp=0.25)
         adverb = "often" if rng.random() < 0.2 else None
         rc = RC(inner, verb_form(rng.choice(TRANSITIVE), inner.number), adverb)
     return NP(noun, det, adjectives, pp, rc)
@@ -317,7 +320,7 @@ def sample_clause(rng: random.Random) -> Clause:
     r = rng.random()
     verb_class = "intransitive" if r < 0.4 else "transitive" if r < 0.85 else "causative"
     subject_kind = "animate" if verb_class != "causative" or rng.random() < 0.5 else "mass"
-    subject = _sample_np(rng, subject_kind, rng.choice((SING, PLUR)), modifiers=True)
+    subject = _sample_np(rng, subject_kind, _number(rng), modifiers=True)
     # what stands between subject and verb decides whether the verb must look past a noun
     obj = predicate = obl = None
     more = False
@@ -327,11 +330,11 @@ def sample_clause(rng: random.Random) -> Clause:
         verb = verb_form(rng.choice(TRANSITIVE), subject.number)
         kind = rng.choices(("animate", "place", "mass"), weights=(0.7, 0.2, 0.1))[0]
         nested = subject.rc is None and subject.pp is None and rng.random() < 0.3
-        obj = _sample_np(rng, kind if not nested else "animate", rng.choice((SING, PLUR)), modifiers=nested)
+        obj = _sample_np(rng, kind if not nested else "animate", _number(rng), modifiers=nested)
     else:
         verb = verb_form(rng.choice(CAUSATIVE), subject.number)
         kind = "mass" if rng.random() < 0.4 else "animate"
-        obj = _sample_np(rng, kind, rng.choice((SING, PLUR)))
+        obj = _sample_np(rng, kind, _number(rng))
         if rng.random() < 0.5:
             predicate, more = rng.choice(MORE_PREDICATES), rng.random() < 0.6
         else:
@@ -342,9 +345,9 @@ def sample_clause(rng: random.Random) -> Clause:
         pre_adverb = adverb == "often" and rng.random() < 0.5
     fronted = None
     if rng.random() < 0.12:  # "in the park the dogs run": the first noun is not the subject
-        fronted = (rng.choice(OBL_PREPOSITIONS), _sample_np(rng, "place", _number(rng, subject.number)))
+        fronted = (rng.choice(OBL_PREPOSITIONS), _sample_np(rng, "place", _number(rng)))
     elif rng.random() < (0.35 if verb_class == "intransitive" else 0.15):
-        obl = (rng.choice(OBL_PREPOSITIONS), _sample_np(rng, "place", rng.choice((SING, PLUR))))
+        obl = (rng.choice(OBL_PREPOSITIONS), _sample_np(rng, "place", _number(rng)))
     return Clause(subject, verb, obj, predicate, more, adverb, pre_adverb, obl, fronted)
 
 
@@ -397,6 +400,8 @@ _EXAMPLES = (
     Clause(NP("music", "the", ("loud",)), "keeps", obj=NP("children", "the"), predicate="happy"),
     Clause(NP("kings", "the", pp=("with", NP("dog", "a", ("small",))), ), "walk", adverb="slowly",
            obl=("in", NP("park"))),
+    Clause(NP("dogs", rc=RC(NP("girl", pp=("near", NP("trees"))), "sees", "often")), "run",
+           fronted=("in", NP("park"))),
 )
 
 
@@ -408,3 +413,37 @@ def example_sentences() -> list[Sentence]:
 def examples() -> list[str]:
     """A few sentences of the grammar to offer in the app (the first two are the issue's)."""
     return [s.text for s in example_sentences()]
+
+
+# ---------------------------------------------------------------- analysis
+
+NSUBJ_KINDS = ("plain", "across-pp", "across-relcl", "in-relcl")
+
+
+def nsubj_kind(sentence: Sentence, subject: int) -> str:
+    """What a subject's verb has to look past to find it: "in-relcl" (the verb of a relative
+    clause), "across-relcl" / "across-pp" (a main verb whose subject carries a relative clause
+    / a prepositional phrase), or "plain"."""
+    verb = sentence.heads[subject]
+    if sentence.relations[verb] == "acl:relcl":
+        return "in-relcl"
+    between = sentence.relations[min(subject, verb) + 1 : max(subject, verb)]
+    if "acl:relcl" in between:
+        return "across-relcl"
+    if "nmod" in between:
+        return "across-pp"
+    return "plain"
+
+
+def with_nsubj_kinds(sentences: Sequence[Sentence]) -> list[Sentence]:
+    """Copies whose ``nsubj`` labels carry their kind as a subtype (``nsubj:across-relcl``, see
+    ``nsubj_kind``): ``score_heads(model, with_nsubj_kinds(corpus), subtypes=True)`` then
+    scores each kind apart."""
+    out = []
+    for s in sentences:
+        relations = [
+            f"nsubj:{nsubj_kind(s, i)}" if r == "nsubj" else r for i, r in enumerate(s.relations)
+        ]
+        out.append(Sentence(list(s.words), list(s.heads), relations, pos=s.pos and list(s.pos),
+                            sent_id=s.sent_id, meta=dict(s.meta)))
+    return out

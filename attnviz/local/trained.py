@@ -3,11 +3,14 @@
     model = load_trained()        # LoadedModel "local (trained on the toy grammar)", once per process
     vocabulary()                  # the words it knows; any other word is read as [UNK]
     random_model(seed=0)          # the same architecture and tokenizer with random (seeded) weights
+    checkpoint_info()             # the checkpoint's JSON: config, vocabulary, seed, training figures
 
 The checkpoint (``checkpoints/toy_grammar.safetensors`` + ``toy_grammar.json``) is made by
 ``python -m attnviz.local.train``; the app loads it without training. The tokenizer has
 a vocabulary, so ``model.tokenizer.encode(text).unknown`` lists the typed words it does
-not know (they become [UNK]).
+not know (they become [UNK]). A missing or mismatched checkpoint raises
+``attnviz.ModelLoadError`` saying how to restore or remake it (``attnviz.models`` is
+imported lazily, so that it may import this module).
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ import functools
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import SPECIALS, WordTokenizer
+
+if TYPE_CHECKING:
+    from attnviz.models import LoadedModel
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 CHECKPOINT_NAME = "toy_grammar"
@@ -35,7 +42,8 @@ def checkpoint_paths(directory: Path | str = CHECKPOINT_DIR, name: str = CHECKPO
 
 
 def _missing(what: str, path: Path):
-    from attnviz.models import ModelLoadError  # imported here: attnviz.models may import this module
+    # imported here, not at the top: attnviz.models may import this module
+    from attnviz.models import ModelLoadError
 
     return ModelLoadError(
         f"The trained local model's {what} is missing: there is no file at {path}. It is part of the "
@@ -94,18 +102,18 @@ def load_checkpoint(directory: Path | str = CHECKPOINT_DIR, name: str = CHECKPOI
 
 
 @functools.lru_cache(maxsize=1)
-def load_trained() -> "LoadedModel":  # noqa: F821 - attnviz.models.LoadedModel
+def load_trained() -> LoadedModel:
     """The trained local model, loaded once per process (the same object every call)."""
     from attnviz.models import _wrap_local
 
-    module, tokenizer, _ = load_checkpoint()
+    module, tokenizer, _ = load_checkpoint(CHECKPOINT_DIR, CHECKPOINT_NAME)
     return _wrap_local(TRAINED_NAME, module, tokenizer)
 
 
 @functools.lru_cache(maxsize=1)
 def checkpoint_info() -> dict:
     """The committed checkpoint's JSON (see ``read_checkpoint_info``), read once per process."""
-    return read_checkpoint_info()
+    return read_checkpoint_info(CHECKPOINT_DIR, CHECKPOINT_NAME)
 
 
 def vocabulary() -> list[str]:
@@ -113,15 +121,27 @@ def vocabulary() -> list[str]:
     return [w for w in checkpoint_info()["tokenizer"]["vocab"] if w not in SPECIALS]
 
 
-def random_model(seed: int = 0) -> "LoadedModel":  # noqa: F821
+def random_model(seed: int = 0, init: str = "training") -> LoadedModel:
     """The trained model's architecture and tokenizer with random weights drawn with ``seed``:
-    the fair "random weights" comparison for the trained model."""
+    the fair "random weights" comparison for the trained model.
+
+    ``init="training"``: the initialisation training starts from (``train.initial_model``;
+    with seed 0, the committed model's own weights before training). ``init="default"``:
+    the Transformer's default initialisation, as ``attnviz.local_model`` draws it.
+    """
+    from attnviz.local.train import initial_model
     from attnviz.models import _wrap_local
 
     info = checkpoint_info()
     config = TransformerConfig(**info["config"])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        module = Transformer(config).eval().requires_grad_(False)
-    return _wrap_local(f"local (random weights, seed {seed}, toy-grammar vocabulary)", module,
-                       WordTokenizer.from_dict(info["tokenizer"]))
+    if init == "training":
+        module = initial_model(config, seed)
+    elif init == "default":
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            module = Transformer(config)
+    else:
+        raise ValueError(f"init must be 'training' or 'default', not {init!r}")
+    label = "" if init == "training" else ", default init"
+    return _wrap_local(f"local (random weights, seed {seed}{label}, toy-grammar vocabulary)",
+                       module.eval().requires_grad_(False), WordTokenizer.from_dict(info["tokenizer"]))
