@@ -116,10 +116,12 @@ def corpus_section() -> None:
         sentences = generate_corpus(500, seed=2026, split="test")
         digest, name = "toy-2026", "the generated corpus"
     elif source.startswith("Upload"):
-        upload = st.file_uploader("CoNLL-U file", type=["conllu", "conll", "txt"], key="dep_upload",
-                                  help="Universal Dependencies format; at most 20 MB.")
+        limit_mb = MAX_UPLOAD_BYTES // 2**20
+        upload = st.file_uploader(f"CoNLL-U file (at most {limit_mb} MB)", type=["conllu", "conll", "txt"],
+                                  key="dep_upload", help="Universal Dependencies format: gold trees, one word per line.")
         if upload is None:
-            st.info("Upload a .conllu file, e.g. a UD treebank's dev split.")
+            st.info(f"Upload a .conllu file of at most {limit_mb} MB, e.g. a UD treebank's dev split. "
+                    "A larger file is refused by the uploader (a red mark on the file; hover it for the reason).")
             return
         raw = upload.getvalue()
         try:
@@ -152,6 +154,10 @@ def corpus_section() -> None:
     st.caption(f"{scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs; "
                f"{scores.meta['seconds']:.1f} s ({scores.n_words / max(scores.meta['seconds'], 1e-9):.0f} words/s).")
     table = scores.table(min_count=5)
+    if table.empty:  # a small file: show what there is rather than nothing
+        table = scores.table(min_count=1)
+        st.warning("Every relation has fewer than 5 arcs in these sentences, so all are shown; "
+                   "accuracies over so few arcs say little. Score more sentences for a stable table.")
     st.dataframe(table.round(3), key="dep_table", hide_index=True)
     st.download_button("Table as CSV", scores.to_csv(min_count=1).encode("utf-8"),
                        file_name=file_stem(s.model.split("/")[-1], "heads-vs-relations") + ".csv", mime="text/csv",

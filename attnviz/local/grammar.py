@@ -203,11 +203,7 @@ def _noun_phrase(t: _Tree, np_: NP) -> int:
     for a in adjectives:
         t.attach(a, noun, "amod")
     if np_.pp is not None:
-        prep, inner = np_.pp
-        p = t.add(prep, "ADP")
-        inner_noun = _noun_phrase(t, inner)
-        t.attach(p, inner_noun, "case")
-        t.attach(inner_noun, noun, "nmod")
+        t.attach(_prepositional(t, np_.pp), noun, "nmod")
     if np_.rc is not None:
         rel = t.add(RELATIVIZER, "PRON")
         subject = _noun_phrase(t, np_.rc.subject)
@@ -222,15 +218,21 @@ def _noun_phrase(t: _Tree, np_: NP) -> int:
     return noun
 
 
+def _prepositional(t: _Tree, pp: tuple[str, NP]) -> int:
+    """Add a preposition and its noun phrase ("with the dog": case -> dog); return the noun's index."""
+    prep, inner = pp
+    p = t.add(prep, "ADP")
+    noun = _noun_phrase(t, inner)
+    t.attach(p, noun, "case")
+    return noun
+
+
 def build(clause: Clause) -> Sentence:
     """The Sentence (words, heads, relations, UPOS, agreement meta) of a specification."""
     t = _Tree()
     fronted = None
     if clause.fronted is not None:
-        prep, inner = clause.fronted
-        p = t.add(prep, "ADP")
-        fronted = _noun_phrase(t, inner)
-        t.attach(p, fronted, "case")
+        fronted = _prepositional(t, clause.fronted)
     subject = _noun_phrase(t, clause.subject)
     pre = t.add(clause.adverb, "ADV") if clause.adverb and clause.pre_adverb else None
     verb = t.add(clause.verb, "VERB")
@@ -252,11 +254,7 @@ def build(clause: Clause) -> Sentence:
     if clause.adverb and not clause.pre_adverb:
         t.attach(t.add(clause.adverb, "ADV"), verb, "advmod")
     if clause.obl is not None:
-        prep, inner = clause.obl
-        p = t.add(prep, "ADP")
-        noun = _noun_phrase(t, inner)
-        t.attach(p, noun, "case")
-        t.attach(noun, verb, "obl")
+        t.attach(_prepositional(t, clause.obl), verb, "obl")
     assert all(h != -2 for h in t.heads), t.words
     number = [number_of(w) if pos in ("NOUN", "VERB", "DET") else None for w, pos in zip(t.words, t.pos)]
     agreement = sorted(t.agreement)
