@@ -28,6 +28,7 @@ counted at once (numpy). No Python loop runs per word or per arc.
 
 Command line:  python -m attnviz.heads --conllu FILE [--model NAME] [--limit N] [--csv OUT]
                python -m attnviz.heads --sample
+               python -m attnviz.heads --generated 1000 --model local-trained
 """
 
 from __future__ import annotations
@@ -526,7 +527,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--conllu", metavar="FILE", help="a CoNLL-U file with gold trees")
     src.add_argument("--sample", action="store_true", help="the built-in sample sentences, parsed by spaCy")
-    ap.add_argument("--model", default=None, help="model name or folder (default: the offline MiniLM; 'local' = random-weight local transformer)")
+    src.add_argument("--generated", type=int, metavar="N",
+                     help="N held-out sentences of the toy grammar, with their trees known by construction (no parser)")
+    ap.add_argument("--model", default=None,
+                    help="model name or folder (default: the offline MiniLM; 'local' = local transformer with random "
+                         "weights, 'local-trained' = trained on the toy grammar)")
     ap.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N sentences")
     ap.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
     ap.add_argument("--batch-size", type=int, default=32)
@@ -543,12 +548,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("--limit must be at least 1")
     if args.batch_size < 1:
         return fail("--batch-size must be at least 1")
+    if args.generated is not None and args.generated < 1:
+        return fail("--generated must be at least 1")
     import attnviz
 
     try:
         if args.conllu:
             sentences = read_conllu(args.conllu, limit=args.limit)
             source = args.conllu
+        elif args.generated:
+            from attnviz.local.grammar import CORPUS_SEED, held_out_corpus
+
+            sentences = held_out_corpus(args.generated)[: args.limit]
+            source = f"toy grammar, held-out split, seed {CORPUS_SEED} (gold trees by construction)"
         else:
             parser = load_parser()
             sentences = load_sample(parser)[: args.limit]

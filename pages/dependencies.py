@@ -111,10 +111,10 @@ def corpus_section() -> None:
                       help="The generated corpus suits the local transformer trained on the toy grammar: "
                            "its trees are known by construction.")
     if source.startswith("Generated"):
-        from attnviz.local.grammar import generate_corpus
+        from attnviz.local.grammar import CORPUS_SEED, held_out_corpus
 
-        sentences = generate_corpus(500, seed=2026, split="test")
-        digest, name = "toy-2026", "the generated corpus"
+        sentences = held_out_corpus(500)
+        digest, name = f"toy-{CORPUS_SEED}", "the generated corpus"
     elif source.startswith("Upload"):
         limit_mb = MAX_UPLOAD_BYTES // 2**20
         upload = st.file_uploader(f"CoNLL-U file (at most {limit_mb} MB)", type=["conllu", "conll", "txt"],

@@ -388,6 +388,15 @@ def test_cli_needs_an_input():
     assert p.returncode == 2 and "--conllu" in p.stderr
 
 
+def test_cli_generated_corpus_needs_no_parser():
+    p = _cli("--generated", "200", "--model", "local-trained", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "toy grammar, held-out split" in p.stdout and "200 sentences" in p.stdout
+    nsubj = next(line.split() for line in p.stdout.splitlines() if line.split()[:1] == ["nsubj"])
+    assert nsubj[2:4] == ["3-2", "head->dependent"] and float(nsubj[4]) >= 0.95, nsubj
+    assert _cli("--generated", "0", "--model", "local").returncode == 2
+
+
 def test_cli_sample():
     p = _cli("--sample", "--model", "local", "--limit", "30", "--quiet")
     assert p.returncode == 0, p.stderr

@@ -369,6 +369,15 @@ def generate(rng: random.Random, split: str | None = None) -> Sentence:
             return sentence
 
 
+#: The held-out corpus the app's "Generated corpus" and ``python -m attnviz.heads --generated`` score.
+CORPUS_SEED = 2026
+
+
+def held_out_corpus(n: int = 500) -> list[Sentence]:
+    """``n`` sentences of the test split (never trained on), seed ``CORPUS_SEED``: the same everywhere."""
+    return generate_corpus(n, seed=CORPUS_SEED, split="test")
+
+
 def generate_corpus(n: int, seed: int = 0, split: str | None = None) -> list[Sentence]:
     """``n`` generated sentences with their gold trees; the same ``seed`` gives the same corpus.
 
