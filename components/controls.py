@@ -96,7 +96,7 @@ def sidebar() -> View:
     restore_after_page_switch()
     st.session_state.update(st.session_state.pop("_pending", {}))  # values set before a page switch
     for notice in st.session_state.pop("_notices", []):
-        st.warning(literal(notice), icon="⚠️")
+        st.warning(literal(notice), icon=":material/warning:")
     sb = st.sidebar
     choice = sb.selectbox(
         "Model", [*MODELS, OTHER], key="model_choice", persist_state="session",
@@ -110,7 +110,7 @@ def sidebar() -> View:
         ).strip() or attnviz.DEFAULT_MODEL
     error = data.model_error(name)
     if error:
-        st.error(f"{literal(error)}\n\nShowing the default model {literal(attnviz.DEFAULT_MODEL)} instead.", icon="🚫")
+        st.error(f"{literal(error)}\n\nShowing the default model {literal(attnviz.DEFAULT_MODEL)} instead.", icon=":material/block:")
         name = attnviz.DEFAULT_MODEL
     st.session_state["model"] = name
     model = data.get_model(name)
@@ -118,7 +118,7 @@ def sidebar() -> View:
     current = _current()
     fitted, notices = fit(current, model.n_layers, model.n_heads)
     for notice in notices:
-        st.warning(notice, icon="⚠️")
+        st.warning(notice, icon=":material/warning:")
     if (fitted.layer, fitted.head) != (current.layer, current.head):
         # Only when clamped: a write re-sends the value to the browser, which would undo a
         # slider move made while this run was on its way (fast key presses got lost).
@@ -172,15 +172,17 @@ def captured(view: View, text: str) -> Run | None:
     if view.model.is_local and view.model.tokenizer.vocab is not None:
         unknown = view.model.tokenizer.encode(text).unknown
         if unknown:
+            words = sorted(set(unknown))
             st.warning(literal(
-                f"{len(set(unknown))} word(s) are not in the trained model's vocabulary and read as [UNK]: "
-                + ", ".join(sorted(set(unknown))[:20])), icon="❓")
+                (f"{len(words)} words are" if len(words) > 1 else "1 word is")
+                + " not in the trained model's vocabulary and read as [UNK]: " + ", ".join(words[:20])
+                + (f" and {len(words) - 20} more" if len(words) > 20 else "")), icon=":material/spellcheck:")
             with st.expander("The vocabulary of the toy grammar"):
                 st.write(", ".join(w for w in view.model.tokenizer.vocab if not w.startswith("[")))
     if run.n_truncated:
         st.warning(
             f"The text makes {run.n_input_tokens:,} tokens; {literal(s.model)} reads at most {run.meta['max_tokens']}, "
-            f"so the first {run.meta['n_model_tokens']:,} tokens are shown ({run.n_truncated:,} cut).", icon="✂️",
+            f"so the first {run.meta['n_model_tokens']:,} tokens are shown ({run.n_truncated:,} cut).", icon=":material/content_cut:",
         )
     return run
 

@@ -258,7 +258,12 @@ def test_trained_local_model_and_the_generated_corpus():
     at = app(model="local-trained", text="the dogs that the cat sees run quickly")
     assert_clean(at)
     assert at.slider(key="layer").proto.max == 3
-    assert any("quickly" in w.value and "UNK" in w.value for w in at.warning)  # outside the vocabulary
+    assert any(w.value.startswith("1 word is not") and "UNK" in w.value and w.value.endswith(": quickly")
+               for w in at.warning)  # outside the vocabulary
+    at.text_area(key="text").set_value("the zebras and the aardvarks run quickly").run()
+    assert any(w.value.startswith("4 words are not") and w.value.endswith(": aardvarks, and, quickly, zebras")
+               for w in at.warning)
+    at.text_area(key="text").set_value("the dogs that the cat sees run quickly").run()
     at.switch_page("pages/dependencies.py").run()
     at.radio(key="dep_source").set_value("Generated corpus (the toy grammar's own trees, no parser)").run()
     at.slider(key="dep_limit").set_value(100).run()

@@ -188,3 +188,38 @@ def test_the_dependencies_page_shows_syntactic_arcs(app):
     assert words[:3] == ["heavy", "snow", "makes"]
     label = app.page.locator('.st-key-dep_syntax text.arc-label[data-from="1"][data-to="2"]')  # snow -> makes
     assert label.text_content() == "nsubj"
+
+
+def test_the_trained_local_model_links_verbs_to_their_subjects(app):
+    """Picked from the model menu: head 3-2 of the toy-grammar model links "run" to "dogs" across
+    the relative clause, head 3-1 a determiner to its noun; an unknown word gets a notice."""
+    import attnviz
+
+    app.open()
+    app.page.get_by_role("combobox", name="Model").click()
+    app.rerun(app.page.get_by_role("option", name="Local transformer, trained on the toy grammar").click)
+    assert "3 layers × 4 heads" in app.page.locator('[data-testid="stSidebar"]').inner_text()
+    sentence = "the dogs that the cat sees run fast"
+    app.type_sentence(sentence)
+    app.set_slider("layer", 3)
+    app.set_slider("head", 2)
+    tokens = app.tokens_now(["[CLS]", *sentence.split(), "[SEP]"])
+    reference = attnviz.capture(attnviz.load_model("local-trained"), sentence).head(2, 1)
+    app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(reference))
+
+    def strongest_word(app, word: str | int) -> str:
+        """The word (not itself, not [CLS]/[SEP]) that ``word``'s (or position's) strongest drawn arc goes to."""
+        i = tokens.index(word) if isinstance(word, str) else word
+        links = [(w, k) for q, k, w in app.arcs() if q == i and k != i and 0 < k < len(tokens) - 1]
+        return tokens[max(links)[1]]
+
+    assert strongest_word(app, "run") == "dogs"  # not "cat", the nearer noun
+    assert strongest_word(app, "sees") == "cat"
+    assert query(app)["model"] == "local-trained"
+    app.set_slider("head", 1)
+    app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(
+        attnviz.capture(attnviz.load_model("local-trained"), sentence).head(2, 0)))
+    assert (strongest_word(app, 1), strongest_word(app, 4)) == ("dogs", "cat")  # each "the" -> its noun
+    # a word outside the grammar's vocabulary
+    app.type_sentence("the zebras run fast")
+    assert "zebras" in app.alerts() and "[UNK]" in app.alerts()
