@@ -9,6 +9,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from attnviz import figures
+
 
 def _with_click_targets(fig: go.Figure, n_heads: int) -> go.Figure:
     """Add one invisible, clickable point over each thumbnail (heatmaps come layer-major)."""
@@ -25,9 +27,23 @@ def _with_click_targets(fig: go.Figure, n_heads: int) -> go.Figure:
     return fig
 
 
-def grid_view(fig: go.Figure, n_heads: int, key: str) -> tuple[int, int] | None:
-    """Show the grid; return the 1-based (layer, head) that was clicked, if any."""
-    event = st.plotly_chart(_with_click_targets(fig, n_heads), key=key, on_select="rerun", selection_mode="points",
+SHORT = {"previous token": "prev", "next token": "next", "self": "self", "[CLS]/[SEP] sink": "sink",
+         "broad": "broad", "other": ""}
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
+                 ) -> tuple[go.Figure, go.Figure]:
+    """(the grid for export, the same with click targets): 72 MiniLM subplots take plotly ~0.4 s to
+    build, so each view's figures are built once and shared (never mutated; keyed like its run)."""
+    labels = _stats.pivot(index="layer", columns="head", values="pattern").replace(SHORT).to_numpy().tolist()
+    fig = figures.grid(_run.attention, labels, title=f"{model_name} · all heads · {'look-ahead mask' if causal else 'no mask'}")
+    return fig, _with_click_targets(fig, _run.n_heads)
+
+
+def grid_view(clickable: go.Figure, key: str) -> tuple[int, int] | None:
+    """Show the grid (from ``grid_figures``); return the 1-based (layer, head) that was clicked, if any."""
+    event = st.plotly_chart(clickable, key=key, on_select="rerun", selection_mode="points",
                             config={"displaylogo": False}, width="content")
     for point in (event.selection.points if event else []):
         custom = point.get("customdata")

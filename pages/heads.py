@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from attnviz import figures
 from components import controls, data
 from components.downloads import export_buttons, file_stem
-from components.grid import grid_view
+from components.grid import grid_figures, grid_view
 from components.navigation import ensure_app
 
 ensure_app()
@@ -14,13 +13,10 @@ view, text, run = controls.sentence_page("All heads")
 s = view.state
 
 stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
-SHORT = {"previous token": "prev", "next token": "next", "self": "self", "[CLS]/[SEP] sink": "sink",
-         "broad": "broad", "other": ""}
-labels = stats.pivot(index="layer", columns="head", values="pattern").replace(SHORT).to_numpy().tolist()
 st.caption("Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "
            "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). Click a thumbnail to open that head in the explorer.")
-fig = figures.grid(run.attention, labels, title=f"{s.model} · all heads · {'look-ahead mask' if s.causal else 'no mask'}")
-picked = grid_view(fig, run.n_heads, key="heads_grid")
+fig, clickable = grid_figures(run, stats, s.model, text, s.causal, s.level, s.hide_special)
+picked = grid_view(clickable, key="heads_grid")
 if picked is None:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         layer = st.selectbox("Layer", range(1, run.n_layers + 1), index=s.layer - 1, key="open_layer")

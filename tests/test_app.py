@@ -178,6 +178,29 @@ def test_all_heads_grid_and_opening_a_head():
     assert "explorer_heatmap" in figures(at)
 
 
+def test_all_heads_grid_is_built_once_per_view(monkeypatch):
+    """Building 72 plotly subplots is the page's slowest step: choosing a head to open, or coming
+    back to the page, reuses the cached figure; a new mask builds a new one."""
+    from attnviz import figures as attnviz_figures
+
+    built = []
+    real = attnviz_figures.grid
+    monkeypatch.setattr(attnviz_figures, "grid", lambda *a, **k: built.append(1) or real(*a, **k))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["text"] = "grid caching proof: a sentence only this test uses"
+    at.switch_page("pages/heads.py").run()
+    assert_clean(at)
+    assert built == [1]
+    at.selectbox(key="open_layer").set_value(3).run()
+    at.selectbox(key="open_head").set_value(2).run()
+    at.switch_page("pages/walkthrough.py").run()
+    at.switch_page("pages/heads.py").run()
+    assert built == [1] and len([t for t in figures(at)["heads_grid"]["data"] if t["type"] == "heatmap"]) == 72
+    at.toggle(key="causal").set_value(True).run()
+    assert built == [1, 1]
+    assert_clean(at)
+
+
 def test_all_heads_thumbnails_are_downsampled_for_long_input():
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["text"] = "snow " * 300
