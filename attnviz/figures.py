@@ -115,15 +115,17 @@ def heatmap(
     side = side or int(min(900, max(360, 18 * n)))  # plot area in px; cells stay square (scaleanchor)
     fig = go.Figure(go.Heatmap(
         z=z, x=xs, y=ys, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
-        colorbar=dict(title=dict(text="weight"), thickness=12),
+        # a horizontal colour bar above the plot leaves the width to the cells (narrow columns)
+        colorbar=dict(title=dict(text="weight", side="right"), orientation="h", thickness=10, len=140, lenmode="pixels",
+                      x=0.5, xanchor="center", y=1.0, yanchor="bottom", ypad=8),
         hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>",
     ))
     fig.update_layout(
         title=dict(text=_plotly_text(title), x=0.5, xanchor="center"),
         xaxis=dict(**_ticks(xs, key_tokens, min(MAX_TICKS, side // 12)), title=dict(text="key (attended to)"), tickangle=-60 if n > 12 else -30),
         yaxis=dict(**_ticks(ys, query_tokens, min(MAX_TICKS, side // 12)), title=dict(text="query (attending)"), autorange="reversed",
-                   scaleanchor="x", constrain="domain"),
-        width=side + 160, height=side + 150, margin=dict(l=40, r=20, t=50 if title else 20, b=40),
+                   scaleanchor="x", constrain="domain", constraintoward="top"),
+        width=side + 110, height=side + 190, margin=dict(l=40, r=20, t=(50 if title else 10) + 45, b=40),
         font=dict(family=FONT), plot_bgcolor="white",
     )
     return fig

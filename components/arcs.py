@@ -4,6 +4,7 @@ The SVG comes from ``attnviz.figures.arcs_svg`` (token text escaped there). The
 component parses it as XML (never as HTML), drops anything that is not plain SVG
 drawing (no scripts, no event-handler attributes), and adds hover/click behaviour:
 hovering a token shows only its outgoing and incoming links; a click pins that choice.
+A drawing up to 1.6 times wider than its column shrinks to fit; a wider one scrolls.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _CSS = """
 _JS = """
 const ALLOWED = new Set(["svg", "g", "path", "text", "tspan", "title", "desc", "rect", "line",
                          "circle", "ellipse", "polyline", "polygon", "defs", "marker"]);
+
+const MAX_SHRINK = 1.6;  // shrink to fit a drawing at most this many times wider than its column
 
 function clean(node) {
   for (const el of Array.from(node.querySelectorAll("*"))) {
@@ -50,7 +53,21 @@ export default function ({ data, parentElement }) {
   const hint = document.createElement("p");
   hint.className = "hint";
   hint.textContent = "Hover a token to isolate its links; click to pin.";
-  root.replaceChildren(document.importNode(svg, true), hint);
+  const shown = document.importNode(svg, true);
+  root.replaceChildren(shown, hint);
+
+  // A drawing a little wider than its column shrinks to fit; a long one keeps its size and scrolls.
+  const natural = parseFloat(shown.getAttribute("width")) || 0;
+  const fit = () => {
+    const room = root.clientWidth;
+    const shrink = natural > room && room > 0 && natural <= MAX_SHRINK * room;
+    shown.style.width = shrink ? "100%" : "";
+    shown.style.height = shrink ? "auto" : "";
+  };
+  fit();
+  if (root._observer) root._observer.disconnect();
+  root._observer = new ResizeObserver(fit);
+  root._observer.observe(root);
 
   let pinned = null;
   const show = (index) => {

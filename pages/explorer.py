@@ -26,7 +26,7 @@ weights = run.attention[layer, heads]  # (heads shown, query, key)
 stem = file_stem(s.model.split("/")[-1], f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}",
                  "masked" if s.causal else "unmasked", s.level)
 
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Dependency arcs")
     top_k = controls.top_k_control()
@@ -45,8 +45,8 @@ with left:
 matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
 with right:
     st.subheader(f"Heatmap, head {s.layer}-{s.head}" if not s.all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
-    st.plotly_chart(figures.heatmap(matrix, run.tokens, run.tokens, title=view.short_title, side=400),
-                    key="explorer_heatmap", config={"displaylogo": False}, width="content")
+    st.plotly_chart(figures.heatmap(matrix, run.tokens, run.tokens, title=view.short_title, side=360),
+                    key="explorer_heatmap", config={"displaylogo": False}, width="stretch")
     export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=view.title), stem + "_heatmap",
                    key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
