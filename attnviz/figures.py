@@ -360,16 +360,18 @@ def arcs_svg(
 
 # ------------------------------------------------------------------ grid of heads
 #: Thumbnail side in px in ``grid``.
-THUMB = 100
+THUMB = 64  # px per thumbnail (MiniLM's 6 x 12 grid is about 1,000 px wide; narrower columns shrink it, squares kept)
 
 
 def downsample(matrix: np.ndarray, max_size: int = 32) -> np.ndarray:
-    """Block-average ``[..., Q, K]`` to at most ``max_size`` x ``max_size``.
+    """Pool ``[..., Q, K]`` attention to at most ``max_size`` x ``max_size``, keeping its mass.
 
-    Both axes are averaged (so a thumbnail cell is the mean weight of its block, and
-    rows no longer sum to 1). Blocks differ in size by at most one row/column; the
-    matrix mean is kept exactly when max_size divides the sides, closely otherwise.
-    Sides already <= max_size are returned unchanged.
+    A thumbnail cell is the share of its query block's attention that goes to its key
+    block: summed over the block's keys, averaged over its queries. So rows still sum to
+    1 and a sharp pattern stays sharp on the shared 0..1 scale (a previous-token head at
+    512 tokens is a bright diagonal, not 1/16 of one, as a plain block average would make
+    it). Blocks differ in size by at most one row/column. Sides already <= max_size are
+    returned unchanged.
     """
     if max_size < 1:
         raise ValueError("max_size must be at least 1")
@@ -380,7 +382,7 @@ def downsample(matrix: np.ndarray, max_size: int = 32) -> np.ndarray:
     eq = np.linspace(0, n_q, min(n_q, max_size) + 1).round().astype(int)  # block edges
     ek = np.linspace(0, n_k, min(n_k, max_size) + 1).round().astype(int)
     sums = np.add.reduceat(np.add.reduceat(m, eq[:-1], axis=-2), ek[:-1], axis=-1)
-    return (sums / np.outer(np.diff(eq), np.diff(ek))).astype(np.float32)
+    return (sums / np.diff(eq)[:, None]).astype(np.float32)
 
 
 def grid(
@@ -427,8 +429,15 @@ def grid(
             rows.append(l + 1)
             cols.append(h + 1)
     fig.add_traces(traces, rows=rows, cols=cols)
-    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, autorange="reversed")
+    n_q, n_k = thumbs.shape[-2:]
+    # fixed ranges (anything drawn over a thumbnail, e.g. click targets, cannot widen them) and
+    # square thumbnails at any displayed width
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
+                     range=[-0.5, n_k - 0.5])
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
+                     range=[n_q - 0.5, -0.5])
+    for i in range(1, n_layers * n_heads + 1):
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
     fig.update_annotations(font=dict(size=9))
     fig.update_layout(
         title=dict(text=_plotly_text(title), x=0.5, xanchor="center"),

@@ -10,6 +10,7 @@ from components import controls, data
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
 from components.navigation import ensure_app
+from components.tables import head_stats_table
 
 ensure_app()
 
@@ -57,6 +58,5 @@ with left:
 with right:
     st.subheader(f"Heads of layer {s.layer}")
     stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
-    st.dataframe(stats[stats["layer"] == layer].drop(columns=["layer", "head"]).round(3), key="explorer_stats",
-                 hide_index=True, column_config={"label": "layer-head"})
+    head_stats_table(stats[stats["layer"] == layer], key="explorer_stats")
 controls.write_url(view)

@@ -5,6 +5,7 @@ import streamlit as st
 from components import controls, data
 from components.downloads import export_buttons, file_stem
 from components.grid import grid_figures, grid_view
+from components.tables import head_stats_table
 from components.navigation import ensure_app
 
 ensure_app()
@@ -28,5 +29,5 @@ if picked is not None:
 
 export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", "masked" if s.causal else "unmasked"), key="grid")
 st.subheader("Head statistics")
-st.dataframe(stats, key="heads_stats", hide_index=True)
+head_stats_table(stats, key="heads_stats")
 controls.write_url(view)
