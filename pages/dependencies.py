@@ -100,7 +100,10 @@ def sentence_section(run: attnviz.Run) -> None:
                                            for _, r in group.iterrows())
                  for rel, group in best.groupby("relation", sort=False)]
         st.markdown("Best heads for this sentence — " + " · ".join(lines))
-    st.dataframe(relations, key="dep_relations", hide_index=True)
+    st.dataframe(relations.assign(dependent=relations["dependent"] + 1, head=relations["head"] + 1),  # 1-based, as above
+                 key="dep_relations", hide_index=True,
+                 column_config={"dependent": st.column_config.NumberColumn("#", help="word position, 1-based"),
+                                "head": st.column_config.NumberColumn("head #", help="its syntactic head, 1-based")})
 
 
 def corpus_section() -> None:

@@ -251,6 +251,8 @@ def test_dependencies_page_for_the_typed_sentence():
     relations = next(df.value for df in at.dataframe if "relation" in df.value.columns and "status" in df.value.columns)
     arcs = {(r["dependent word"], r["relation"], r["head word"]) for _, r in relations.iterrows()}
     assert ("snow", "nsubj", "makes") in arcs and ("heavy", "amod", "snow") in arcs
+    snow = relations[relations["dependent word"] == "snow"].iloc[0]
+    assert (snow["dependent"], snow["head"]) == (2, 3)  # 1-based, like the parse editor
     assert any("Parsed by en_core_web" in c.value for c in at.caption)
     assert any(m.value.startswith("Best heads for this sentence") and "**nsubj**" in m.value for m in at.markdown)
     at.text_area(key="text").set_value("the dogs that the cat sees run fast").run()
