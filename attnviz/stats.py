@@ -152,3 +152,28 @@ def top_links(matrix: np.ndarray, tokens: list[str], k: int = 3) -> pd.DataFrame
         table[f"#{rank + 1}"] = [tokens[j] for j in order[:, rank]]
         table[f"#{rank + 1} weight"] = np.round(np.take_along_axis(m, order[:, rank : rank + 1], -1)[:, 0], 4)
     return pd.DataFrame(table)
+
+
+def heads_linking(attention: np.ndarray, query: int, key: int) -> pd.DataFrame:
+    """Every head, strongest first, by how much position ``query`` attends to position ``key``.
+
+    ``attention`` is ``[layers, heads, Q, K]`` (e.g. ``run.attention``). Columns: ``label``
+    ("layer-head", 1-based), ``layer`` and ``head`` (0-based), ``weight`` = a[query, key], and
+    ``rank``: 1 when ``key`` is the query's most-attended position in that head, 2 when one
+    position gets more, and so on (ties share the better rank).
+    """
+    a = np.asarray(attention, dtype=np.float32)
+    if a.ndim != 4:
+        raise ValueError(f"attention must be [layers, heads, query, key], not shape {a.shape}")
+    n_layers, n_heads, n_q, n_k = a.shape
+    if not (0 <= query < n_q and 0 <= key < n_k):
+        raise IndexError(f"query {query} / key {key} outside a {n_q} x {n_k} attention matrix")
+    rows = a[:, :, query, :]                                   # (L, H, K)
+    weight = rows[:, :, key]                                   # (L, H)
+    rank = 1 + (rows > weight[..., None]).sum(-1)              # (L, H)
+    layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    frame = pd.DataFrame({
+        "label": [f"{l + 1}-{h + 1}" for l, h in zip(layer, head)],
+        "layer": layer, "head": head, "weight": weight.ravel(), "rank": rank.ravel(),
+    })
+    return frame.sort_values(["weight", "layer", "head"], ascending=[False, True, True], kind="stable").reset_index(drop=True)

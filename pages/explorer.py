@@ -9,6 +9,7 @@ from attnviz.stats import top_links
 from components import controls, data
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
+from components.links import heads_linking_view
 from components.navigation import ensure_app
 from components.tables import head_stats_table
 
@@ -59,4 +60,10 @@ with right:
     st.subheader(f"Heads of layer {s.layer}")
     stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
     head_stats_table(stats[stats["layer"] == layer], key="explorer_stats")
+
+st.subheader("Which heads link two tokens")
+st.caption("Different heads follow different links: pick a token and one it may attend to, and see every head of "
+           "the model ranked by that link. Click a row to show that head above.")
+if (picked := heads_linking_view(run, key="link")) is not None:
+    controls.open_in_explorer(*picked)
 controls.write_url(view)

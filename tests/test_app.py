@@ -161,6 +161,21 @@ def test_changing_the_head_does_not_run_the_model_again():
     assert_clean(at)
 
 
+def test_which_heads_link_two_tokens():
+    at = app()
+    assert_clean(at)
+    # defaults: the middle word and the last one ("makes" -> "difficult")
+    assert (at.selectbox(key="link_from").value, at.selectbox(key="link_to").value) == (3, 6)
+    table = next(df.value for df in at.dataframe if "rank" in df.value.columns)
+    assert table["label"].iloc[0] == "2-8" and table["weight"].is_monotonic_decreasing and len(table) == 12
+    at.selectbox(key="link_to").set_value(2).run()  # "makes" -> "snow"
+    table = next(df.value for df in at.dataframe if "rank" in df.value.columns)
+    assert table["label"].iloc[:2].tolist() == ["1-3", "6-5"]
+    at.text_area(key="text").set_value("<b>bold</b> words").run()  # tokens are plain option text
+    assert_clean(at)
+    assert at.selectbox(key="link_from").options[1:4] == ["1: <", "2: b", "3: >"]
+
+
 def test_all_heads_grid_and_opening_a_head():
     at = AppTest.from_file(APP, default_timeout=180)
     at.switch_page("pages/heads.py").run()

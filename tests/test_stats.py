@@ -183,3 +183,37 @@ def test_captured_run_from_the_local_model():
     assert set(df["pattern"]) <= set(stats.PATTERNS)
     words = run.view("word", drop_special=True)
     assert len(head_stats(words.attention, words.special, words.mask)) == run.n_layers * run.n_heads
+
+
+# ----------------------------------------------------------------------------- heads_linking
+
+
+def test_heads_linking_ranks_every_head_by_one_link():
+    a = np.zeros((2, 2, 3, 3), dtype=np.float32)
+    a[..., :, :] = 1 / 3
+    a[0, 1, 2] = [0.7, 0.2, 0.1]   # 1-2: token 2 looks mostly at token 0
+    a[1, 0, 2] = [0.2, 0.2, 0.6]   # 2-1: token 2 looks at itself, token 0 shares second place
+    table = stats.heads_linking(a, query=2, key=0)
+    assert table["label"].tolist() == ["1-2", "1-1", "2-2", "2-1"]   # strongest first, ties in head order
+    assert table["weight"].tolist() == pytest.approx([0.7, 1 / 3, 1 / 3, 0.2])
+    assert table["rank"].tolist() == [1, 1, 1, 2]                      # ties share the better rank
+    assert table.loc[0, ["layer", "head"]].tolist() == [0, 1]          # 0-based, as in head_stats
+    with pytest.raises(IndexError):
+        stats.heads_linking(a, query=3, key=0)
+    with pytest.raises(ValueError):
+        stats.heads_linking(a[0], query=0, key=0)
+
+
+def test_different_heads_attend_to_different_dependencies(minilm):
+    """The product's first claim, on the offline default model: in "heavy snow makes driving more
+    difficult" one head links "makes" to its complement "difficult", others to its subject "snow"."""
+    run = attnviz.capture(minilm, "heavy snow makes driving more difficult")
+    makes, snow, difficult = (run.tokens.index(w) for w in ("makes", "snow", "difficult"))
+    to_difficult = stats.heads_linking(run.attention, makes, difficult)
+    to_snow = stats.heads_linking(run.attention, makes, snow)
+    assert to_difficult.loc[0, "label"] == "2-8" and to_difficult.loc[0, "rank"] == 1
+    assert to_difficult.loc[0, "weight"] > 0.7
+    assert to_snow.loc[:1, "label"].tolist() == ["1-3", "6-5"]  # 1-3 is a previous-token head; 6-5 is not
+    assert (to_snow.loc[:1, "rank"] == 1).all() and to_snow.loc[1, "weight"] > 0.5
+    assert run.head(5, 4)[makes, difficult] < 0.1 and run.head(1, 7)[makes, snow] < 0.1  # they do differ
+    assert head_stats(run.attention, run.special).set_index("label").loc["1-3", "pattern"] == stats.PREVIOUS

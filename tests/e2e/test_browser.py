@@ -223,3 +223,22 @@ def test_the_trained_local_model_links_verbs_to_their_subjects(app):
     # a word outside the grammar's vocabulary
     app.type_sentence("the zebras run fast")
     assert "zebras" in app.alerts() and "[UNK]" in app.alerts()
+
+
+def test_which_heads_link_two_tokens_and_a_click_shows_that_head(app, reference):
+    """"makes" -> "difficult" is the default pair; its strongest head (2-8) opens with one click,
+    and the click is not replayed when the person moves on."""
+    app.open()
+    grid = app.page.locator('[data-testid="stDataFrame"]').filter(has=app.page.locator("table", has_text="attention"))
+    assert "2-8" in grid.locator("table").inner_text()
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    app.rerun(lambda: app.page.mouse.click(box["x"] + 12, box["y"] + 35 + 17))  # the first row's selector
+    app.settle()
+    assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
+    expected = reference(DEFAULT_TEXT).head(1, 7)
+    assert app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(expected)) == top_arcs(expected)
+    assert query(app) == {"layer": "2", "head": "8"}
+    app.set_slider("head", 6)  # the row stays selected, but the head follows the slider
+    app.settle()
+    assert (app.slider_value("layer"), app.slider_value("head")) == (2, 6)
