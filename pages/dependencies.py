@@ -85,16 +85,21 @@ def sentence_section(run: attnviz.Run) -> None:
         idx = np.asarray(word_of_unit)
         head_view[np.ix_(idx, idx)] = units
         np.fill_diagonal(head_view, 0.0)
-    agree = {(int(d), int(h)) for a, (d, h) in enumerate(zip(hits.dependents, hits.heads))
-             if hits.hits[a, s.layer - 1, s.head - 1, 0]}
+    this = hits.hits[:, s.layer - 1, s.head - 1]  # [arcs, direction]
+    pairs = list(zip(hits.dependents.tolist(), hits.heads.tolist()))
+    to_head = {(d, h) for (d, h), hit in zip(pairs, this[:, 0]) if hit}       # the dependent looks at its head
+    to_dependent = {(h, d) for (d, h), hit in zip(pairs, this[:, 1]) if hit}  # the head looks at a dependent
     st.subheader(f"Head {s.layer}-{s.head}: where each word looks most")
-    arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=agree,
-                              title=f"head {s.layer}-{s.head}: most-attended word (red: it is the syntactic head)"),
+    arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=to_head | to_dependent,
+                              title=f"head {s.layer}-{s.head}: most-attended word (red: a syntactic arc, either way)"),
              key="dep_head")
-    st.caption(f"{len(agree)} of {len(tree.arcs)} words attend most to their syntactic head in head {s.layer}-{s.head}.")
+    st.caption(f"In head {s.layer}-{s.head}, {len(to_head)} of {len(tree.arcs)} words attend most to their syntactic "
+               f"head (dependent→head), and {len(to_dependent)} words attend most to one of their own dependents "
+               "(head→dependent).")
 
     st.subheader("Which heads track each arc")
     best = best_heads_for_sentence(run, tree, top=3)
+    best = best[best["predicted"] > 0]  # a head that gets none of a relation's arcs does not track it
     if not best.empty:
         lines = [f"**{rel}**: " + ", ".join(f"{r['head']} ({r['direction']}, {r['predicted']}/{r['arcs']})"
                                            for _, r in group.iterrows())

@@ -305,6 +305,14 @@ def test_trained_local_model_and_the_generated_corpus():
                for w in at.warning)
     at.text_area(key="text").set_value("the dogs that the cat sees run quickly").run()
     at.switch_page("pages/dependencies.py").run()
+    # head 3-2 looks from verbs to their subjects: credited as head->dependent, not missed
+    at.slider(key="layer").set_value(3).run()
+    at.slider(key="head").set_value(2).run()
+    caption = next(c.value for c in at.caption if c.value.startswith("In head 3-2"))
+    assert "words attend most to one of their own dependents" in caption
+    assert int(caption.split(", and ")[1].split()[0]) >= 2, caption  # run -> dogs, sees -> cat
+    summary = next(m.value for m in at.markdown if m.value.startswith("Best heads for this sentence"))
+    assert "3-2 (head->dependent" in summary and " 0/" not in summary  # no head listed for arcs it misses
     at.radio(key="dep_source").set_value("Generated corpus (the toy grammar's own trees, no parser)").run()
     at.slider(key="dep_limit").set_value(100).run()
     at.button(key="dep_run").click().run()
