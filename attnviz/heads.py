@@ -34,6 +34,7 @@ Command line:  python -m attnviz.heads --conllu FILE [--model NAME] [--limit N] 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -413,6 +414,19 @@ class SentenceHits:
     hits: np.ndarray
     weights: np.ndarray
 
+    def found(self, layer: int, head: int) -> set[tuple[int, int]]:
+        """The (looking word, looked-at word) pairs, 0-based, where that head's (0-based) most-attended
+        word is the other end of an arc: (dependent, head) for dependent->head, (head, dependent) for
+        head->dependent."""
+        found = set()
+        for d, h, (to_head, to_dependent) in zip(self.dependents.tolist(), self.heads.tolist(),
+                                                 self.hits[:, layer, head].tolist()):
+            if to_head:
+                found.add((d, h))
+            if to_dependent:
+                found.add((h, d))
+        return found
+
 
 def sentence_hits(run, sentence: Sentence) -> SentenceHits:
     """Score one captured run against the parse of the same text (see ``align``)."""
@@ -459,13 +473,17 @@ def sentence_relations(run, sentence: Sentence) -> pd.DataFrame:
     with the most weight on the other end and that weight; status ("ok", "one model
     unit" when the model reads both words as one, "not in the model's input").
     """
-    sh = sentence_hits(run, sentence)
+    return relations_table(sentence_hits(run, sentence))
+
+
+def relations_table(sh: SentenceHits) -> pd.DataFrame:
+    """``sentence_relations`` from hits already computed (``sentence_hits``)."""
     layers, n_heads = sh.hits.shape[1:3]
     labels = np.asarray([head_label(layer, head) for layer in range(layers) for head in range(n_heads)])
     flat_hits = sh.hits.reshape(len(sh.dependents), layers * n_heads, 2)
     flat_w = sh.weights.reshape(len(sh.dependents), layers * n_heads, 2)
     strongest = flat_w.argmax(axis=1) if len(sh.dependents) else np.zeros((0, 2), int)
-    words = sentence.words
+    words = sh.sentence.words
     rows = []
     for a, (d, h) in enumerate(zip(sh.dependents.tolist(), sh.heads.tolist())):
         row = {"dependent": d, "dependent word": words[d], "head": h, "head word": words[h], "relation": sh.relations[a]}
@@ -486,10 +504,15 @@ def best_heads_for_sentence(run, sentence: Sentence, top: int = 3, subtypes: boo
     """Per relation of ``sentence``, the ``top`` heads that predict most of its arcs.
 
     Ranked by arcs predicted (either direction), then by mean attention weight on the
-    other end. Columns: relation, arcs, rank, head ("L-H"), direction, predicted, share,
-    mean weight.
+    other end; a head that predicts none of a relation's arcs is left out (so a relation
+    may have fewer than ``top`` rows, or none). Columns: relation, arcs, rank, head ("L-H"),
+    direction, predicted, share, mean weight.
     """
-    sh = sentence_hits(run, sentence)
+    return best_heads(sentence_hits(run, sentence), top, subtypes)
+
+
+def best_heads(sh: SentenceHits, top: int = 3, subtypes: bool = False) -> pd.DataFrame:
+    """``best_heads_for_sentence`` from hits already computed (``sentence_hits``)."""
     layers, n_heads = sh.hits.shape[1:3]
     rels = np.asarray([r if subtypes else base_relation(r) for r in sh.relations], dtype=object)
     columns = ["relation", "arcs", "rank", "head", "direction", "predicted", "share", "mean weight"]
@@ -500,6 +523,7 @@ def best_heads_for_sentence(run, sentence: Sentence, top: int = 3, subtypes: boo
         hits = sh.hits[mask].sum(axis=0).reshape(-1)  # [(layer, head, direction)]
         weight = sh.weights[mask].mean(axis=0).reshape(-1)
         order = np.lexsort((-weight, -hits))[:top]
+        order = order[hits[order] > 0]
         layer, head, direction = np.unravel_index(order, (layers, n_heads, 2))
         for rank, (k, lay, hd, dr) in enumerate(zip(order, layer, head, direction), start=1):
             rows.append({
@@ -557,10 +581,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sentences = read_conllu(args.conllu, limit=args.limit)
             source = args.conllu
         elif args.generated:
-            from attnviz.local.grammar import CORPUS_SEED, held_out_corpus
+            from attnviz.local.grammar import EVAL_SEED, held_out_corpus
 
             sentences = held_out_corpus(args.generated)[: args.limit]
-            source = f"toy grammar, held-out split, seed {CORPUS_SEED} (gold trees by construction)"
+            source = f"toy grammar, held-out split, seed {EVAL_SEED} (gold trees by construction)"
         else:
             parser = load_parser()
             sentences = load_sample(parser)[: args.limit]
@@ -592,4 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader went away (e.g. "| head"): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

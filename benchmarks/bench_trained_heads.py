@@ -42,7 +42,8 @@ import pandas as pd  # noqa: E402
 
 from attnviz.heads import DIRECTIONS, score_heads  # noqa: E402
 from attnviz.local import grammar, trained  # noqa: E402
-from attnviz.local.train import EVAL_SEED, agreement_accuracy  # noqa: E402
+from attnviz.local.grammar import EVAL_SEED  # noqa: E402
+from attnviz.local.train import agreement_accuracy  # noqa: E402
 from attnviz.syntax import base_relation  # noqa: E402
 
 

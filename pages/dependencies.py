@@ -8,7 +8,7 @@ import streamlit as st
 
 import attnviz
 from attnviz import figures
-from attnviz.heads import DIRECTIONS, best_heads_for_sentence, score_heads, sentence_relations
+from attnviz.heads import DIRECTIONS, best_heads, relations_table, score_heads, sentence_hits
 from attnviz.syntax import CoNLLUError, ParserUnavailableError, Sentence, load_sample, read_conllu
 from components import controls, data
 from components.arcs import arc_view
@@ -64,7 +64,7 @@ def sentence_section(run: attnviz.Run) -> None:
         return
     st.caption(f"Parsed by {parser.label}.")
     tree = edited_tree(parsed)
-    relations = sentence_relations(run, tree)
+    hits = sentence_hits(run, tree)  # every arc against every head, once for this rerun
     alignment_words = tree.words
     n = len(alignment_words)
     syntax = np.zeros((n, n), dtype=np.float32)
@@ -75,9 +75,6 @@ def sentence_section(run: attnviz.Run) -> None:
     st.subheader("Dependency tree")
     arc_view(figures.arcs_svg(alignment_words, syntax, labels=labels, title="dependent → syntactic head"), key="dep_syntax")
 
-    from attnviz.heads import sentence_hits  # the head's view on the same words
-
-    hits = sentence_hits(run, tree)
     units = hits.alignment.attention(run.attention[s.layer - 1, s.head - 1])  # [units, units]
     word_of_unit = [ws[0] for ws in hits.alignment.units]
     head_view = np.zeros((n, n), dtype=np.float32)
@@ -85,26 +82,24 @@ def sentence_section(run: attnviz.Run) -> None:
         idx = np.asarray(word_of_unit)
         head_view[np.ix_(idx, idx)] = units
         np.fill_diagonal(head_view, 0.0)
-    this = hits.hits[:, s.layer - 1, s.head - 1]  # [arcs, direction]
-    pairs = list(zip(hits.dependents.tolist(), hits.heads.tolist()))
-    to_head = {(d, h) for (d, h), hit in zip(pairs, this[:, 0]) if hit}       # the dependent looks at its head
-    to_dependent = {(h, d) for (d, h), hit in zip(pairs, this[:, 1]) if hit}  # the head looks at a dependent
+    found = hits.found(s.layer - 1, s.head - 1)
+    to_head = int(hits.hits[:, s.layer - 1, s.head - 1, 0].sum())
     st.subheader(f"Head {s.layer}-{s.head}: where each word looks most")
-    arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=to_head | to_dependent,
+    arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=found,
                               title=f"head {s.layer}-{s.head}: most-attended word (red: a syntactic arc, either way)"),
              key="dep_head")
-    st.caption(f"In head {s.layer}-{s.head}, {len(to_head)} of {len(tree.arcs)} words attend most to their syntactic "
-               f"head (dependent→head), and {len(to_dependent)} words attend most to one of their own dependents "
+    st.caption(f"In head {s.layer}-{s.head}, {to_head} of {len(tree.arcs)} words attend most to their syntactic "
+               f"head (dependent→head), and {len(found) - to_head} words attend most to one of their own dependents "
                "(head→dependent).")
 
     st.subheader("Which heads track each arc")
-    best = best_heads_for_sentence(run, tree, top=3)
-    best = best[best["predicted"] > 0]  # a head that gets none of a relation's arcs does not track it
+    best = best_heads(hits, top=3)
     if not best.empty:
         lines = [f"**{rel}**: " + ", ".join(f"{r['head']} ({r['direction']}, {r['predicted']}/{r['arcs']})"
                                            for _, r in group.iterrows())
                  for rel, group in best.groupby("relation", sort=False)]
         st.markdown("Best heads for this sentence — " + " · ".join(lines))
+    relations = relations_table(hits)
     st.dataframe(relations.assign(dependent=relations["dependent"] + 1, head=relations["head"] + 1),  # 1-based, as above
                  key="dep_relations", hide_index=True,
                  column_config={"dependent": st.column_config.NumberColumn("#", help="word position, 1-based"),
@@ -119,10 +114,10 @@ def corpus_section() -> None:
                       help="The generated corpus suits the local transformer trained on the toy grammar: "
                            "its trees are known by construction.")
     if source.startswith("Generated"):
-        from attnviz.local.grammar import CORPUS_SEED, held_out_corpus
+        from attnviz.local.grammar import EVAL_SEED, held_out_corpus
 
         sentences = held_out_corpus(500)
-        digest, name = f"toy-{CORPUS_SEED}", "the generated corpus"
+        digest, name = f"toy-{EVAL_SEED}", "the generated corpus"
     elif source.startswith("Upload"):
         limit_mb = MAX_UPLOAD_BYTES // 2**20
         upload = st.file_uploader(f"CoNLL-U file (at most {limit_mb} MB)", type=["conllu", "conll", "txt"],

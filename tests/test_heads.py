@@ -15,8 +15,10 @@ from attnviz.heads import (
     DIRECTIONS,
     OFFSETS,
     TABLE_COLUMNS,
+    best_heads,
     best_heads_for_sentence,
     head_label,
+    relations_table,
     score_heads,
     scores_from_attention,
     sentence_hits,
@@ -308,6 +310,12 @@ def test_sentence_relations_by_hand():
     best = best_heads_for_sentence(run, s, top=2)
     assert best.iloc[0][["relation", "head", "direction", "predicted"]].tolist() == ["nsubj", "1-1", "dependent->head", 1]
     assert len(best) == 4 and best.groupby("relation")["rank"].max().tolist() == [2, 2]
+    hits = sentence_hits(run, s)  # the same tables from hits computed once
+    assert relations_table(hits).equals(frame) and best_heads(hits, top=2).equals(best)
+    every = best_heads(hits, top=4)  # 2 layers x 1 head x 2 directions, but only 2 per relation predict an arc
+    assert len(every) == 4 and (every["predicted"] > 0).all()
+    # (looking word, looked-at word) pairs that are arcs: layer 1 dogs -> chase, chase -> cats; layer 2 the reverse
+    assert hits.found(0, 0) == {(0, 1), (1, 2)} and hits.found(1, 0) == {(1, 0), (2, 1)}
 
 
 def test_words_read_as_one_model_unit():
@@ -395,6 +403,16 @@ def test_cli_generated_corpus_needs_no_parser():
     nsubj = next(line.split() for line in p.stdout.splitlines() if line.split()[:1] == ["nsubj"])
     assert nsubj[2:4] == ["3-2", "head->dependent"] and float(nsubj[4]) >= 0.95, nsubj
     assert _cli("--generated", "0", "--model", "local").returncode == 2
+
+
+def test_cli_piped_into_a_reader_that_stops_early():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "attnviz.heads", "--generated", "50", "--model", "local-trained"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    assert p.stdout.readline().startswith(b"model:")
+    p.stdout.close()  # like "| head -1"
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) in (0, 1) and "Traceback" not in err, err
 
 
 def test_cli_sample():

@@ -16,10 +16,10 @@ import torch
 import attnviz
 from attnviz.heads import DIRECTIONS, score_heads
 from attnviz.local import grammar, trained
+from attnviz.local.grammar import held_out_corpus
 from attnviz.local.train import (
     TrainSettings,
     agreement_accuracy,
-    held_out_corpus,
     initial_model,
     save_checkpoint,
     train,

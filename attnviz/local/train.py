@@ -54,13 +54,13 @@ import torch
 from torch.nn import functional as F
 
 from attnviz.local import grammar
+from attnviz.local.grammar import EVAL_SEED, held_out_corpus
 from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import CLS, MASK, PAD, SEP, SPECIALS, WordTokenizer
 from attnviz.syntax import Sentence
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 CHECKPOINT_NAME = "toy_grammar"
-EVAL_SEED = 20240611  # the held-out corpus of the final figures (grammar split "test")
 
 _OTHER, _VERB, _DET = 0, 1, 2
 
@@ -354,11 +354,6 @@ def _train(settings: TrainSettings, log: Callable[[str], None] | None, evaluate:
                     f"{row['direction']:16s} {row['accuracy']:.3f}  (offset {row['baseline offset']:+d}: "
                     f"{row['baseline accuracy']:.3f})")
     return result
-
-
-def held_out_corpus(n: int = 1000) -> list[Sentence]:
-    """The held-out sentences of the training figures, the tests and the benchmark."""
-    return grammar.generate_corpus(n, seed=EVAL_SEED, split="test")
 
 
 def heads_summary(module: Transformer, tokenizer: WordTokenizer, sentences: Sequence[Sentence]) -> list[dict]:
