@@ -8,7 +8,7 @@
 ``capture_batch`` runs many texts (or pre-split word lists, e.g. from CoNLL-U) in
 length-sorted, padded batches; padding is masked and cut off again per text.
 ``plan_batches`` and ``run_batch`` are its two steps, for analyses over many texts that
-need the recorded batch itself rather than one Run per text (``attnviz.heads``).
+need the recorded batch itself rather than one Run per text (``attnviz.scoring``).
 """
 
 from __future__ import annotations
@@ -19,18 +19,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from attnviz.errors import EmptyInputError
 from attnviz.hooks import Recording, record
+from attnviz.loaded import LoadedModel
 from attnviz.local.tokenizer import PAD
-from attnviz.models import LoadedModel
 from attnviz.run import Run
-
-
-class EmptyInputError(ValueError):
-    """The text has nothing the model can read."""
+from attnviz.tree import joined_spans
 
 
 @dataclass
-class _Encoded:
+class Encoded:
+    """One text as the model reads it: its tokens, their character offsets and ids.
+
+    special:         True for [CLS]/[SEP]/<s>/... ; word_ids: word index per token (None for specials)
+    n_input_tokens:  tokens the text made before truncation to the model's maximum
+    """
+
     text: str
     tokens: list[str]
     offsets: list[tuple[int, int]]
@@ -47,7 +51,7 @@ def _display(raw: str, piece: str) -> str:
     return raw
 
 
-def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tokens: int) -> list[_Encoded]:
+def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tokens: int) -> list[Encoded]:
     tok = model.tokenizer
     split = bool(items) and not isinstance(items[0], str)
     texts = [" ".join(i) for i in items] if split else list(items)
@@ -68,22 +72,22 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
         word_ids = [None if s else w for w, s in zip(enc.word_ids(b), special)]
         offsets = [tuple(o) for o in enc["offset_mapping"][b]]
         if split:  # offsets are within each word; make them offsets into the joined text
-            starts = np.cumsum([0] + [len(w) + 1 for w in items[b]])
+            starts = joined_spans(items[b])[:, 0]
             offsets = [(0, 0) if w is None else (int(starts[w] + s), int(starts[w] + e)) for w, (s, e) in zip(word_ids, offsets)]
         offsets = [(0, 0) if s else o for o, s in zip(offsets, special)]
         tokens = [r if s else _display(r, text[o[0]:o[1]]) for r, o, s in zip(raw, offsets, special)]
-        out.append(_Encoded(text, tokens, offsets, special, word_ids, n_input[b], list(ids)))
+        out.append(Encoded(text, tokens, offsets, special, word_ids, n_input[b], list(ids)))
     return out
 
 
-def _encode_local(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tokens: int) -> list[_Encoded]:
+def _encode_local(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tokens: int) -> list[Encoded]:
     out = []
     for item in items:
         text = item if isinstance(item, str) else " ".join(item)
         e = model.tokenizer.encode(text, max_length=max_tokens)
         words = iter(range(len(e.ids)))
         word_ids = [None if s else next(words) for s in e.special]
-        out.append(_Encoded(text, e.tokens, e.offsets, e.special, word_ids, model.tokenizer.count(text), e.ids))
+        out.append(Encoded(text, e.tokens, e.offsets, e.special, word_ids, model.tokenizer.count(text), e.ids))
     return out
 
 
@@ -105,7 +109,7 @@ class Batch:
     """
 
     indexes: list[int]
-    encoded: list[_Encoded]
+    encoded: list[Encoded]
     ids: torch.Tensor
     attention_mask: torch.Tensor
 

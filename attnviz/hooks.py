@@ -37,13 +37,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from attnviz.errors import UnsupportedModelError
 from attnviz.local.model import MultiHeadAttention as LocalAttention
 
 KINDS = ("self", "decoder", "cross")  # encoder (or only) stack, decoder self-attention, cross
-
-
-class UnsupportedModelError(ValueError):
-    """The model has no attention module that attnviz knows how to record."""
 
 
 @dataclass(frozen=True)

@@ -13,45 +13,25 @@ Remote code is never run; models above ``max_params`` are refused before any wei
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from attnviz.errors import ModelLoadError
+from attnviz.loaded import LoadedModel
+from attnviz.local.checkpoint import CHECKPOINT_DIR, CHECKPOINT_NAME, load_checkpoint, read_checkpoint_info
 from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import WordTokenizer
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_MODEL = "local"
 LOCAL_TRAINED = "local-trained"
+TRAINED_NAME = "local (trained on the toy grammar)"
 DEFAULT_MAX_PARAMS = 400_000_000
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says why and what to do."""
-
-
-@dataclass(eq=False)
-class LoadedModel:
-    """A model ready for ``attnviz.capture``: the module, its tokenizer and its shape."""
-
-    name: str
-    module: nn.Module
-    tokenizer: object  # a Hugging Face tokenizer or attnviz's WordTokenizer
-    family: str  # "local" | "hf"
-    n_layers: int
-    n_heads: int
-    max_tokens: int
-    n_params: int
-    architecture: str
-
-    @property
-    def is_local(self) -> bool:
-        return self.family == "local"
 
 
 def local_model(seed: int = 0, config: TransformerConfig | None = None) -> LoadedModel:
@@ -60,16 +40,23 @@ def local_model(seed: int = 0, config: TransformerConfig | None = None) -> Loade
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         module = Transformer(config).eval()
-    return _wrap_local(f"{LOCAL_MODEL} (random weights, seed {seed})", module, WordTokenizer(vocab_size=config.vocab_size))
+    return LoadedModel.from_local(f"{LOCAL_MODEL} (random weights, seed {seed})", module,
+                                  WordTokenizer(vocab_size=config.vocab_size))
 
 
-def _wrap_local(name: str, module: Transformer, tokenizer: WordTokenizer) -> LoadedModel:
-    c = module.config
-    return LoadedModel(
-        name=name, module=module, tokenizer=tokenizer, family="local", n_layers=c.num_layers,
-        n_heads=c.num_heads, max_tokens=c.max_len, n_params=sum(p.numel() for p in module.parameters()),
-        architecture="attnviz Transformer (from scratch)",
-    )
+@functools.lru_cache(maxsize=1)
+def load_trained() -> LoadedModel:
+    """The local transformer trained on the toy grammar, from the committed checkpoint; loaded once
+    per process (the same object every call). Its tokenizer has a vocabulary:
+    ``model.tokenizer.encode(text).unknown`` lists the typed words it reads as [UNK]."""
+    module, tokenizer, _ = load_checkpoint(CHECKPOINT_DIR, CHECKPOINT_NAME)
+    return LoadedModel.from_local(TRAINED_NAME, module, tokenizer)
+
+
+@functools.lru_cache(maxsize=1)
+def checkpoint_info() -> dict:
+    """The committed checkpoint's JSON (config, vocabulary, seed, training figures), read once per process."""
+    return read_checkpoint_info(CHECKPOINT_DIR, CHECKPOINT_NAME)
 
 
 def default_model_path() -> Path:
@@ -131,8 +118,6 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS) -> LoadedModel:
     if name == LOCAL_MODEL:
         return local_model()
     if name == LOCAL_TRAINED:
-        from attnviz.local.trained import load_trained
-
         return load_trained()
     source = resolve(name)
 

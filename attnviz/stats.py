@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from attnviz.labels import head_label
+
 #: A head's pattern is the largest of its previous/next/self/special shares when that
 #: share is at least this large (ties go to the earlier of those four, in that order).
 DOMINANT_SHARE = 0.5
@@ -130,7 +132,7 @@ def head_stats(attention: np.ndarray, special: np.ndarray, mask: np.ndarray | No
     df = pd.DataFrame({
         "layer": layer.ravel(),
         "head": head.ravel(),
-        "label": [f"{l + 1}-{h + 1}" for l, h in zip(layer.ravel(), head.ravel())],
+        "label": [head_label(l, h) for l, h in zip(layer.ravel(), head.ravel())],
         **{name: values.ravel() for name, values in s.items()},
     })
     df["pattern"] = classify(df["previous"], df["next"], df["self"], df["special"], df["entropy_norm"])
@@ -173,7 +175,7 @@ def heads_linking(attention: np.ndarray, query: int, key: int) -> pd.DataFrame:
     rank = 1 + (rows > weight[..., None]).sum(-1)              # (L, H)
     layer, head = np.divmod(np.arange(n_layers * n_heads), n_heads)
     frame = pd.DataFrame({
-        "label": [f"{l + 1}-{h + 1}" for l, h in zip(layer, head)],
+        "label": [head_label(l, h) for l, h in zip(layer, head)],
         "layer": layer, "head": head, "weight": weight.ravel(), "rank": rank.ravel(),
     })
     return frame.sort_values(["weight", "layer", "head"], ascending=[False, True, True], kind="stable").reset_index(drop=True)

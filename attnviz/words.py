@@ -38,11 +38,24 @@ def membership(groups: list[list[int]], n_tokens: int) -> np.ndarray:
     return m
 
 
+def pool(attention, member):
+    """The one implementation of "to a unit = sum over its tokens, from a unit = mean".
+
+    attention: ``[..., T, T]``; member: 0/1 ``[..., U, T]`` (row u marks the tokens of unit
+    u; leading dimensions broadcast). Returns ``[..., U, U]``. Works on numpy arrays and on
+    torch tensors alike. A unit without tokens gets zero rows and columns.
+    """
+    counts = member.sum(-1)[..., None]  # [..., U, 1]
+    mean_rows = member / (counts + (counts == 0))  # from a unit: mean over its tokens
+    to_cols = member.swapaxes(-1, -2) if hasattr(member, "swapaxes") else member.transpose(-1, -2)
+    # batched products (not one einsum), which keep numpy's BLAS from starting threads that
+    # then spin and slow down the model's next forward pass
+    return mean_rows @ attention @ to_cols
+
+
 def merge(attention: np.ndarray, groups: list[list[int]]) -> np.ndarray:
     """[..., T, T] token attention -> [..., U, U] unit attention (from = mean, to = sum)."""
-    m = membership(groups, attention.shape[-1])
-    mean_rows = m / m.sum(axis=1, keepdims=True)  # (U, T)
-    return np.einsum("ut,...ts,vs->...uv", mean_rows, attention, m, optimize=True).astype(np.float32)
+    return pool(attention, membership(groups, attention.shape[-1])).astype(np.float32)
 
 
 def merge_mask(mask: np.ndarray, groups: list[list[int]]) -> np.ndarray:

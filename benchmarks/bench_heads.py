@@ -36,8 +36,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 import attnviz  # noqa: E402
-from attnviz.heads import corpus_batches, score_heads  # noqa: E402
-from attnviz.syntax import read_conllu  # noqa: E402
+from attnviz.conllu_io import read_conllu  # noqa: E402
+from attnviz.scoring import corpus_batches, score_heads  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "ud" / "en_ewt-ud-dev.conllu"
 

@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-import attnviz  # noqa: E402
 from conftest import CHROMIUM, LAUNCH_ARGS, VIEWPORT, App, StreamlitServer  # noqa: E402  (tests/e2e/conftest.py)
+
+import attnviz  # noqa: E402
 
 PASSAGE = ("The keys to the old cabinet in the hallway are missing, and nobody remembers who last "
            "opened it. Heavy snow makes driving more difficult, so the committee postponed the meeting "

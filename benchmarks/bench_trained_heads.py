@@ -7,7 +7,7 @@ the same 1000 as the checkpoint's training figures), prints:
 
 1. the masked-word accuracy on the agreement items (each verb / number-marked determiner
    masked in turn; the right form must score above its other-number form);
-2. ``attnviz.heads.score_heads`` tables (Clark et al. 2019: a head's prediction for a word
+2. ``attnviz.scoring.score_heads`` tables (Clark et al. 2019: a head's prediction for a word
    is the other word it attends to most; both directions, the better one reported) for
      * the trained checkpoint,
      * the same architecture and tokenizer with random weights: the initialisation training
@@ -40,11 +40,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from attnviz.heads import DIRECTIONS, score_heads  # noqa: E402
-from attnviz.local import grammar, trained  # noqa: E402
-from attnviz.local.grammar import EVAL_SEED  # noqa: E402
-from attnviz.local.train import agreement_accuracy  # noqa: E402
-from attnviz.syntax import base_relation  # noqa: E402
+from attnviz.models import TRAINED_NAME, checkpoint_info, load_trained
+from attnviz.scoring import DIRECTIONS, score_heads  # noqa: E402
+from attnviz.toygrammar import grammar  # noqa: E402
+from attnviz.toygrammar.evaluate import agreement_accuracy, random_model  # noqa: E402
+from attnviz.toygrammar.grammar import EVAL_SEED  # noqa: E402
+from attnviz.tree import base_relation  # noqa: E402
 
 
 def margin_table(scores, corpus=None) -> pd.DataFrame:
@@ -112,13 +113,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     start = time.perf_counter()
-    model = trained.load_trained()
+    model = load_trained()
     load_seconds = time.perf_counter() - start
     corpus = grammar.generate_corpus(args.sentences, seed=args.seed, split="test")
-    info = trained.checkpoint_info()
+    info = checkpoint_info()
     t = info["training"]
-    print(f"checkpoint: {trained.TRAINED_NAME}: {model.n_layers} layers x {model.n_heads} heads, d_model "
-          f"{info['config']['d_model']}, {model.n_params:,} parameters, vocabulary {len(trained.vocabulary())} words; "
+    print(f"checkpoint: {TRAINED_NAME}: {model.n_layers} layers x {model.n_heads} heads, d_model "
+          f"{info['config']['d_model']}, {model.n_params:,} parameters, vocabulary {len(model.tokenizer.vocab) - 5} words; "
           f"loaded in {load_seconds:.2f} s")
     print(f"training:   {t['command']}: {t['steps']} steps of {t['batch_size']} in {t['seconds']:.0f} s, "
           f"loss {t['first_loss']:.3f} -> {t['final_loss']:.3f}, seed {info['seed']}")
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
     show(f"heads vs. dependencies: {model.name}", margin_table(scores, corpus), args.markdown)
     show("nsubj (verb -> subject, head->dependent) by what the verb must look past", nsubj_breakdown(model, corpus), args.markdown)
 
-    randoms = [trained.random_model(0), trained.random_model(0, init="default")]
+    randoms = [random_model(0), random_model(0, init="default")]
     random_scores = [score_heads(m, corpus) for m in randoms]
     for m, sc in zip(randoms, random_scores):
         show(f"heads vs. dependencies: {m.name}", margin_table(sc, corpus), args.markdown)

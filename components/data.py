@@ -52,8 +52,8 @@ def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, h
 
 @st.cache_resource(show_spinner="Loading the spaCy parser…")
 def get_parser():
-    """The spaCy English pipeline (raises attnviz.syntax.ParserUnavailableError with how to install one)."""
-    from attnviz.syntax import load_parser
+    """The spaCy English pipeline (raises attnviz.ParserUnavailableError with how to install one)."""
+    from attnviz.parsing import load_parser
 
     return load_parser()
 
@@ -61,6 +61,6 @@ def get_parser():
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_parse(text: str):
     """The spaCy parse of ``text`` as an attnviz Sentence."""
-    from attnviz.syntax import parse
+    from attnviz.parsing import parse
 
     return parse(text, get_parser())

@@ -8,8 +8,13 @@ import streamlit as st
 
 import attnviz
 from attnviz import figures
-from attnviz.heads import DIRECTIONS, best_heads, relations_table, score_heads, sentence_hits
-from attnviz.syntax import CoNLLUError, ParserUnavailableError, Sentence, load_sample, read_conllu
+from attnviz.conllu_io import read_conllu
+from attnviz.errors import CoNLLUError, ParserUnavailableError
+from attnviz.labels import head_label
+from attnviz.parsing import load_sample
+from attnviz.scoring import DIRECTIONS, best_heads, relations_table, score_heads, sentence_hits
+from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
+from attnviz.tree import Sentence
 from components import controls, data
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
@@ -32,7 +37,7 @@ def edited_tree(parsed: Sentence) -> Sentence:
     """The parse, as corrected by the person in the table (1-based heads, 0 = root)."""
     table = pd.DataFrame({
         "word": parsed.words,
-        "head": [h + 1 for h in parsed.heads],
+        "head": [h + 1 for h in parsed.syntactic_heads],
         "relation": parsed.relations,
     }, index=pd.RangeIndex(1, len(parsed.words) + 1, name="#"))
     with st.expander("Correct the parse (the small parser gets some attachments wrong)"):
@@ -45,7 +50,7 @@ def edited_tree(parsed: Sentence) -> Sentence:
     heads = [int(h) - 1 if pd.notna(h) else -1 for h in edited["head"]]
     relations = [str(r).strip() or "dep" for r in edited["relation"]]
     try:
-        return Sentence(words=parsed.words, heads=heads, relations=relations, text=parsed.text,
+        return Sentence(words=parsed.words, syntactic_heads=heads, relations=relations, text=parsed.text,
                         offsets=parsed.offsets, pos=parsed.pos, meta=parsed.meta)
     except ValueError as exc:
         st.error(controls.literal(f"That correction is not a valid tree: {exc}. Using the parser's tree."))
@@ -73,7 +78,7 @@ def sentence_section(run: attnviz.Run) -> None:
         syntax[d, h] = 1.0
         labels[(d, h)] = rel
     st.subheader("Dependency tree")
-    arc_view(figures.arcs_svg(alignment_words, syntax, labels=labels, title="dependent → syntactic head"), key="dep_syntax")
+    arc_view(figures.arcs_svg(alignment_words, syntax, labels=labels, title="dependent → syntactic head").svg, key="dep_syntax")
 
     units = hits.alignment.attention(run.attention[s.layer - 1, s.head - 1])  # [units, units]
     word_of_unit = [ws[0] for ws in hits.alignment.units]
@@ -84,11 +89,12 @@ def sentence_section(run: attnviz.Run) -> None:
         np.fill_diagonal(head_view, 0.0)
     found = hits.found(s.layer - 1, s.head - 1)
     to_head = int(hits.hits[:, s.layer - 1, s.head - 1, 0].sum())
-    st.subheader(f"Head {s.layer}-{s.head}: where each word looks most")
+    label = head_label(s.layer - 1, s.head - 1)
+    st.subheader(f"Head {label}: where each word looks most")
     arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=found,
-                              title=f"head {s.layer}-{s.head}: most-attended word (red: a syntactic arc, either way)"),
+                              title=f"head {label}: most-attended word (red: a syntactic arc, either way)").svg,
              key="dep_head")
-    st.caption(f"In head {s.layer}-{s.head}, {to_head} of {len(tree.arcs)} words attend most to their syntactic "
+    st.caption(f"In head {label}, {to_head} of {len(tree.arcs)} words attend most to their syntactic "
                f"head (dependent→head), and {len(found) - to_head} words attend most to one of their own dependents "
                "(head→dependent).")
 
@@ -114,8 +120,6 @@ def corpus_section() -> None:
                       help="The generated corpus suits the local transformer trained on the toy grammar: "
                            "its trees are known by construction.")
     if source.startswith("Generated"):
-        from attnviz.local.grammar import EVAL_SEED, held_out_corpus
-
         sentences = held_out_corpus(500)
         digest, name = f"toy-{EVAL_SEED}", "the generated corpus"
     elif source.startswith("Upload"):

@@ -1,10 +1,9 @@
 """Explorer: one sentence, one model, one layer; a head's arcs, heatmap and statistics."""
 
-import re
-
 import streamlit as st
 
 from attnviz import figures
+from attnviz.labels import head_label
 from attnviz.stats import top_links
 from components import controls, data
 from components.arcs import arc_view
@@ -32,21 +31,21 @@ left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Dependency arcs")
     top_k = controls.top_k_control()
-    def arcs(title: str) -> str:
+    def arcs(title: str) -> figures.ArcDrawing:
         return figures.arcs_svg(run.tokens, weights if s.all_heads else weights[0], title=title, top_k=top_k or None,
-                                layers=[f"{s.layer}-{h + 1}" for h in heads] if s.all_heads else None,
+                                layers=[head_label(layer, h) for h in heads] if s.all_heads else None,
                                 max_arcs=MAX_SHOWN_ARCS)
 
-    svg = arcs(view.short_title)
-    arc_view(svg, key="explorer_arcs")
-    if dropped := int(re.search(r'data-arcs-dropped="(\d+)"', svg).group(1)):
-        st.caption(f"Showing the {MAX_SHOWN_ARCS:,} strongest of {MAX_SHOWN_ARCS + dropped:,} links; "
+    drawing = arcs(view.short_title)
+    arc_view(drawing.svg, key="explorer_arcs")
+    if drawing.n_dropped:
+        st.caption(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links; "
                    "fewer links per token or a single head shows the rest.")
-    export_buttons(lambda: arcs(view.title), stem + "_arcs", key="arcs", svg_native=True)
+    export_buttons(lambda: arcs(view.title).svg, stem + "_arcs", key="arcs", svg_native=True)
 
 matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
 with right:
-    st.subheader(f"Heatmap, head {s.layer}-{s.head}" if not s.all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
+    st.subheader(f"Heatmap, head {head_label(layer, s.head - 1)}" if not s.all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
     st.plotly_chart(figures.heatmap(matrix, run.tokens, run.tokens, title=view.short_title, side=360),
                     key="explorer_heatmap", config={"displaylogo": False}, width="stretch")
     export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=view.title), stem + "_heatmap",

@@ -5,8 +5,8 @@ import streamlit as st
 from components import controls, data
 from components.downloads import export_buttons, file_stem
 from components.grid import grid_figures, grid_view
-from components.tables import head_stats_table
 from components.navigation import ensure_app
+from components.tables import head_stats_table
 
 ensure_app()
 

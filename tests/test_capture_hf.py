@@ -1,9 +1,9 @@
 """What attnviz shows is what the Hugging Face model computes (real MiniLM, offline)."""
 
 import json
-from pathlib import Path
 import math
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -324,7 +324,7 @@ def test_export_unavailable_says_how_to_enable(monkeypatch):
 
 
 def test_png_cold_then_warm():
-    figures._browser.stop()  # measure a cold start even if another test exported first
+    figures.export_browser().stop()  # measure a cold start even if another test exported first
     fig = heatmap(rows(8), [f"w{i}" for i in range(8)], [f"w{i}" for i in range(8)], "MiniLM layer 1 head 1")
     t0 = time.perf_counter()
     first = to_png(fig, width=400, height=300, scale=2)
@@ -391,4 +391,4 @@ def test_concurrent_exports_share_one_browser():
         t.join(120)
     assert not errors
     assert [png_size(r) for r in results] == [(200, 200)] * 3
-    assert figures._browser.running
+    assert figures.export_browser().running

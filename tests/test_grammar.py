@@ -5,10 +5,10 @@ from collections import Counter
 
 import pytest
 
-from attnviz.local import grammar
-from attnviz.local.grammar import NP, RC, Clause, build
 from attnviz.local.tokenizer import UNK, WordTokenizer
-from attnviz.syntax import Sentence
+from attnviz.toygrammar import grammar
+from attnviz.toygrammar.grammar import NP, RC, Clause, build
+from attnviz.tree import Sentence
 
 ISSUE_EXAMPLES = ("the heavy snow makes the driving more difficult", "the dogs that the cat sees run fast")
 
@@ -22,7 +22,7 @@ def tree(sentence: Sentence) -> list[tuple[str, str, str]]:
     """(dependent, relation, head word) per word; the root's head is "ROOT"."""
     return [
         (w, r, "ROOT" if h < 0 else sentence.words[h])
-        for w, h, r in zip(sentence.words, sentence.heads, sentence.relations)
+        for w, h, r in zip(sentence.words, sentence.syntactic_heads, sentence.relations)
     ]
 
 
@@ -68,7 +68,7 @@ def test_a_prepositional_phrase_on_the_subject_and_on_the_verb():
 def test_the_same_seed_gives_the_same_corpus():
     a, b = grammar.generate_corpus(50, seed=3), grammar.generate_corpus(50, seed=3)
     assert [s.words for s in a] == [s.words for s in b]
-    assert [s.heads for s in a] == [s.heads for s in b]
+    assert [s.syntactic_heads for s in a] == [s.syntactic_heads for s in b]
     assert [s.words for s in a] != [s.words for s in grammar.generate_corpus(50, seed=4)]
     assert a[0].sent_id == "toy-3-1"
     assert grammar.generate_corpus(0) == []
@@ -81,14 +81,14 @@ def test_every_tree_is_a_well_formed_ud_tree(corpus):
     for s in corpus:
         assert set(s.words) <= vocab
         assert s.text == " ".join(s.words)
-        assert s.heads.count(-1) == 1 and s.relations[s.heads.index(-1)] == "root"
+        assert s.syntactic_heads.count(-1) == 1 and s.relations[s.syntactic_heads.index(-1)] == "root"
         assert set(s.relations) <= set(grammar.RELATIONS), s.relations
         for i in range(len(s)):  # every word reaches the root without a cycle
             seen, j = set(), i
-            while s.heads[j] != -1:
-                assert j not in seen, (s.text, s.heads)
+            while s.syntactic_heads[j] != -1:
+                assert j not in seen, (s.text, s.syntactic_heads)
                 seen.add(j)
-                j = s.heads[j]
+                j = s.syntactic_heads[j]
         for d, h, rel in s.arcs:
             if rel in ("det", "amod", "case"):
                 assert h > d  # before their noun
@@ -108,9 +108,9 @@ def test_verbs_and_determiners_agree_in_number(corpus):
             items[kind] += 1
             assert number[target] == number[controller] == grammar.number_of(s.words[controller])
             if kind == "verb":
-                assert s.heads[controller] == target and s.relations[controller] == "nsubj"
+                assert s.syntactic_heads[controller] == target and s.relations[controller] == "nsubj"
             else:
-                assert s.heads[target] == controller and s.relations[target] == "det"
+                assert s.syntactic_heads[target] == controller and s.relations[target] == "det"
         for d, h, rel in s.arcs:
             if rel == "det" and s.words[d] != "the":
                 assert (d, h, "det") in s.meta["agreement"]
@@ -189,7 +189,7 @@ def test_nsubj_kinds_as_subtypes(corpus):
     kinds = Counter(r for s in labelled for r in s.relations if r.startswith("nsubj"))
     assert set(kinds) == {f"nsubj:{k}" for k in grammar.NSUBJ_KINDS}
     assert sum(kinds.values()) == sum(s.relations.count("nsubj") for s in corpus[:300])
-    assert [s.heads for s in labelled] == [s.heads for s in corpus[:300]]
+    assert [s.syntactic_heads for s in labelled] == [s.syntactic_heads for s in corpus[:300]]
     assert corpus[0].relations.count("nsubj") >= 1  # the originals are left as they were
 
 
@@ -197,7 +197,7 @@ def test_numbers_of_nouns_are_independent(corpus):
     """No noun's number predicts another's: agreement can only be learnt from the subject itself."""
     pairs = Counter()
     for s in corpus:
-        for (t, c, kind), attractor in zip(s.meta["agreement"], s.meta["attractor"]):
+        for (_t, c, kind), attractor in zip(s.meta["agreement"], s.meta["attractor"]):
             if kind == "verb" and grammar.nsubj_kind(s, c) in ("across-relcl", "across-pp"):
                 pairs[attractor] += 1
     share = pairs[True] / (pairs[True] + pairs[False])

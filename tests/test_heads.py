@@ -11,21 +11,23 @@ import pandas as pd
 import pytest
 
 import attnviz
-from attnviz.heads import (
+from attnviz.conllu_io import read_conllu
+from attnviz.labels import head_label
+from attnviz.parsing import load_parser, parse
+from attnviz.run import Run
+from attnviz.scoring import (
     DIRECTIONS,
     OFFSETS,
     TABLE_COLUMNS,
     best_heads,
     best_heads_for_sentence,
-    head_label,
     relations_table,
     score_heads,
     scores_from_attention,
     sentence_hits,
     sentence_relations,
 )
-from attnviz.run import Run
-from attnviz.syntax import Sentence, load_parser, parse, read_conllu
+from attnviz.tree import Sentence
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
@@ -209,7 +211,7 @@ def test_score_heads_equals_scoring_the_word_view(minilm, ud_dev):
 
 
 def test_layers_scored_in_steps_give_the_same_result(minilm, ud_dev, monkeypatch):
-    import attnviz.heads as heads
+    import attnviz.scoring as heads
 
     sentences = read_conllu(ud_dev, limit=24)
     at_once = score_heads(minilm, sentences, batch_size=8)
@@ -219,7 +221,7 @@ def test_layers_scored_in_steps_give_the_same_result(minilm, ud_dev, monkeypatch
 
 
 def test_batches_of_long_sentences_are_split(minilm, ud_dev, monkeypatch):
-    import attnviz.heads as heads
+    import attnviz.scoring as heads
 
     sentences = read_conllu(ud_dev, limit=40)
     whole = heads.corpus_batches(minilm, sentences, batch_size=32)

@@ -6,21 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attnviz.alignment import align
+from attnviz.conllu_io import DEFAULT_MAX_BYTES, read_conllu
+from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError, ParserUnavailableError
+from attnviz.parsing import load_parser, load_sample, parse, sample_texts
 from attnviz.run import Run
-from attnviz.syntax import (
-    DEFAULT_MAX_BYTES,
-    CoNLLUError,
-    CoNLLUFileNotFoundError,
-    ParserUnavailableError,
-    Sentence,
-    align,
-    base_relation,
-    load_parser,
-    load_sample,
-    parse,
-    read_conllu,
-    sample_texts,
-)
+from attnviz.tree import Sentence, base_relation
 
 TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
 
@@ -32,12 +23,12 @@ def test_read_tiny_skips_multiword_tokens_and_empty_nodes():
     s1, s2, s3 = read_conllu(TINY)
     # the "3-4 doesn't" line and the "5.1" empty node are not words
     assert s1.words == ["My", "cat", "does", "n't", "like", "baths", "."]
-    assert s1.heads == [1, 4, 4, 4, -1, 4, 4]
+    assert s1.syntactic_heads == [1, 4, 4, 4, -1, 4, 4]
     assert s1.relations == ["nmod:poss", "nsubj", "aux", "advmod", "root", "obj", "punct"]
     assert s1.sent_id == "tiny-1" and s1.meta["text"] == "My cat doesn't like baths."
     assert s1.text == "My cat does n't like baths ."
     assert [s1.text[a:b] for a, b in s1.offsets] == s1.words
-    assert s2.words[2] == "chased" and s2.heads == [1, 2, -1, 5, 5, 2, 2]
+    assert s2.words[2] == "chased" and s2.syntactic_heads == [1, 2, -1, 5, 5, 2, 2]
     assert s3.words == ["Birds", "sing", "."] and s3.pos == ["NOUN", "VERB", "PUNCT"]
     assert s1.arcs[0] == (0, 1, "nmod:poss") and len(s1.arcs) == 6
 
@@ -184,7 +175,7 @@ def test_folder_is_refused(tmp_path):
 def test_ud_dev_reads_fully(ud_dev):
     sentences = read_conllu(ud_dev)
     assert len(sentences) == 2001
-    assert all(len(s.words) == len(s.heads) == len(s.relations) for s in sentences)
+    assert all(len(s.words) == len(s.syntactic_heads) == len(s.relations) for s in sentences)
     assert any(":" in r for s in sentences for r in s.relations)  # subtypes are kept here
 
 
@@ -210,14 +201,14 @@ def test_parse_a_typed_sentence():
     assert [text[a:b] for a, b in s.offsets] == s.words  # offsets into the typed text, spaces dropped
     assert s.text == text and "  " not in s.words and " " not in s.words
     assert s.words[:3] == ["The", "old", "dog"]
-    assert s.heads.count(-1) == 1 and s.relations[s.heads.index(-1)] == "root"
+    assert s.syntactic_heads.count(-1) == 1 and s.relations[s.syntactic_heads.index(-1)] == "root"
     like = s.words.index("like")
-    assert s.heads[s.words.index("dog")] == like and s.relations[s.words.index("dog")] == "nsubj"
-    assert s.heads[0] == s.words.index("dog") and s.relations[0] == "det"
+    assert s.syntactic_heads[s.words.index("dog")] == like and s.relations[s.words.index("dog")] == "nsubj"
+    assert s.syntactic_heads[0] == s.words.index("dog") and s.relations[0] == "det"
 
 
 def test_parse_refuses_empty_text():
-    from attnviz.capture import EmptyInputError
+    from attnviz.errors import EmptyInputError
 
     with pytest.raises(EmptyInputError):
         parse("   ", load_parser())

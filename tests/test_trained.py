@@ -14,24 +14,20 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.heads import DIRECTIONS, score_heads
-from attnviz.local import grammar, trained
-from attnviz.local.grammar import held_out_corpus
-from attnviz.local.train import (
-    TrainSettings,
-    agreement_accuracy,
-    initial_model,
-    save_checkpoint,
-    train,
-)
-from attnviz.local.train import main as train_main
+from attnviz.local.checkpoint import checkpoint_paths, load_checkpoint
+from attnviz.scoring import DIRECTIONS, score_heads
+from attnviz.toygrammar import grammar
+from attnviz.toygrammar.evaluate import agreement_accuracy, initial_model, random_model
+from attnviz.toygrammar.grammar import held_out_corpus
+from attnviz.toygrammar.train import TrainSettings, save_checkpoint, train
+from attnviz.toygrammar.train import main as train_main
 
 HEAD_TO_DEPENDENT = DIRECTIONS.index("head->dependent")
 
 
 @pytest.fixture(scope="module")
 def model() -> attnviz.LoadedModel:
-    return trained.load_trained()
+    return attnviz.load_trained()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +51,7 @@ def best(scores, relation: str, direction: int | None = None) -> tuple[tuple[int
 
 
 def test_checkpoint_is_committed_small_and_describes_itself():
-    weights, meta_path = trained.checkpoint_paths()
+    weights, meta_path = checkpoint_paths()
     assert weights.is_file() and meta_path.is_file()
     assert weights.stat().st_size < 3_000_000  # "a few MB at most"
     meta = json.loads(meta_path.read_text())
@@ -67,7 +63,7 @@ def test_checkpoint_is_committed_small_and_describes_itself():
     c = meta["config"]
     assert 64 <= c["d_model"] <= 128 and 2 <= c["num_layers"] <= 4 and c["num_heads"] == 4
     t = meta["training"]
-    assert t["command"] == "python -m attnviz.local.train"  # the default run made the committed files
+    assert t["command"] == "python -m attnviz.toygrammar.train"  # the default run made the committed files
     assert not t["stopped_early"] and t["steps"] == meta["settings"]["steps"]
     assert t["seconds"] < 600  # at most 10 minutes
     assert t["final_loss"] < t["first_loss"] - 1.0
@@ -75,15 +71,15 @@ def test_checkpoint_is_committed_small_and_describes_itself():
 
 
 def test_load_trained_is_named_and_cached(model):
-    assert model.name == trained.TRAINED_NAME == "local (trained on the toy grammar)"
-    assert trained.load_trained() is model
+    assert model.name == attnviz.models.TRAINED_NAME == "local (trained on the toy grammar)"
+    assert attnviz.load_trained() is model
     assert model.is_local and not model.module.training
     assert (model.n_layers, model.n_heads) == (model.module.config.num_layers, model.module.config.num_heads)
     assert model.tokenizer.vocab[5:] == grammar.vocabulary()
 
 
 def test_vocabulary_and_unknown_words(model):
-    assert trained.vocabulary() == grammar.vocabulary()
+    assert attnviz.load_trained().tokenizer.vocab[5:] == grammar.vocabulary()
     enc = model.tokenizer.encode("The dogs that the cat sees run to Paris")
     assert enc.unknown == ["to", "Paris"]
     assert enc.tokens == ["[CLS]", "The", "dogs", "that", "the", "cat", "sees", "run", "to", "Paris", "[SEP]"]
@@ -93,25 +89,25 @@ def test_vocabulary_and_unknown_words(model):
 
 
 def test_missing_checkpoint_says_how_to_get_it(tmp_path):
-    with pytest.raises(attnviz.ModelLoadError, match="python -m attnviz.local.train"):
-        trained.load_checkpoint(tmp_path)
-    weights, meta = trained.checkpoint_paths()
+    with pytest.raises(attnviz.ModelLoadError, match="python -m attnviz.toygrammar.train"):
+        load_checkpoint(tmp_path)
+    weights, meta = checkpoint_paths()
     shutil.copy(meta, tmp_path / meta.name)  # description without weights
     with pytest.raises(attnviz.ModelLoadError, match="weights file is missing"):
-        trained.load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path)
     (tmp_path / weights.name).write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # weights of another run
     with pytest.raises(attnviz.ModelLoadError, match="do not match"):
-        trained.load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path)
 
 
 def test_missing_checkpoint_through_load_trained(tmp_path, monkeypatch):
-    monkeypatch.setattr(trained, "CHECKPOINT_DIR", tmp_path)
-    trained.load_trained.cache_clear()
+    monkeypatch.setattr(attnviz.models, "CHECKPOINT_DIR", tmp_path)
+    attnviz.load_trained.cache_clear()
     try:
         with pytest.raises(attnviz.ModelLoadError, match="missing"):
-            trained.load_trained()
+            attnviz.load_trained()
     finally:
-        trained.load_trained.cache_clear()
+        attnviz.load_trained.cache_clear()
 
 
 # ---------------------------------------------------------------- the claims
@@ -145,9 +141,9 @@ def test_a_head_links_determiners_and_nouns(scores):
 
 @pytest.mark.parametrize("init", ["training", "default"])
 def test_random_weights_do_not_beat_the_baseline(corpus, init):
-    model = trained.random_model(0, init=init)
-    assert model.tokenizer.vocab == trained.load_trained().tokenizer.vocab
-    assert model.module.config == trained.load_trained().module.config
+    model = random_model(0, init=init)
+    assert model.tokenizer.vocab == attnviz.load_trained().tokenizer.vocab
+    assert model.module.config == attnviz.load_trained().module.config
     scores = score_heads(model, corpus)
     _, baseline = scores.best_baseline()
     for relation in ("nsubj", "det"):
@@ -157,11 +153,11 @@ def test_random_weights_do_not_beat_the_baseline(corpus, init):
 
 
 def test_random_model_is_the_trained_models_starting_point():
-    random0 = trained.random_model(0).module.state_dict()
-    config = trained.load_trained().module.config
+    random0 = random_model(0).module.state_dict()
+    config = attnviz.load_trained().module.config
     start = initial_model(config, 0).state_dict()
     assert all(torch.equal(random0[k], start[k]) for k in start)
-    assert not torch.equal(random0["embed.weight"], trained.load_trained().module.state_dict()["embed.weight"])
+    assert not torch.equal(random0["embed.weight"], attnviz.load_trained().module.state_dict()["embed.weight"])
 
 
 # ---------------------------------------------------------------- the training script
@@ -178,7 +174,7 @@ def test_training_smoke(tmp_path):
     again = train(TrainSettings(steps=5, batch_size=32, pool=400, warmup=5, log_every=0), log=None, evaluate=False)
     assert again.losses == losses[:5] or np.allclose(again.losses, losses[:5])  # fixed seeds
     save_checkpoint(result, tmp_path, "smoke", command="test")
-    module, tokenizer, info = trained.load_checkpoint(tmp_path, "smoke")
+    module, tokenizer, info = load_checkpoint(tmp_path, "smoke")
     assert info["training"]["steps"] == 40 and tokenizer.vocab == result.tokenizer.vocab
     ids = torch.tensor([[2, 10, 20, 3]])
     assert torch.allclose(module(ids), result.module(ids))

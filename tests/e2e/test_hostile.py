@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import VIEWPORT, App
 
 WORKS = "the app still works"
@@ -57,7 +56,7 @@ def plain(text: str) -> str:
 
 def svg_clean(token: str) -> str:
     """What the SVG shows for a token: characters XML cannot carry become U+FFFD."""
-    from attnviz.figures import _xml_clean
+    from attnviz.figures.safe_text import xml_clean as _xml_clean
 
     return _xml_clean(token)
 

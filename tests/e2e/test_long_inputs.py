@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from conftest import ARTIFACTS, App, decode_z
 
 LONG_TEXT = "The keys to the old cabinet in the hallway are missing. " * 45  # ~590 tokens: cut to 512

@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ARTIFACTS, CHROMIUM, IDLE, LAUNCH_ARGS, STATUS, VIEWPORT, StreamlitServer, _forward_type, decode_z
 
 SENTENCES = [

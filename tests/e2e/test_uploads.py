@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import App
 
 #: Two small sentences in CoNLL-U, written for this test (not from a treebank).

@@ -44,7 +44,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from attnviz.syntax import Sentence
+from attnviz.tree import Sentence
 
 SING, PLUR = "Sing", "Plur"
 
@@ -370,7 +370,7 @@ def generate(rng: random.Random, split: str | None = None) -> Sentence:
 
 
 #: Seed of the held-out corpus: the training figures, tests, benchmark, the app's "Generated
-#: corpus" and ``python -m attnviz.heads --generated`` all read its first sentences.
+#: corpus" and ``attnviz heads --generated`` all read its first sentences.
 EVAL_SEED = 20240611
 
 
@@ -432,7 +432,7 @@ def nsubj_kind(sentence: Sentence, subject: int) -> str:
     """What a subject's verb has to look past to find it: "in-relcl" (the verb of a relative
     clause), "across-relcl" / "across-pp" (a main verb whose subject carries a relative clause
     / a prepositional phrase), or "plain"."""
-    verb = sentence.heads[subject]
+    verb = sentence.syntactic_heads[subject]
     if sentence.relations[verb] == "acl:relcl":
         return "in-relcl"
     between = sentence.relations[min(subject, verb) + 1 : max(subject, verb)]
@@ -452,6 +452,6 @@ def with_nsubj_kinds(sentences: Sequence[Sentence]) -> list[Sentence]:
         relations = [
             f"nsubj:{nsubj_kind(s, i)}" if r == "nsubj" else r for i, r in enumerate(s.relations)
         ]
-        out.append(Sentence(list(s.words), list(s.heads), relations, pos=s.pos and list(s.pos),
+        out.append(Sentence(list(s.words), list(s.syntactic_heads), relations, pos=s.pos and list(s.pos),
                             sent_id=s.sent_id, meta=dict(s.meta)))
     return out

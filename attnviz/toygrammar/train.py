@@ -1,7 +1,7 @@
 """Train the from-scratch encoder as a masked-word model on the toy grammar.
 
-    python -m attnviz.local.train                 # writes attnviz/local/checkpoints/toy_grammar.*
-    python -m attnviz.local.train --steps 50 --out /tmp/ckpt   # a quick try elsewhere
+    python -m attnviz.toygrammar.train                 # writes attnviz/local/checkpoints/toy_grammar.*
+    python -m attnviz.toygrammar.train --steps 50 --out /tmp/ckpt   # a quick try elsewhere
 
 The encoder (``Transformer.encode`` + ``lm_head``) reads ``[CLS] words [SEP]`` exactly as
 ``WordTokenizer.encode`` frames them, with the model's padding mask (pad id 0), and
@@ -39,8 +39,6 @@ figures (loss curve, held-out agreement accuracy, time).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
 import platform
 import random
@@ -53,14 +51,13 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from attnviz.local import grammar
-from attnviz.local.grammar import EVAL_SEED, held_out_corpus
+from attnviz.local.checkpoint import CHECKPOINT_DIR, CHECKPOINT_NAME, write_checkpoint
 from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import CLS, MASK, PAD, SEP, SPECIALS, WordTokenizer
-from attnviz.syntax import Sentence
-
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-CHECKPOINT_NAME = "toy_grammar"
+from attnviz.toygrammar import grammar
+from attnviz.toygrammar.evaluate import agreement_accuracy, heads_summary, initial_model
+from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
+from attnviz.tree import Sentence
 
 _OTHER, _VERB, _DET = 0, 1, 2
 
@@ -115,24 +112,6 @@ class TrainResult:
 
 def make_tokenizer() -> WordTokenizer:
     return WordTokenizer(vocab=grammar.vocabulary())
-
-
-def initial_model(config: TransformerConfig, seed: int) -> Transformer:
-    """The weights training starts from: the Transformer's own initialisation drawn with
-    ``seed``, except the word embeddings, drawn with std 1/sqrt(d_model) instead of 1.
-
-    The model multiplies embeddings by sqrt(d_model) before adding the sinusoids (whose
-    values lie in [-1, 1]); with std-1 embeddings the words would be 8x louder than their
-    positions and heads could hardly tell the nearest noun from any noun. With this
-    initialisation both start at the same scale (as in fairseq's Transformer).
-    """
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        module = Transformer(config)
-        with torch.no_grad():
-            torch.nn.init.normal_(module.embed.weight, mean=0.0, std=config.d_model ** -0.5)
-            module.embed.weight[config.pad_id].zero_()
-    return module
 
 
 # ---------------------------------------------------------------- data
@@ -196,69 +175,6 @@ class _Corrupter:
         inputs[to_mask] = MASK
         targets = torch.where(chosen_item | chosen_other, ids, torch.full_like(ids, -100))
         return inputs, targets
-
-
-# ---------------------------------------------------------------- evaluation
-
-
-def agreement_accuracy(
-    module: Transformer, tokenizer: WordTokenizer, sentences: Sequence[Sentence], batch_size: int = 256,
-) -> dict:
-    """Masked-word accuracy on the agreement items of ``sentences``.
-
-    Each item (a verb, or a number-marked determiner) is replaced by [MASK], one at a
-    time, the rest of the sentence as generated. Two measures per kind:
-      * ``accuracy``: the correct form scores above its other-number form ("runs" vs
-        "run", "this" vs "these"), the usual targeted-agreement test;
-      * ``number_accuracy``: the model's top word over the whole vocabulary fits: a verb
-        of the subject's number; a determiner of the noun's number, or "the".
-    Kinds: "verb", "verb, attractor" (a noun of the other number stands between verb and
-    subject), "det".
-    """
-    rows, items = [], []
-    for s in sentences:
-        base = [CLS, *(tokenizer.token_id(w) for w in s.words), SEP]
-        for (target, controller, kind), attractor in zip(s.meta["agreement"], s.meta["attractor"]):
-            ids = list(base)
-            ids[target + 1] = MASK
-            right = s.words[target]
-            rows.append(ids)
-            items.append((kind, attractor, target + 1, tokenizer.token_id(right),
-                          tokenizer.token_id(grammar.OTHER_NUMBER[right]), grammar.number_of(right)))
-    number_of_id = [grammar.number_of(w) if i >= len(SPECIALS) else None for i, w in enumerate(tokenizer.vocab)]
-    pos_of_id = {}
-    for i, w in enumerate(tokenizer.vocab):
-        if w in grammar.VERB_NUMBER:
-            pos_of_id[i] = "verb"
-        elif w in grammar.DET_NUMBER or w == grammar.NEUTRAL_DETERMINER:
-            pos_of_id[i] = "det"
-    stats: dict[str, list[int]] = {}
-    was_training = module.training
-    module.eval()
-    with torch.inference_mode():
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            width = max(map(len, chunk))
-            ids = torch.full((len(chunk), width), PAD, dtype=torch.long)
-            for r, row in enumerate(chunk):
-                ids[r, : len(row)] = torch.tensor(row)
-            logits = module.lm_head(module.encode(ids))
-            for r, (kind, attractor, pos, right, wrong, number) in enumerate(items[start : start + batch_size]):
-                row = logits[r, pos]
-                ok = bool(row[right] > row[wrong])
-                top = int(row.argmax())
-                top_ok = pos_of_id.get(top) == kind and number_of_id[top] in (number, None)
-                keys = [kind] + ([f"{kind}, attractor"] if kind == "verb" and attractor else [])
-                for key in keys:
-                    st = stats.setdefault(key, [0, 0, 0])
-                    st[0] += 1
-                    st[1] += ok
-                    st[2] += top_ok
-    module.train(was_training)
-    return {
-        key: {"items": n, "accuracy": round(hits / n, 4), "number_accuracy": round(top / n, 4)}
-        for key, (n, hits, top) in sorted(stats.items())
-    }
 
 
 # ---------------------------------------------------------------- training
@@ -356,43 +272,15 @@ def _train(settings: TrainSettings, log: Callable[[str], None] | None, evaluate:
     return result
 
 
-def heads_summary(module: Transformer, tokenizer: WordTokenizer, sentences: Sequence[Sentence]) -> list[dict]:
-    """``attnviz.heads.score_heads(...).table()`` of the model on ``sentences``, as JSON-ready rows."""
-    from attnviz.heads import score_heads
-    from attnviz.models import _wrap_local
-
-    table = score_heads(_wrap_local("training run", module, tokenizer), sentences).table()
-    rows = table.to_dict(orient="records")
-    for row in rows:
-        for key, value in row.items():
-            if hasattr(value, "item"):
-                row[key] = value.item()
-            if isinstance(row[key], float):
-                row[key] = round(row[key], 4)
-    return rows
-
-
 def save_checkpoint(result: TrainResult, out_dir: Path | str = CHECKPOINT_DIR, name: str = CHECKPOINT_NAME,
                     command: str | None = None) -> tuple[Path, Path]:
-    """Write ``<name>.safetensors`` (every weight) and ``<name>.json`` (config, vocabulary, seed, figures)."""
-    from safetensors.torch import save_file
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights, meta_path = out_dir / f"{name}.safetensors", out_dir / f"{name}.json"
-    state = {k: v.detach().contiguous().clone() for k, v in result.module.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": "attnviz.local.Transformer", "config": json.dumps(result.module.config.to_dict())})
+    """Write the trained model as a checkpoint (``attnviz.local.checkpoint``) with its seed,
+    settings and training figures."""
     s = result.settings
-    meta = {
-        "format": 1,
+    return write_checkpoint(result.module, result.tokenizer, {
         "model": "attnviz.local.model.Transformer (encoder trained as a masked-word model; decoder at its seeded initialisation)",
-        "config": result.module.config.to_dict(),
-        "tokenizer": result.tokenizer.to_dict(),
-        "vocabulary": [w for w in result.tokenizer.vocab if w not in SPECIALS],
         "seed": s.seed,
         "settings": asdict(s),
-        "weights": {"file": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-                    "bytes": weights.stat().st_size},
         "training": {
             "command": command,
             "steps": len(result.losses),
@@ -404,14 +292,12 @@ def save_checkpoint(result: TrainResult, out_dir: Path | str = CHECKPOINT_DIR, n
             "loss_curve": result.loss_curve(max(1, len(result.losses) // 60)),
             **result.figures,
         },
-    }
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    return weights, meta_path
+    }, out_dir, name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     defaults = TrainSettings()
-    ap = argparse.ArgumentParser(prog="python -m attnviz.local.train", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m attnviz.toygrammar.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--steps", type=int, default=defaults.steps)
     ap.add_argument("--seed", type=int, default=defaults.seed)
@@ -436,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     result = train(settings, log=log, evaluate=args.eval_sentences > 0)
     args_given = list(sys.argv[1:] if argv is None else argv)
-    command = " ".join(["python -m attnviz.local.train", *args_given])
+    command = " ".join(["python -m attnviz.toygrammar.train", *args_given])
     weights, meta = save_checkpoint(result, args.out, args.name, command=command)
     if log:
         log(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and {meta}; "

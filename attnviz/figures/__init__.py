@@ -1,0 +1,28 @@
+"""Plain data in, figures out: plotly figures and self-contained SVG, and their export.
+
+In the style of spaCy's displaCy, every function takes plain data (lists of str, numpy
+arrays) and returns a plotly Figure, an SVG string or bytes; nothing here knows about
+Streamlit or about models.
+
+    heatmap(run.head(2, 0), run.tokens, run.tokens, "MiniLM 3-1")      -> go.Figure   (heatmaps)
+    arcs_svg(run.tokens, run.attention[2, :3], top_k=3)                 -> ArcDrawing  (arcs)
+    grid(run.attention, special=run.special)                            -> go.Figure   (heatmaps)
+    to_png(fig_or_svg), to_svg(fig)                                     -> bytes       (export)
+    matrix_csv(run.head(2, 0), run.tokens, run.tokens)                  -> bytes       (matrix_csv)
+
+Tokens are user text: every label is escaped (``safe_text``), so nothing typed is ever
+interpreted as markup.
+"""
+
+from attnviz.errors import ExportUnavailableError
+from attnviz.figures.arcs import MAX_ARCS, PALETTE, ArcDrawing, arcs_svg
+from attnviz.figures.export import ENABLE_EXPORT_HELP, MAX_PNG_SIDE, export_available, export_browser, to_png, to_svg
+from attnviz.figures.heatmaps import MAX_TICKS, THUMB, downsample, grid, heatmap, score_heatmap
+from attnviz.figures.matrix_csv import matrix_csv
+from attnviz.figures.style import COLORSCALE, FONT
+
+__all__ = [
+    "COLORSCALE", "ENABLE_EXPORT_HELP", "FONT", "MAX_ARCS", "MAX_PNG_SIDE", "MAX_TICKS", "PALETTE", "THUMB",
+    "ArcDrawing", "ExportUnavailableError", "arcs_svg", "downsample", "export_available", "export_browser",
+    "grid", "heatmap", "matrix_csv", "score_heatmap", "to_png", "to_svg",
+]

@@ -1,0 +1,181 @@
+"""Plotly heatmaps: one head, relation x head scores, and the layers x heads grid."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from attnviz.figures.safe_text import plotly_text, positional
+from attnviz.figures.style import COLORSCALE, FONT
+from attnviz.labels import head_label
+from attnviz.stats import head_stats
+
+# ------------------------------------------------------------------ heatmap
+#: At most this many tick labels per axis; longer inputs label every n-th token.
+MAX_TICKS = 60
+
+
+def _ticks(categories: list[str], tokens: Sequence[str], max_ticks: int = MAX_TICKS) -> dict:
+    step = max(1, math.ceil(len(tokens) / max_ticks))
+    picks = range(0, len(tokens), step)
+    return dict(
+        type="category", tickmode="array", tickvals=[categories[i] for i in picks],
+        ticktext=[plotly_text(tokens[i]) for i in picks],
+        tickfont=dict(size=11 if len(tokens) <= 40 else 9), automargin=True, showgrid=False,
+    )
+
+
+def heatmap(
+    matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str], title: str = "",
+    side: int | None = None,
+) -> go.Figure:
+    """One head's ``[query, key]`` attention: query tokens down (first at the top), keys across.
+
+    ``side`` is the plot area's size in px (default: grows with the tokens, 360 to 900).
+    Axes are categorical with positional names (``"3: the"``), so repeated tokens stay
+    separate cells; tick labels show the token alone. No per-cell annotations, so 512
+    tokens are drawn as fast as 10. Hover shows query, key and the value to 4 decimals.
+    """
+    z = np.asarray(matrix, dtype=np.float32)  # [Q, K]
+    if z.ndim != 2 or z.shape != (len(query_tokens), len(key_tokens)):
+        raise ValueError(f"matrix of shape {z.shape} does not match {len(query_tokens)} x {len(key_tokens)} tokens")
+    ys, xs = positional(query_tokens), positional(key_tokens)
+    n = max(z.shape)
+    side = side or int(min(900, max(360, 18 * n)))  # plot area in px; cells stay square (scaleanchor)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=xs, y=ys, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
+        # a horizontal colour bar above the plot leaves the width to the cells (narrow columns)
+        colorbar=dict(title=dict(text="weight", side="right"), orientation="h", thickness=10, len=140, lenmode="pixels",
+                      x=0.5, xanchor="center", y=1.0, yanchor="bottom", ypad=8),
+        hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
+        xaxis=dict(**_ticks(xs, key_tokens, min(MAX_TICKS, side // 12)), title=dict(text="key (attended to)"), tickangle=-60 if n > 12 else -30),
+        yaxis=dict(**_ticks(ys, query_tokens, min(MAX_TICKS, side // 12)), title=dict(text="query (attending)"), autorange="reversed",
+                   scaleanchor="x", constrain="domain", constraintoward="top"),
+        width=side + 110, height=side + 190, margin=dict(l=40, r=20, t=(50 if title else 10) + 45, b=40),
+        font=dict(family=FONT), plot_bgcolor="white",
+    )
+    return fig
+
+
+def score_heatmap(
+    matrix: np.ndarray, relations: Sequence[str], head_labels: Sequence[str], title: str = "",
+    counts: Sequence[int] | None = None,
+) -> go.Figure:
+    """Relation x head accuracy ``[R, layers * heads]`` (values in [0, 1], NaN for no arcs).
+
+    Rows are relations (with their arc counts when given), columns "layer-head" labels.
+    """
+    z = np.asarray(matrix, dtype=np.float32)
+    if z.shape != (len(relations), len(head_labels)):
+        raise ValueError(f"matrix of shape {z.shape} does not match {len(relations)} relations x {len(head_labels)} heads")
+    rows = [plotly_text(f"{r} ({n})" if counts is not None else r) for r, n in zip(relations, counts if counts is not None else relations)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[plotly_text(h) for h in head_labels], y=rows, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
+        colorbar=dict(title=dict(text="accuracy"), thickness=12),
+        hovertemplate="relation %{y}<br>head %{x}<br>accuracy %{z:.3f}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
+        xaxis=dict(type="category", title=dict(text="layer-head"), tickfont=dict(size=9), tickangle=-90),
+        yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=11)),
+        width=max(600, 12 * len(head_labels) + 260), height=max(300, 20 * len(relations) + 160),
+        margin=dict(l=40, r=20, t=50 if title else 20, b=60), font=dict(family=FONT), plot_bgcolor="white",
+    )
+    return fig
+
+
+# ------------------------------------------------------------------ grid of heads
+#: Thumbnail side in px in ``grid``.
+THUMB = 64  # px per thumbnail (MiniLM's 6 x 12 grid is about 1,000 px wide; narrower columns shrink it, squares kept)
+
+
+def downsample(matrix: np.ndarray, max_size: int = 32) -> np.ndarray:
+    """Pool ``[..., Q, K]`` attention to at most ``max_size`` x ``max_size``, keeping its mass.
+
+    A thumbnail cell is the share of its query block's attention that goes to its key
+    block: summed over the block's keys, averaged over its queries. So rows still sum to
+    1 and a sharp pattern stays sharp on the shared 0..1 scale (a previous-token head at
+    512 tokens is a bright diagonal, not 1/16 of one, as a plain block average would make
+    it). Blocks differ in size by at most one row/column. Sides already <= max_size are
+    returned unchanged.
+    """
+    if max_size < 1:
+        raise ValueError("max_size must be at least 1")
+    m = np.asarray(matrix, dtype=np.float32)
+    n_q, n_k = m.shape[-2:]
+    if n_q <= max_size and n_k <= max_size:
+        return m
+    eq = np.linspace(0, n_q, min(n_q, max_size) + 1).round().astype(int)  # block edges
+    ek = np.linspace(0, n_k, min(n_k, max_size) + 1).round().astype(int)
+    sums = np.add.reduceat(np.add.reduceat(m, eq[:-1], axis=-2), ek[:-1], axis=-1)
+    return (sums / np.diff(eq)[:, None]).astype(np.float32)
+
+
+def grid(
+    attention: np.ndarray,
+    labels: Sequence[Sequence[str]] | None = None,
+    title: str = "",
+    max_size: int = 32,
+    *,
+    special: np.ndarray | None = None,
+) -> go.Figure:
+    """A layers x heads grid of small heatmaps of ``[L, H, Q, K]`` attention.
+
+    Each thumbnail is ``downsample(head, max_size)``; all share one colour axis 0..1.
+    Subplot titles are "layer-head" (1-based) plus ``labels[layer][head]`` (e.g. the
+    pattern from ``stats.head_stats``); with labels None and ``special`` given, the
+    patterns are computed here. Hover shows the (block) value only.
+    """
+    a = np.asarray(attention, dtype=np.float32)
+    if a.ndim != 4:
+        raise ValueError(f"attention must be [layers, heads, query, key], not shape {a.shape}")
+    n_layers, n_heads = a.shape[:2]
+    if labels is None and special is not None:
+        patterns = head_stats(a, special)["pattern"].to_numpy()
+        labels = patterns.reshape(n_layers, n_heads).tolist()
+    names = [[head_label(l, h) + (f" {labels[l][h]}" if labels is not None else "")
+              for h in range(n_heads)] for l in range(n_layers)]
+    gap_x, gap_y = 14, 30  # px between thumbnails (room for the titles)
+    plot_w = n_heads * THUMB + (n_heads - 1) * gap_x
+    plot_h = n_layers * THUMB + (n_layers - 1) * gap_y
+    fig = make_subplots(
+        rows=n_layers, cols=n_heads,
+        subplot_titles=[plotly_text(nm) for row in names for nm in row],
+        horizontal_spacing=gap_x / plot_w if n_heads > 1 else 0.0,
+        vertical_spacing=gap_y / plot_h if n_layers > 1 else 0.0,
+    )
+    thumbs = downsample(a, max_size)  # [L, H, q, k]
+    traces, rows, cols = [], [], []
+    for l in range(n_layers):
+        for h in range(n_heads):
+            traces.append(go.Heatmap(
+                z=thumbs[l, h], coloraxis="coloraxis",
+                hovertemplate=f"{plotly_text(names[l][h])}<br>value %{{z:.4f}}<extra></extra>",
+            ))
+            rows.append(l + 1)
+            cols.append(h + 1)
+    fig.add_traces(traces, rows=rows, cols=cols)
+    n_q, n_k = thumbs.shape[-2:]
+    # fixed ranges (anything drawn over a thumbnail, e.g. click targets, cannot widen them) and
+    # square thumbnails at any displayed width
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
+                     range=[-0.5, n_k - 0.5])
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
+                     range=[n_q - 0.5, -0.5])
+    for i in range(1, n_layers * n_heads + 1):
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
+    fig.update_annotations(font=dict(size=9))
+    fig.update_layout(
+        title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
+        coloraxis=dict(cmin=0.0, cmax=1.0, colorscale=COLORSCALE, colorbar=dict(thickness=12, title=dict(text="weight"))),
+        width=plot_w + 120, height=plot_h + 100, margin=dict(l=20, r=100, t=70, b=30),
+        font=dict(family=FONT), plot_bgcolor="white",
+    )
+    return fig
