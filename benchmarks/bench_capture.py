@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from transformers import AutoModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import attnviz  # noqa: E402
-from attnviz.models import default_model_path  # noqa: E402
+import attnviz
+from attnviz.models import default_model_path
 
 WORDS = "heavy snow makes driving more difficult for everyone in the northern mountain towns".split()
 

@@ -29,15 +29,14 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import pandas as pd
+import torch
+
+import attnviz
+from attnviz.conllu_io import read_conllu
+from attnviz.scoring import corpus_batches, score_heads
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-import attnviz  # noqa: E402
-from attnviz.conllu_io import read_conllu  # noqa: E402
-from attnviz.scoring import corpus_batches, score_heads  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "ud" / "en_ewt-ud-dev.conllu"
 

@@ -25,6 +25,7 @@ notebook) must load before anything is shown.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import statistics
@@ -34,13 +35,23 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import attnviz
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from conftest import CHROMIUM, LAUNCH_ARGS, VIEWPORT, App, StreamlitServer  # noqa: E402  (tests/e2e/conftest.py)
 
-import attnviz  # noqa: E402
+def _browser_harness():
+    """The browser-test harness (``tests/e2e/conftest.py``: the server, the browser flags, ``App``),
+    loaded from its file: the benchmark drives the app exactly as the browser tests do."""
+    spec = importlib.util.spec_from_file_location("attnviz_e2e_harness", ROOT / "tests" / "e2e" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_harness = _browser_harness()
+CHROMIUM, LAUNCH_ARGS, VIEWPORT, App, StreamlitServer = (
+    _harness.CHROMIUM, _harness.LAUNCH_ARGS, _harness.VIEWPORT, _harness.App, _harness.StreamlitServer)
 
 PASSAGE = ("The keys to the old cabinet in the hallway are missing, and nobody remembers who last "
            "opened it. Heavy snow makes driving more difficult, so the committee postponed the meeting "

@@ -34,18 +34,17 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 from attnviz.models import TRAINED_NAME, checkpoint_info, load_trained
-from attnviz.scoring import DIRECTIONS, score_heads  # noqa: E402
-from attnviz.toygrammar import grammar  # noqa: E402
-from attnviz.toygrammar.evaluate import agreement_accuracy, random_model  # noqa: E402
-from attnviz.toygrammar.grammar import EVAL_SEED  # noqa: E402
-from attnviz.tree import base_relation  # noqa: E402
+from attnviz.scoring import DIRECTIONS, score_heads
+from attnviz.toygrammar import grammar
+from attnviz.toygrammar.evaluate import agreement_accuracy, random_model
+from attnviz.toygrammar.grammar import EVAL_SEED
+from attnviz.tree import base_relation
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def margin_table(scores, corpus=None) -> pd.DataFrame:

@@ -1,17 +1,16 @@
 """Shared fixtures. Tests never touch the network: the Hub is switched to offline mode."""
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 
 import attnviz  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED_UD = ROOT.parent / "shared" / "ud" / "en_ewt-ud-dev.conllu"
 
@@ -28,3 +27,11 @@ def ud_dev() -> Path:
     if not SHARED_UD.is_file():
         pytest.skip(f"needs the shared UD dev file at {SHARED_UD} (not part of the repository)")
     return SHARED_UD
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e drives a real browser: mark it ``e2e`` (the fast tier leaves it out)."""
+    e2e = Path(__file__).resolve().parent / "e2e"
+    for item in items:
+        if e2e in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
