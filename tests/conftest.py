@@ -27,11 +27,3 @@ def ud_dev() -> Path:
     if not SHARED_UD.is_file():
         pytest.skip(f"needs the shared UD dev file at {SHARED_UD} (not part of the repository)")
     return SHARED_UD
-
-
-def pytest_collection_modifyitems(config, items):
-    """Every test under tests/e2e drives a real browser: mark it ``e2e`` (the fast tier leaves it out)."""
-    e2e = Path(__file__).resolve().parent / "e2e"
-    for item in items:
-        if e2e in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
