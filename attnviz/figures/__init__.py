@@ -15,14 +15,14 @@ interpreted as markup.
 """
 
 from attnviz.errors import ExportUnavailableError
-from attnviz.figures.arcs import MAX_ARCS, PALETTE, ArcDrawing, arcs_svg
+from attnviz.figures.arcs import ACCENT, MAX_ARCS, PALETTE, ArcDrawing, arcs_svg
 from attnviz.figures.export import ENABLE_EXPORT_HELP, MAX_PNG_SIDE, export_available, export_browser, to_png, to_svg
 from attnviz.figures.heatmaps import MAX_TICKS, THUMB, downsample, grid, heatmap, score_heatmap
 from attnviz.figures.matrix_csv import matrix_csv
 from attnviz.figures.style import COLORSCALE, FONT
 
 __all__ = [
-    "COLORSCALE", "ENABLE_EXPORT_HELP", "FONT", "MAX_ARCS", "MAX_PNG_SIDE", "MAX_TICKS", "PALETTE", "THUMB",
+    "ACCENT", "COLORSCALE", "ENABLE_EXPORT_HELP", "FONT", "MAX_ARCS", "MAX_PNG_SIDE", "MAX_TICKS", "PALETTE", "THUMB",
     "ArcDrawing", "ExportUnavailableError", "arcs_svg", "downsample", "export_available", "export_browser",
     "grid", "heatmap", "matrix_csv", "score_heatmap", "to_png", "to_svg",
 ]

@@ -120,6 +120,11 @@ class ExportBrowser:
         thread.join(5)
 
     @property
+    def kaleido(self):
+        """The running ``kaleido.Kaleido`` (one per browser process), or None when stopped."""
+        return self._kaleido
+
+    @property
     def running(self) -> bool:
         return self._kaleido is not None
 

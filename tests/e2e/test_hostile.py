@@ -164,7 +164,7 @@ def test_injection_in_exports_stays_text(explorer, reference):
     text = ALL_PAYLOADS + " =SUM(A1) @cmd"
     explorer.type_sentence(text)
     run = reference(text)
-    explorer.tokens_now(run.tokens)
+    assert explorer.tokens_now(run.tokens) == run.tokens  # the export below is of this sentence's run
     with explorer.page.expect_download() as info:
         explorer.page.locator(".st-key-heatmap_csv button").click()
     explorer.downloads.add(info.value.url)

@@ -1,0 +1,183 @@
+"""The batched corpus scorer against a plain per-sentence reference written here.
+
+``attnviz.heads.score_heads`` runs the model in padded batches and merges tokens into
+words with batched tensor products. This file scores the same sentences a second way,
+one sentence at a time with plain loops and numpy, following Clark et al. (2019)
+directly and deliberately NOT using attnviz's merge (``attnviz.words``) or alignment
+(``attnviz.syntax.align`` / ``_joined_spans``) code:
+
+* the model reads the sentence's words: ``attnviz.capture(model, sentence.words)``, whose
+  text is the words joined by single spaces;
+* a token belongs to the word whose characters its offsets overlap in that text
+  (special tokens and empty tokens belong to no word);
+* attention to a word is the sum over its tokens, attention from a word the mean over
+  its tokens; a word's prediction is the other word (not itself, not a special token)
+  it attends to most, the first one on a tie;
+* an arc (dependent, head, relation) counts when both ends are in the model's input as
+  different words; it is a dependent->head hit when the dependent predicts its head and
+  a head->dependent hit when the head predicts the dependent; relation subtypes are
+  stripped (``base_relation``) as ``score_heads`` does by default.
+
+Counts and hits must be exactly equal per relation, layer, head and direction. Both data
+sets are part of the repository (the built-in sample, parsed by spaCy; the toy grammar's
+held-out corpus with the committed checkpoint), so this runs on every clone, with or
+without ../shared.
+
+The sample with MiniLM has words made of several word pieces; there "to a word = sum"
+decides predictions, and the test checks that summing and averaging the pieces really
+give different scores on this data, so that swapping sum and mean in the batched path
+cannot pass. ("From a word = mean" scales a whole row by a constant, so it never changes
+which word is most attended; no prediction-based score can tell it from a sum.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz.scoring import OFFSETS, score_heads
+from attnviz.tree import base_relation
+
+
+def word_spans(words: list[str]) -> list[tuple[int, int]]:
+    """Character (start, end) of each word in " ".join(words), counted by hand."""
+    spans, pos = [], 0
+    for w in words:
+        spans.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return spans
+
+
+def tokens_of_words(run, words: list[str]) -> dict[int, list[int]]:
+    """word index -> token positions, from the run's character offsets (specials belong to no word)."""
+    spans = word_spans(words)
+    owned: dict[int, list[int]] = {}
+    for t, ((start, end), special) in enumerate(zip(run.offsets, run.special)):
+        if special or end <= start:
+            continue
+        for w, (ws, we) in enumerate(spans):
+            if start < we and end > ws:  # overlap: a token never crosses the space between words
+                owned.setdefault(w, []).append(t)
+                break
+    return owned
+
+
+def word_attention(attention: np.ndarray, owned: dict[int, list[int]], n_words: int, to: str = "sum") -> np.ndarray:
+    """float64 [layers, heads, n, n]: from word i (mean over its tokens) to word j (``to`` over its tokens).
+
+    Words absent from the input stay 0 (they are never candidates, see ``predictions``).
+    """
+    att = np.asarray(attention, dtype=np.float64)
+    layers, heads = att.shape[:2]
+    out = np.zeros((layers, heads, n_words, n_words))
+    for i, rows in owned.items():
+        for j, cols in owned.items():
+            per_row = []
+            for q in rows:
+                block = att[:, :, q, cols]  # [layers, heads, tokens of j]
+                per_row.append(block.sum(axis=-1) if to == "sum" else block.mean(axis=-1))
+            out[:, :, i, j] = np.mean(per_row, axis=0)
+    return out
+
+
+def predictions(words_att: np.ndarray, present: list[int]) -> np.ndarray:
+    """int [layers, heads, n]: each present word's most-attended other present word (-1: none)."""
+    layers, heads, n, _ = words_att.shape
+    pred = np.full((layers, heads, n), -1)
+    for i in present:
+        others = [j for j in present if j != i]
+        if others:
+            pred[:, :, i] = np.asarray(others)[words_att[:, :, i, others].argmax(axis=-1)]  # first max on a tie
+    return pred
+
+
+def reference_scores(model, sentences, to: str = "sum", runs: dict | None = None) -> dict:
+    """Per relation: arcs, hits [layers, heads, 2], baseline hits [len(OFFSETS)]; plus totals.
+
+    ``runs``: a dict that keeps each sentence's capture, to score the same runs again.
+    """
+    runs = {} if runs is None else runs
+    counts: dict[str, int] = {}
+    hits: dict[str, np.ndarray] = {}
+    baseline: dict[str, np.ndarray] = {}
+    skipped = n_words = n_sentences = multi_piece = 0
+    for sentence in sentences:
+        words = list(sentence.words)
+        if not words:
+            continue
+        if tuple(words) not in runs:
+            runs[tuple(words)] = attnviz.capture(model, words)
+        run = runs[tuple(words)]
+        assert run.text == " ".join(words)
+        owned = tokens_of_words(run, words)
+        if not owned:  # nothing the model can read: score_heads leaves the sentence out
+            continue
+        n_sentences += 1
+        n_words += len(words)
+        multi_piece += sum(len(ts) > 1 for ts in owned.values())
+        present = sorted(owned)
+        pred = predictions(word_attention(run.attention, owned, len(words), to), present)
+        for dep, head, relation in sentence.arcs:
+            if dep not in owned or head not in owned or dep == head:
+                skipped += 1
+                continue
+            rel = base_relation(relation)
+            counts[rel] = counts.get(rel, 0) + 1
+            h = hits.setdefault(rel, np.zeros(pred.shape[:2] + (2,), dtype=np.int64))
+            h[..., 0] += pred[:, :, dep] == head  # dependent -> head
+            h[..., 1] += pred[:, :, head] == dep  # head -> dependent
+            b = baseline.setdefault(rel, np.zeros(len(OFFSETS), dtype=np.int64))
+            if head - dep in OFFSETS:
+                b[OFFSETS.index(head - dep)] += 1
+    return {"counts": counts, "hits": hits, "baseline": baseline, "skipped": skipped, "n_words": n_words,
+            "n_sentences": n_sentences, "multi_piece": multi_piece}
+
+
+def assert_equal_to_reference(scores, ref: dict) -> None:
+    assert dict(zip(scores.relations, scores.counts.tolist())) == ref["counts"]
+    assert scores.n_skipped_arcs == ref["skipped"]
+    assert (scores.n_sentences, scores.n_words) == (ref["n_sentences"], ref["n_words"])
+    wrong = []
+    for r, rel in enumerate(scores.relations):
+        assert scores.hits[r].shape == ref["hits"][rel].shape
+        for layer, head, direction in np.argwhere(scores.hits[r] != ref["hits"][rel]):
+            wrong.append(f"{rel} {layer + 1}-{head + 1} dir {direction}: batched {scores.hits[r, layer, head, direction]}"
+                         f" reference {ref['hits'][rel][layer, head, direction]}")
+        assert scores.baseline_hits[r].tolist() == ref["baseline"][rel].tolist(), rel
+    assert not wrong, f"{len(wrong)} (relation, head, direction) cells differ:\n" + "\n".join(wrong[:20])
+
+
+@pytest.fixture(scope="module")
+def sample_sentences():
+    from attnviz.errors import ParserUnavailableError
+    from attnviz.parsing import load_sample
+
+    try:
+        return load_sample()
+    except ParserUnavailableError as exc:
+        pytest.skip(f"the built-in sample needs a spaCy English parser: {exc}")
+
+
+def test_batched_scores_of_the_sample_with_minilm_equal_the_reference(minilm, sample_sentences):
+    scores = score_heads(minilm, sample_sentences)
+    runs: dict = {}
+    ref = reference_scores(minilm, sample_sentences, runs=runs)
+    assert ref["multi_piece"] >= 5, "the sample must have words of several word pieces, or sum vs mean is untested"
+    assert scores.n_arcs > 500 and scores.hits.sum() > 0
+    assert_equal_to_reference(scores, ref)
+    # The data can tell "to a word = sum of its pieces" from "= mean": scores built with the
+    # mean differ from the batched ones, so a batched path that averaged would fail above.
+    mean_ref = reference_scores(minilm, sample_sentences, to="mean", runs=runs)
+    assert any(not np.array_equal(ref["hits"][rel], mean_ref["hits"][rel]) for rel in ref["hits"])
+
+
+def test_batched_scores_of_the_toy_corpus_with_the_trained_model_equal_the_reference():
+    from attnviz.toygrammar.grammar import held_out_corpus
+
+    model = attnviz.load_model("local-trained")
+    sentences = held_out_corpus(200)
+    scores = score_heads(model, sentences)
+    ref = reference_scores(model, sentences)
+    assert scores.n_sentences == 200 and scores.n_arcs > 500 and scores.hits.sum() > 0
+    assert_equal_to_reference(scores, ref)
