@@ -101,11 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``attnviz COMMAND ...``; today one command, ``heads``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"heads": heads_main}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+    if not argv or argv[0] not in commands:
+        asked = bool(argv) and argv[0] in ("-h", "--help")
         print("usage: attnviz heads [--conllu FILE | --sample | --generated N] [options]\n\n"
               "commands:\n  heads   score every attention head against every dependency relation "
-              "(attnviz heads --help)", file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+              "(attnviz heads --help)", file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     return run(commands[argv[0]], argv[1:])
 
 

@@ -178,6 +178,7 @@ def test_empty_text_is_refused(minilm):
             attnviz.capture(minilm, text)
 
 
+@pytest.mark.slow
 def test_eight_threads_get_the_sequential_results(minilm):
     texts = [f"Sentence number {i} says {'very ' * i}different things about snow." for i in range(8)]
     sequential = [attnviz.capture(minilm, t).attention for t in texts]
@@ -272,6 +273,7 @@ def test_refusals_are_clear(tmp_path):
         attnviz.load_model(attnviz.DEFAULT_MODEL, max_params=1_000_000)
 
 
+@pytest.mark.slow
 def test_default_model_needs_no_network(tmp_path):
     """Import, load the default and capture with every socket connection refused (and no offline flag)."""
     import os

@@ -368,6 +368,7 @@ def stop_export_browser() -> set[int]:
     return left
 
 
+@pytest.mark.slow
 def test_png_cold_then_warm():
     others = stop_export_browser()  # a cold start even if another test exported first
     fig = heatmap(rows(8), [f"w{i}" for i in range(8)], [f"w{i}" for i in range(8)], "MiniLM layer 1 head 1")

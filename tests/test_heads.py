@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -225,6 +226,7 @@ def test_score_heads_local_model(tiny):
         assert np.array_equal(scores.accuracy[r], hits[rel] / counts[rel]), rel
 
 
+@pytest.mark.slow
 def test_score_heads_equals_scoring_the_word_view(minilm, ud_dev):
     """The batched path (offsets alignment) agrees with capture -> run.view("word") -> scoring core."""
     sentences = read_conllu(ud_dev, limit=40)
@@ -247,6 +249,7 @@ def test_layers_scored_in_steps_give_the_same_result(minilm, ud_dev, monkeypatch
     assert (at_once.hits == one_by_one.hits).all() and at_once.relations == one_by_one.relations
 
 
+@pytest.mark.slow
 def test_batches_of_long_sentences_are_split(minilm, ud_dev, monkeypatch):
     import attnviz.scoring as heads
 
@@ -277,6 +280,7 @@ def test_unreadable_words_and_sentences_are_skipped(minilm):
     assert calls[-1] == (3, 3)
 
 
+@pytest.mark.slow
 def test_ud_dev_first_200_sentences(minilm, ud_dev):
     sentences = read_conllu(ud_dev, limit=200)
     progress = []
@@ -423,6 +427,7 @@ def _cli(*args, timeout=240):
                           cwd=ROOT, env=env, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_cli_local_model_and_csv(tmp_path):
     out = tmp_path / "heads.csv"
     p = _cli("--conllu", str(TINY), "--model", "local", "--csv", str(out), "--quiet")
@@ -433,18 +438,21 @@ def test_cli_local_model_and_csv(tmp_path):
     assert list(frame.columns) == TABLE_COLUMNS and frame["arcs"].sum() == 14
 
 
+@pytest.mark.slow
 def test_cli_default_model_with_limit():
     p = _cli("--conllu", str(TINY), "--limit", "2")
     assert p.returncode == 0, p.stderr
     assert attnviz.DEFAULT_MODEL in p.stdout and "2 sentences" in p.stdout and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_file():
     p = _cli("--conllu", "/nonexistent/x.conllu", "--model", "local")
     assert p.returncode == 2
     assert "no CoNLL-U file" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_cli_bad_file(tmp_path):
     bad = tmp_path / "bad.conllu"
     bad.write_bytes(b"\x00\x01\x02binary")
@@ -452,11 +460,13 @@ def test_cli_bad_file(tmp_path):
     assert p.returncode == 2 and "binary" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_cli_needs_an_input():
     p = _cli("--model", "local")
     assert p.returncode == 2 and "--conllu" in p.stderr
 
 
+@pytest.mark.slow
 def test_cli_generated_corpus_needs_no_parser():
     p = _cli("--generated", "200", "--model", "local-trained", "--quiet")
     assert p.returncode == 0, p.stderr
@@ -474,6 +484,7 @@ def test_cli_generated_corpus_needs_no_parser():
     assert _cli("--generated", "0", "--model", "local").returncode == 2
 
 
+@pytest.mark.slow
 def test_cli_piped_into_a_reader_that_stops_early():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-m", "attnviz.heads", "--generated", "50", "--model", "local-trained"],
@@ -484,7 +495,23 @@ def test_cli_piped_into_a_reader_that_stops_early():
     assert p.wait(timeout=120) in (0, 1) and "Traceback" not in err, err
 
 
+@pytest.mark.slow
 def test_cli_sample():
     p = _cli("--sample", "--model", "local", "--limit", "30", "--quiet")
     assert p.returncode == 0, p.stderr
     assert "built-in sample, parsed by en_core_web_sm" in p.stdout and "30 sentences" in p.stdout
+
+
+@pytest.mark.slow
+def test_the_installed_attnviz_command():
+    """``attnviz heads`` is the console script pyproject.toml installs (the test command installs attnviz)."""
+    exe = shutil.which("attnviz")
+    assert exe, "the attnviz command is not on PATH: install the package (pip install -e .)"
+    done = subprocess.run([exe, "heads", "--generated", "30", "--model", "local-trained"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "local (trained on the toy grammar) (3 layers x 4 heads)" in done.stdout and "det" in done.stdout
+    usage = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "attnviz heads" in usage.stderr
+    unknown = subprocess.run([exe, "nonsense"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "commands:" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -159,6 +159,7 @@ def sample_sentences():
         pytest.skip(f"the built-in sample needs a spaCy English parser: {exc}")
 
 
+@pytest.mark.slow
 def test_batched_scores_of_the_sample_with_minilm_equal_the_reference(minilm, sample_sentences):
     scores = score_heads(minilm, sample_sentences)
     runs: dict = {}
@@ -172,6 +173,7 @@ def test_batched_scores_of_the_sample_with_minilm_equal_the_reference(minilm, sa
     assert any(not np.array_equal(ref["hits"][rel], mean_ref["hits"][rel]) for rel in ref["hits"])
 
 
+@pytest.mark.slow
 def test_batched_scores_of_the_toy_corpus_with_the_trained_model_equal_the_reference():
     from attnviz.toygrammar.grammar import held_out_corpus
 
