@@ -52,8 +52,8 @@ DIRECTIONS = ("dependent->head", "head->dependent")
 TABLE_COLUMNS = ["relation", "arcs", "best head", "direction", "accuracy", "baseline offset", "baseline accuracy"]
 
 Progress = Callable[[int, int], None]
-_STACK_BYTES = 128 * 2**20  # scoring stacks the layers of a batch up to this size
-_RECORD_BYTES = 512 * 2**20  # a batch is split when its recorded attention would exceed this
+STACK_BYTES = 128 * 2**20  # scoring stacks the layers of a batch up to this size
+RECORD_BYTES = 512 * 2**20  # a batch is split when its recorded attention would exceed this
 
 
 # ---------------------------------------------------------------- the result
@@ -291,7 +291,7 @@ def _batch_predictions(batch, weights: list, sentences: Sequence[Sentence]) -> t
     member_t = torch.from_numpy(member)[:, None]  # [rows, 1, U, T]: broadcast over layers x heads
     blocked = torch.from_numpy(~present[:, None, :] | np.eye(n_max, dtype=bool))[:, None]  # [rows, 1, U, U]
     heads = weights[0].shape[1]
-    per = max(1, _STACK_BYTES // (4 * rows * heads * width * width))  # layers per step
+    per = max(1, STACK_BYTES // (4 * rows * heads * width * width))  # layers per step
     preds = []
     with torch.inference_mode():
         for k in range(0, len(weights), per):
@@ -311,7 +311,7 @@ def corpus_batches(model, sentences: Sequence[Sentence], batch_size: int = 32, m
     out = []
     for batch in plan_batches(model, [s.words for s in sentences], max_tokens, batch_size, skip_empty=True):
         width = batch.ids.shape[1]
-        rows = max(1, _RECORD_BYTES // (4 * model.n_layers * model.n_heads * width * width))
+        rows = max(1, RECORD_BYTES // (4 * model.n_layers * model.n_heads * width * width))
         for k in range(0, len(batch.indexes), rows):
             part = slice(k, k + rows)
             encoded = batch.encoded[part]

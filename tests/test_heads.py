@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import attnviz
+from attnviz import scoring
 from attnviz.conllu_io import read_conllu
 from attnviz.labels import head_label
 from attnviz.parsing import load_parser, parse
@@ -28,6 +29,7 @@ from attnviz.scoring import (
     sentence_hits,
     sentence_relations,
 )
+from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.tree import Sentence
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,26 +242,22 @@ def test_score_heads_equals_scoring_the_word_view(minilm, ud_dev):
 
 
 def test_layers_scored_in_steps_give_the_same_result(minilm, ud_dev, monkeypatch):
-    import attnviz.scoring as heads
-
     sentences = read_conllu(ud_dev, limit=24)
     at_once = score_heads(minilm, sentences, batch_size=8)
-    monkeypatch.setattr(heads, "_STACK_BYTES", 1)  # one layer at a time
+    monkeypatch.setattr(scoring, "STACK_BYTES", 1)  # one layer at a time
     one_by_one = score_heads(minilm, sentences, batch_size=8)
     assert (at_once.hits == one_by_one.hits).all() and at_once.relations == one_by_one.relations
 
 
 @pytest.mark.slow
 def test_batches_of_long_sentences_are_split(minilm, ud_dev, monkeypatch):
-    import attnviz.scoring as heads
-
     sentences = read_conllu(ud_dev, limit=40)
-    whole = heads.corpus_batches(minilm, sentences, batch_size=32)
+    whole = scoring.corpus_batches(minilm, sentences, batch_size=32)
     assert [len(b.indexes) for b in whole] == [32, 8]
     assert sorted(i for b in whole for i in b.indexes) == list(range(40))
     before = score_heads(minilm, sentences)
-    monkeypatch.setattr(heads, "_RECORD_BYTES", 4 * 6 * 12 * 40 * 40 * 3)  # 3 rows of 40 tokens
-    split = heads.corpus_batches(minilm, sentences, batch_size=32)
+    monkeypatch.setattr(scoring, "RECORD_BYTES", 4 * 6 * 12 * 40 * 40 * 3)  # 3 rows of 40 tokens
+    split = scoring.corpus_batches(minilm, sentences, batch_size=32)
     assert len(split) > 2 and all(b.ids.shape[1] == max(len(e.ids) for e in b.encoded) for b in split)
     assert sorted(i for b in split for i in b.indexes) == list(range(40))
     after = score_heads(minilm, sentences)
@@ -475,8 +473,6 @@ def test_cli_generated_corpus_needs_no_parser():
     # regression snapshot: "3-2" and >= 0.95 were read from this command's own output
     assert nsubj[2:4] == ["3-2", "head->dependent"] and float(nsubj[4]) >= 0.95, nsubj
     # independent check: recount every head on the same 200 sentences from the captured attention
-    from attnviz.toygrammar.grammar import held_out_corpus
-
     counts, hits = recount_word_level(attnviz.load_model("local-trained"), held_out_corpus(200))
     layer, head, direction = np.unravel_index(hits["nsubj"].argmax(), hits["nsubj"].shape)  # ties: lowest, as printed
     assert (head_label(int(layer), int(head)), DIRECTIONS[direction]) == ("3-2", "head->dependent")

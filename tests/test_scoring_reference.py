@@ -36,7 +36,10 @@ import numpy as np
 import pytest
 
 import attnviz
+from attnviz.errors import ParserUnavailableError
+from attnviz.parsing import load_sample
 from attnviz.scoring import OFFSETS, score_heads
+from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.tree import base_relation
 
 
@@ -150,9 +153,6 @@ def assert_equal_to_reference(scores, ref: dict) -> None:
 
 @pytest.fixture(scope="module")
 def sample_sentences():
-    from attnviz.errors import ParserUnavailableError
-    from attnviz.parsing import load_sample
-
     try:
         return load_sample()
     except ParserUnavailableError as exc:
@@ -175,8 +175,6 @@ def test_batched_scores_of_the_sample_with_minilm_equal_the_reference(minilm, sa
 
 @pytest.mark.slow
 def test_batched_scores_of_the_toy_corpus_with_the_trained_model_equal_the_reference():
-    from attnviz.toygrammar.grammar import held_out_corpus
-
     model = attnviz.load_model("local-trained")
     sentences = held_out_corpus(200)
     scores = score_heads(model, sentences)

@@ -8,7 +8,7 @@ import pytest
 
 from attnviz.alignment import align
 from attnviz.conllu_io import DEFAULT_MAX_BYTES, read_conllu
-from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError, ParserUnavailableError
+from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError, EmptyInputError, ParserUnavailableError
 from attnviz.parsing import load_parser, load_sample, parse, sample_texts
 from attnviz.run import Run
 from attnviz.tree import Sentence, base_relation
@@ -215,8 +215,6 @@ def test_parse_a_typed_sentence():
 
 
 def test_parse_refuses_empty_text():
-    from attnviz.errors import EmptyInputError
-
     with pytest.raises(EmptyInputError):
         parse("   ", load_parser())
 

@@ -33,6 +33,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import numpy as np
 import pytest
 
+import attnviz
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("ATTNVIZ_CHROMIUM", "/usr/bin/chromium")
@@ -159,7 +161,7 @@ def decode_z(z) -> np.ndarray:
     return np.asarray(z, dtype=float)
 
 
-def _forward_type(payload) -> str | None:
+def forward_type(payload) -> str | None:
     """The ForwardMsg type of a websocket frame ("delta", "script_finished:FINISHED_SUCCESSFULLY", ...)."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -236,7 +238,7 @@ class App:
             return
 
         def received(payload) -> None:
-            kind = _forward_type(payload)
+            kind = forward_type(payload)
             self.frames_in += 1
             self.bytes_in += len(payload)
             self.frame_log.append((time.perf_counter(), len(payload), kind))
@@ -501,8 +503,6 @@ def pytest_runtest_call(item):
 @pytest.fixture(scope="session")
 def reference(minilm):
     """``reference(text)`` -> attnviz's run of the default model, computed in this process (cached)."""
-    import attnviz
-
     model = minilm  # tests/conftest.py: attnviz.load_model(attnviz.DEFAULT_MODEL), once per session
     cache: dict = {}
 

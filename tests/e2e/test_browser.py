@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
+import attnviz
+
 DEFAULT_TEXT = "heavy snow makes driving more difficult"
 DEFAULT_TOKENS = ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,8 +195,6 @@ def test_the_dependencies_page_shows_syntactic_arcs(app):
 def test_the_trained_local_model_links_verbs_to_their_subjects(app):
     """Picked from the model menu: head 3-2 of the toy-grammar model links "run" to "dogs" across
     the relative clause, head 3-1 a determiner to its noun; an unknown word gets a notice."""
-    import attnviz
-
     app.open()
     app.page.get_by_role("combobox", name="Model").click()
     app.rerun(app.page.get_by_role("option", name="Local transformer, trained on the toy grammar").click)

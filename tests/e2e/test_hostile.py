@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from conftest import VIEWPORT, App
 
+from attnviz.figures.safe_text import xml_clean
+
 WORKS = "the app still works"
 WORKS_TOKENS = ["[CLS]", "the", "app", "still", "works", "[SEP]"]
 DEFAULT_TOKENS = ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
@@ -56,9 +58,7 @@ def plain(text: str) -> str:
 
 def svg_clean(token: str) -> str:
     """What the SVG shows for a token: characters XML cannot carry become U+FFFD."""
-    from attnviz.figures.safe_text import xml_clean as _xml_clean
-
-    return _xml_clean(token)
+    return xml_clean(token)
 
 
 def tick_labels(app: App) -> tuple[list[int], list[str]]:

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, CHROMIUM, IDLE, LAUNCH_ARGS, STATUS, VIEWPORT, StreamlitServer, _forward_type, decode_z
+from conftest import ARTIFACTS, CHROMIUM, IDLE, LAUNCH_ARGS, STATUS, VIEWPORT, StreamlitServer, decode_z, forward_type
 
 SENTENCES = [
     "the dogs that the cat sees run fast",
@@ -49,7 +49,7 @@ class Session:
             now = time.perf_counter()
             if self.typed_at and self.first_frame_after is None:
                 self.first_frame_after = now
-            kind = _forward_type(payload)
+            kind = forward_type(payload)
             if kind and kind.startswith("script_finished") and "EARLY_FOR_RERUN" not in kind:
                 self.finish_times.append(now)
 
