@@ -1,0 +1,108 @@
+"""State: what survives a page switch, what the URL holds, and what sessions share.
+
+Real AppTest runs and real models. AppTest sends widget values the way the browser does
+(by widget id), so a value that survives ``switch_page`` here was carried by the app's own
+``remember`` / ``restore_after_page_switch``.
+"""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import attnviz
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TEXT = "the dogs that the cat sees run fast"
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def sidebar_values(at: AppTest) -> dict:
+    """What the sidebar and the sentence box show."""
+    return {
+        "model": at.selectbox(key="model_choice").value, "text": at.text_area(key="text").value,
+        "layer": at.slider(key="layer").value, "head": at.slider(key="head").value,
+        "all_heads": at.toggle(key="all_heads").value, "causal": at.toggle(key="causal").value,
+        "level": at.radio(key="level").value, "hide_special": at.toggle(key="hide_special").value,
+    }
+
+
+def test_widget_values_survive_page_switches_both_ways():
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert_clean(at)
+    at.selectbox(key="model_choice").set_value(attnviz.LOCAL_TRAINED).run()
+    at.text_area(key="text").set_value(TEXT).run()
+    at.slider(key="layer").set_value(3).run()
+    at.slider(key="head").set_value(2).run()
+    at.toggle(key="causal").set_value(True).run()
+    at.radio(key="level").set_value("word").run()
+    at.toggle(key="hide_special").set_value(True).run()
+    at.select_slider(key="top_k").set_value(5).run()
+    assert_clean(at)
+    chosen = {"model": attnviz.LOCAL_TRAINED, "text": TEXT, "layer": 3, "head": 2, "all_heads": False,
+              "causal": True, "level": "word", "hide_special": True}
+    assert sidebar_values(at) == chosen
+
+    # explorer -> all heads: every shared value is shown there, not the widgets' defaults
+    at.switch_page("pages/heads.py").run()
+    assert_clean(at)
+    assert sidebar_values(at) == chosen
+    assert (at.selectbox(key="open_layer").value, at.selectbox(key="open_head").value) == (3, 2)
+
+    # changed on the all-heads page -> back on the explorer
+    at.slider(key="layer").set_value(1).run()
+    at.slider(key="head").set_value(4).run()
+    at.toggle(key="all_heads").set_value(True).run()
+    at.radio(key="level").set_value("token").run()
+    at.switch_page("pages/explorer.py").run()
+    assert_clean(at)
+    chosen |= {"layer": 1, "head": 4, "all_heads": True, "level": "token"}
+    assert sidebar_values(at) == chosen
+    assert at.select_slider(key="top_k").value == 5  # set on the explorer before leaving it
+
+    # explorer -> walk-through: its mask toggle shows the explorer's value; turned off there ...
+    at.switch_page("pages/walkthrough.py").run()
+    assert_clean(at)
+    assert at.toggle(key="causal").value is True
+    at.toggle(key="causal").set_value(False).run()
+    assert_clean(at)
+    # ... it is off on the explorer, and nothing else was lost on the page without a sidebar
+    at.switch_page("pages/explorer.py").run()
+    assert_clean(at)
+    assert sidebar_values(at) == chosen | {"causal": False}
+    assert at.select_slider(key="top_k").value == 5
+
+
+def test_the_walkthrough_keeps_the_view_in_the_url():
+    params = {"text": TEXT, "model": attnviz.LOCAL_TRAINED, "layer": "3", "head": "2", "level": "word"}
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert_clean(at)
+    assert dict(at.query_params) == params
+    at.switch_page("pages/walkthrough.py").run()
+    assert_clean(at)
+    assert dict(at.query_params) == params  # text, model and layer are not dropped
+    at.toggle(key="causal").set_value(True).run()
+    assert dict(at.query_params) == params | {"mask": "on"}
+    at.number_input(key="wt_d_model").set_value(5).run()  # an error stops the page early: the URL is still written
+    assert any("not divisible" in e.value for e in at.error)
+    assert dict(at.query_params) == params | {"mask": "on"}
+    at.switch_page("pages/explorer.py").run()
+    assert_clean(at)
+    assert dict(at.query_params) == params | {"mask": "on"}
+
+
+def test_a_deep_link_to_the_walkthrough_keeps_its_parameters():
+    params = {"text": TEXT, "layer": "4", "mask": "on"}
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/walkthrough.py").run()
+    assert_clean(at)
+    assert at.toggle(key="causal").value is True
+    assert dict(at.query_params) == params
