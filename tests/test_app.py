@@ -244,6 +244,12 @@ def test_walkthrough_numbers_are_live():
     assert at.query_params["mask"] == "on"
     weights = decode(figures(at)["wt_weights"]["data"][0]["z"])
     assert (np.triu(weights, 1) == 0).all()
+    at.toggle(key="wt_cross").set_value(True).run()  # with the mask still on: it applies to self-attention only
+    assert_clean(at)
+    weights = decode(figures(at)["wt_weights"]["data"][0]["z"])
+    assert weights.shape == (7, 5) and (weights > 0).all() and np.allclose(weights.sum(-1), 1, atol=1e-5)
+    assert any(s.value.startswith("The step-by-step weights equal") and "max difference 0.0e+00)" in s.value
+               for s in at.success)
 
 
 def test_without_a_browser_the_app_works_and_says_how_to_enable_export(monkeypatch):

@@ -5,11 +5,16 @@ Real AppTest runs and real models. AppTest sends widget values the way the brows
 ``remember`` / ``restore_after_page_switch``.
 """
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
+import torch
 from streamlit.testing.v1 import AppTest
 
 import attnviz
+from attnviz import walkthrough as wt
+from attnviz.local.model import MultiHeadAttention
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "the dogs that the cat sees run fast"
@@ -106,3 +111,38 @@ def test_a_deep_link_to_the_walkthrough_keeps_its_parameters():
     assert_clean(at)
     assert at.toggle(key="causal").value is True
     assert dict(at.query_params) == params
+
+
+# ---------------------------------------------------------------- shared between sessions
+
+
+def test_the_walkthrough_leaves_the_global_rng_alone():
+    with torch.random.fork_rng(devices=[]):  # this test's own seeding stays inside the test
+        torch.manual_seed(1234)
+        before = torch.random.get_rng_state()
+        first = wt.attention_steps(6, 3, causal=True)
+        cross = wt.attention_steps(4, 2, causal=True, cross=True)
+        shapes = wt.torch_shapes()
+        assert wt.check_heads(4, 2) is None and "not divisible" in wt.check_heads(5, 2)
+        assert torch.equal(torch.random.get_rng_state(), before)  # neither reseeded nor advanced
+
+    again = wt.attention_steps(6, 3, causal=True)
+    for f in dataclasses.fields(first):
+        x, y = getattr(first, f.name), getattr(again, f.name)
+        assert (x is None and y is None) or np.array_equal(x, y), f.name
+    assert wt.torch_shapes() == shapes
+    assert not np.array_equal(wt.attention_steps(6, 3, causal=True, seed=1).w_q, first.w_q)  # the seed matters
+    assert np.allclose(cross.weights, cross.module_weights) and cross.weights.shape == (2, 7, 5)
+
+
+def test_the_walkthrough_numbers_are_those_of_the_seeded_module():
+    """Same numbers as before the local generator: torch.manual_seed(seed), then the module's own init."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        reference = MultiHeadAttention(8, 4)
+    steps = wt.attention_steps(8, 4, seed=0)
+    for proj, ours in (("q_proj", steps.w_q), ("k_proj", steps.w_k), ("v_proj", steps.w_v)):
+        assert np.array_equal(getattr(reference, proj).weight.detach().T.numpy(), ours), proj
+    x = torch.tensor(steps.x)[None]
+    with torch.inference_mode():
+        assert np.allclose(reference(x)[0][0].numpy(), steps.module_output, atol=1e-6)
