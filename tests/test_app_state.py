@@ -5,16 +5,20 @@ Real AppTest runs and real models. AppTest sends widget values the way the brows
 ``remember`` / ``restore_after_page_switch``.
 """
 
+import base64
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz import walkthrough as wt
 from attnviz.local.model import MultiHeadAttention
+from components import data
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "the dogs that the cat sees run fast"
@@ -22,6 +26,13 @@ TEXT = "the dogs that the cat sees run fast"
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
+
+
+def heatmap(at: AppTest) -> np.ndarray:
+    """The explorer's heatmap as sent to the browser (plotly encodes numpy arrays as {dtype, bdata, shape})."""
+    z = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key == "explorer_heatmap")["data"][0]["z"]
+    shape = [int(n) for n in str(z["shape"]).split(",")]
+    return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
 
 
 def sidebar_values(at: AppTest) -> dict:
@@ -146,3 +157,40 @@ def test_the_walkthrough_numbers_are_those_of_the_seeded_module():
     x = torch.tensor(steps.x)[None]
     with torch.inference_mode():
         assert np.allclose(reference(x)[0][0].numpy(), steps.module_output, atol=1e-6)
+
+
+def test_cached_runs_are_read_only_and_the_pages_still_work(minilm):
+    text = "read-only proof: a sentence only this test uses"
+    run = data.get_run(minilm, attnviz.DEFAULT_MODEL, text, False)  # the object every session will get
+    assert data.get_run(minilm, attnviz.DEFAULT_MODEL, text, False) is run
+    local = data.get_model(attnviz.LOCAL_MODEL)
+    walk = data.get_run(local, attnviz.LOCAL_MODEL, " ".join(wt.WORDS), False)  # the walk-through's run
+    word_view = data.get_view(minilm, attnviz.DEFAULT_MODEL, text, False, "word", True)
+    for cached in (run, walk, word_view):
+        arrays = {name: getattr(cached, name) for name in data.RUN_ARRAYS if getattr(cached, name) is not None}
+        assert {"attention", "mask", "special"} <= set(arrays)
+        for name, array in arrays.items():
+            assert not array.flags.writeable, name
+            with pytest.raises(ValueError, match="read-only"):
+                array.flat[0] = array.flat[0]
+    assert walk.decoder_attention is not None and walk.cross_attention is not None
+    kept = run.attention.copy()
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["text"] = text
+    at.run()
+    assert_clean(at)
+    assert np.array_equal(heatmap(at), run.attention[0, 0])
+    for page in ("pages/heads.py", "pages/dependencies.py", "pages/walkthrough.py", "pages/explorer.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+    at.radio(key="level").set_value("word").run()
+    at.toggle(key="hide_special").set_value(True).run()
+    at.toggle(key="all_heads").set_value(True).run()
+    assert_clean(at)
+    at.switch_page("pages/heads.py").run()
+    assert_clean(at)
+    at.switch_page("pages/dependencies.py").run()
+    assert_clean(at)
+    assert np.array_equal(run.attention, kept)
+    assert data.get_run(minilm, attnviz.DEFAULT_MODEL, text, False) is run  # still the one cached entry the pages got
