@@ -2,7 +2,9 @@
 
 Every function runs the real modules (attnviz's from-scratch transformer and
 PyTorch's own) on small seeded inputs and returns plain numpy data and shapes, so
-the page shows what was computed, never hard-coded text.
+the page shows what was computed, never hard-coded text. Seeds go to local
+``torch.Generator`` objects: the process-wide RNG, which every session of the app
+shares, is neither reseeded nor advanced.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ SOURCE_WORDS = ["starker", "Schnee", "erschwert", "das", "Fahren"]  # Z for cros
 def check_heads(d_model: int, num_heads: int) -> str | None:
     """None if ``num_heads`` divides ``d_model``, else the reason, in words."""
     try:
-        MultiHeadAttention(d_model, num_heads)
+        with torch.device("meta"):  # no weights drawn: the global RNG stays as it was
+            MultiHeadAttention(d_model, num_heads)
     except ValueError as exc:
         return str(exc)
     return None
@@ -33,6 +36,32 @@ def check_heads(d_model: int, num_heads: int) -> str | None:
 def _seeded_inputs(n: int, d_model: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(1, n, d_model, generator=g)
+
+
+def _seeded(build, seed: int) -> nn.Module:
+    """``build()``'s module with its Linear layers initialised from a local generator seeded with ``seed``.
+
+    The module is built on the meta device (no weights drawn), then every ``nn.Linear``, in
+    registration order, gets PyTorch's default initialisation drawn from the local generator: the
+    same numbers as ``torch.manual_seed(seed); build()``, without touching the process-wide RNG that
+    every session of the app shares. Only modules whose parameters all belong to ``nn.Linear``
+    layers are accepted, so no parameter is left uninitialised.
+    """
+    with torch.device("meta"):
+        module = build()
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    owned = {id(p) for m in linears for p in m.parameters()}
+    if any(id(p) not in owned for p in module.parameters()) or any(True for _ in module.buffers()):
+        raise TypeError(f"{type(module).__name__} has parameters or buffers outside nn.Linear layers")
+    module = module.to_empty(device="cpu")
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for linear in linears:  # as nn.Linear.reset_parameters, with the local generator
+            nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=g)
+            if linear.bias is not None:
+                bound = 1 / math.sqrt(linear.in_features) if linear.in_features > 0 else 0
+                nn.init.uniform_(linear.bias, -bound, bound, generator=g)
+    return module
 
 
 @dataclass
@@ -62,8 +91,7 @@ def attention_steps(
     d_model: int = 4, num_heads: int = 2, causal: bool = False, cross: bool = False, seed: int = 0
 ) -> AttentionSteps:
     """Self-attention (Q, K, V from X) or cross-attention (K, V from Z), by hand and by the module."""
-    torch.manual_seed(seed)
-    mha = MultiHeadAttention(d_model, num_heads).eval()
+    mha = _seeded(lambda: MultiHeadAttention(d_model, num_heads), seed).eval()
     x = _seeded_inputs(len(WORDS), d_model, seed + 1)
     z = _seeded_inputs(len(SOURCE_WORDS), d_model, seed + 2) if cross else None
     source = x if z is None else z
@@ -79,7 +107,7 @@ def attention_steps(
         head_outputs = weights @ v
         concat = head_outputs.transpose(0, 1).reshape(len(WORDS), d_model)
         output = mha.out_proj(concat)
-        with record(mha, causal=causal) as rec:
+        with record(mha, causal=mask is not None) as rec:  # the look-ahead mask is for self-attention only
             module_output, _ = mha(x, source=z)
     return AttentionSteps(
         x=x[0].numpy(), z=None if z is None else z[0].numpy(),
@@ -107,13 +135,35 @@ def scaling_demo(d_k: int = 64, n: int = 2000, seed: int = 0) -> dict[str, float
     }
 
 
+def _random_weights(build, g: torch.Generator) -> nn.Module:
+    """``build()``'s module with weights drawn from ``g`` (the process-wide RNG is not touched).
+
+    Only for shapes: matrices are Xavier-uniform, LayerNorm scales 1, every other vector 0.
+    """
+    with torch.device("meta"):
+        module = build()
+    if any(True for _ in module.buffers()):
+        raise TypeError(f"{type(module).__name__} has buffers, which this does not initialise")
+    module = module.to_empty(device="cpu")
+    with torch.no_grad():
+        for m in module.modules():
+            for name, p in m.named_parameters(recurse=False):
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p, generator=g)
+                elif isinstance(m, nn.LayerNorm) and name == "weight":
+                    nn.init.ones_(p)
+                else:
+                    nn.init.zeros_(p)
+    return module
+
+
 def torch_shapes(seed: int = 0) -> dict[str, tuple[int, ...]]:
     """The textbook PyTorch example, run for real: shapes of inputs, outputs and recorded weights."""
-    torch.manual_seed(seed)
-    query, key, value = torch.randn(10, 5, 4), torch.randn(10, 5, 4), torch.randn(10, 5, 4)
-    mha = nn.MultiheadAttention(embed_dim=4, num_heads=2).eval()
-    layer = nn.TransformerEncoderLayer(d_model=4, nhead=2)
-    encoder = nn.TransformerEncoder(layer, num_layers=6, enable_nested_tensor=False).eval()
+    g = torch.Generator().manual_seed(seed)
+    query, key, value = (torch.randn(10, 5, 4, generator=g) for _ in range(3))
+    mha = _random_weights(lambda: nn.MultiheadAttention(embed_dim=4, num_heads=2), g).eval()
+    encoder = _random_weights(lambda: nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(d_model=4, nhead=2), num_layers=6, enable_nested_tensor=False), g).eval()
     with torch.inference_mode():
         mha_out, mha_weights = mha(query, key, value)
         with record(encoder) as rec:

@@ -1,9 +1,10 @@
 """The controls every page shares, and the URL that mirrors them.
 
-Widgets keep their values across pages (``persist_state="session"``). On a session's
-first run the URL's query parameters seed them (``state.parse``, with a notice per
-corrected value); after every run the current view is written back to the URL, so a
-copied link reopens exactly this view.
+Widgets keep their values across pages through ``remember`` (end of every run) and
+``restore_after_page_switch`` (start of the next page's run), the only mechanism for it.
+On a session's first run the URL's query parameters seed them (``state.parse``, with a
+notice per corrected value); after every run ``write_url`` writes the current view back to
+the URL, so a copied link reopens exactly this view.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _KEYS = [f.name for f in fields(ViewState)]
 #: Widget keys whose values every page shares. Streamlit gives a widget on another page a new
 #: identity (and its default value), so ``remember`` saves them at the end of each run and
 #: ``restore_after_page_switch`` puts them back, before any widget exists, on the next page.
+#: (Streamlit's own ``persist_state="session"`` carried them in a browser but not under
+#: AppTest's ``switch_page``, so page switches could not be tested with it; it is not used.)
 SHARED_KEYS = ("model_choice", "custom_model", *_KEYS)
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~:$&@])")
 _AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?=://)|(?=@)")  # where Markdown would start a bare link
@@ -72,6 +75,7 @@ def seed_from_url() -> None:
 
 
 def restore_after_page_switch() -> None:
+    """On the first run of another page, put back the values ``remember`` saved (call before any widget)."""
     saved = st.session_state.get("_saved", {})
     if saved and saved.get("_page") != st.session_state.get("_page"):
         for key, value in saved.items():
@@ -99,13 +103,13 @@ def sidebar() -> View:
         st.warning(literal(notice), icon=":material/warning:")
     sb = st.sidebar
     choice = sb.selectbox(
-        "Model", [*MODELS, OTHER], key="model_choice", persist_state="session",
+        "Model", [*MODELS, OTHER], key="model_choice",
         format_func=lambda m: MODELS.get(m, "Another Hugging Face model…"),
     )
     name = choice
     if choice == OTHER:
         name = sb.text_input(
-            "Hugging Face model id or local folder", key="custom_model", persist_state="session",
+            "Hugging Face model id or local folder", key="custom_model",
             placeholder="e.g. bert-base-uncased or /models/my-bert", max_chars=200,
         ).strip() or attnviz.DEFAULT_MODEL
     error = data.model_error(name)
@@ -125,15 +129,15 @@ def sidebar() -> View:
         st.session_state["layer"], st.session_state["head"] = fitted.layer, fitted.head
     sb.caption(f"{model.architecture}: {model.n_layers} layers × {model.n_heads} heads, "
                f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
-    sb.slider("Layer", 1, model.n_layers, key="layer", persist_state="session")
-    sb.slider("Head", 1, model.n_heads, key="head", persist_state="session", disabled=st.session_state.get("all_heads", False))
-    sb.toggle("All heads of the layer", key="all_heads", persist_state="session",
+    sb.slider("Layer", 1, model.n_layers, key="layer")
+    sb.slider("Head", 1, model.n_heads, key="head", disabled=st.session_state.get("all_heads", False))
+    sb.toggle("All heads of the layer", key="all_heads",
               help="Overlay every head of the layer, one colour per head (arcs only).")
-    sb.toggle("Look-ahead mask", key="causal", persist_state="session",
+    sb.toggle("Look-ahead mask", key="causal",
               help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
-    sb.radio("Level", ["token", "word"], key="level", persist_state="session", horizontal=True,
+    sb.radio("Level", ["token", "word"], key="level", horizontal=True,
              help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
-    sb.toggle("Hide special tokens", key="hide_special", persist_state="session",
+    sb.toggle("Hide special tokens", key="hide_special",
               help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
     return View(_current(), model)
 
@@ -142,7 +146,7 @@ def sentence_box() -> str:
     """The sentence input with one-click examples; returns the text (cut to MAX_TEXT_CHARS)."""
     if "text" not in st.session_state:
         st.session_state["text"] = DEFAULT_TEXT
-    st.text_area("Sentence", key="text", persist_state="session", height=80, max_chars=MAX_TEXT_CHARS)
+    st.text_area("Sentence", key="text", height=80, max_chars=MAX_TEXT_CHARS)
     cols = st.columns(len(EXAMPLES))
     for col, (label, example) in zip(cols, EXAMPLES.items()):
         col.button(label, key=f"example_{label}", on_click=st.session_state.__setitem__, args=("text", example),
@@ -152,7 +156,7 @@ def sentence_box() -> str:
 
 def top_k_control() -> int:
     return st.select_slider(
-        "Links per token", options=list(TOP_K), key="top_k", persist_state="session",
+        "Links per token", options=list(TOP_K), key="top_k",
         format_func=lambda k: "all" if k == 0 else str(k),
         help="Keep each token's strongest links so long inputs stay readable.",
     )
@@ -205,7 +209,12 @@ def open_in_explorer(layer: int, head: int) -> None:
     st.switch_page("pages/explorer.py")
 
 
-def write_url(view: View) -> None:
-    """Mirror the view in the URL so that a copied link restores it; remember it for other pages."""
+def write_url(view: View | None = None) -> None:
+    """Mirror the view in the URL so that a copied link restores it; remember it for other pages.
+
+    Every page ends its run with this. The view is read from the session state (``view`` is
+    accepted for the pages that have one), so a page without the sidebar, such as the
+    walk-through, keeps the text, model, layer and head in the URL too.
+    """
     st.query_params.from_dict(_current().to_params())
     remember()

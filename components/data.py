@@ -3,7 +3,9 @@
 Changing layer, head or any display option reuses the cached run: the model runs
 again only for a new (model, text, mask). Runs live in ``st.cache_resource`` (shared,
 not copied: a 512-token MiniLM run holds 75 MB of attention) with a bounded number
-of entries and a time to live, so a busy server's memory settles.
+of entries and a time to live, so a busy server's memory settles. Because every session
+gets the same Run object, its numpy arrays are made read-only (``read_only``): a page
+that tried to change them in place would raise instead of changing another session's view.
 """
 
 from __future__ import annotations
@@ -12,6 +14,19 @@ import streamlit as st
 
 import attnviz
 from attnviz import LoadedModel, Run
+
+
+#: The numpy arrays of a Run that ``read_only`` locks.
+RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special")
+
+
+def read_only(run: Run) -> Run:
+    """``run``, with its arrays marked non-writeable (in place), for sharing between sessions."""
+    for name in RUN_ARRAYS:
+        array = getattr(run, name)
+        if array is not None:
+            array.flags.writeable = False
+    return run
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
@@ -32,14 +47,18 @@ def model_error(name: str) -> str | None:
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model…")
 def get_run(_model: LoadedModel, model_name: str, text: str, causal: bool) -> Run:
-    """One captured run per (model, text, mask); ``model_name`` is the cache key for ``_model``."""
-    return attnviz.capture(_model, text, causal=causal)
+    """One captured run per (model, text, mask); ``model_name`` is the cache key for ``_model``.
+
+    Shared by every session: its arrays are read-only."""
+    return read_only(attnviz.capture(_model, text, causal=causal))
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
 def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool) -> Run:
-    """The run at token or word level, with or without special tokens (derived, never re-run)."""
-    return get_run(_model, model_name, text, causal).view(level, drop_special=hide_special)
+    """The run at token or word level, with or without special tokens (derived, never re-run).
+
+    Shared by every session like ``get_run``'s: its arrays are read-only too."""
+    return read_only(get_run(_model, model_name, text, causal).view(level, drop_special=hide_special))
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)

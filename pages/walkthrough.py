@@ -29,9 +29,8 @@ st.markdown(
     "Every number on this page is computed live by attnviz's from-scratch transformer "
     "(`attnviz/local/model.py`) and by PyTorch's own modules. Change the settings and watch them move."
 )
-causal = st.toggle("Look-ahead mask", key="causal", persist_state="session",
+causal = st.toggle("Look-ahead mask", key="causal",
                    help="The same toggle as the explorer's: position i may attend only to positions ≤ i.")
-st.query_params.from_dict({"mask": "on"} if causal else {})
 
 st.header("1. Queries, keys and values")
 c1, c2, c3 = st.columns(3)
@@ -42,7 +41,7 @@ error = wt.check_heads(int(d_model), int(num_heads))
 if error:
     st.error(f"{error}. For example, d_model={int(d_model)} works with "
              f"{', '.join(str(h) for h in range(1, int(d_model) + 1) if int(d_model) % h == 0)} heads.")
-    controls.remember()
+    controls.write_url()
     st.stop()
 steps = wt.attention_steps(int(d_model), int(num_heads), causal=causal, cross=cross)
 source_words = wt.SOURCE_WORDS if cross else wt.WORDS
@@ -122,4 +121,4 @@ with c2:
     heat(run.decoder_attention[0, 0], run.tokens, run.tokens, "decoder self-attention (masked)", "wt_dec")
 with c3:
     heat(run.cross_attention[0, 0], run.tokens, run.tokens, "decoder → encoder cross-attention", "wt_cross_attn")
-controls.remember()
+controls.write_url()
