@@ -14,7 +14,8 @@ import streamlit as st
 
 import attnviz
 from attnviz import LoadedModel, Run
-
+from attnviz.parsing import load_parser, parse
+from attnviz.stats import head_stats
 
 #: The numpy arrays of a Run that ``read_only`` locks.
 RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special")
@@ -61,25 +62,20 @@ def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, leve
     return read_only(get_run(_model, model_name, text, causal).view(level, drop_special=hide_special))
 
 
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, hide_special: bool):
-    """Per-head statistics and pattern labels for every head of the run (a pandas DataFrame)."""
-    from attnviz.stats import head_stats
-
+    """Per-head statistics and pattern labels for every head of the run (a pandas DataFrame; a
+    small table, so each caller gets its own copy, unlike the shared runs)."""
     return head_stats(_run.attention, _run.special, _run.mask)
 
 
 @st.cache_resource(show_spinner="Loading the spaCy parser…")
 def get_parser():
     """The spaCy English pipeline (raises attnviz.ParserUnavailableError with how to install one)."""
-    from attnviz.parsing import load_parser
-
     return load_parser()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def get_parse(text: str):
     """The spaCy parse of ``text`` as an attnviz Sentence."""
-    from attnviz.parsing import parse
-
     return parse(text, get_parser())

@@ -20,7 +20,7 @@ _VIA_APP = "_via_app"
 def pages() -> list:
     return [
         st.Page("pages/explorer.py", title="Explorer", icon=":material/search:", url_path="explorer", default=True),
-        st.Page("pages/heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
+        st.Page("pages/all_heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
         st.Page("pages/dependencies.py", title="Heads vs. syntax", icon=":material/account_tree:", url_path="dependencies"),
         st.Page("pages/walkthrough.py", title="From attention to transformers", icon=":material/school:",
                 url_path="walkthrough"),

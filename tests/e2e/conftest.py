@@ -48,12 +48,8 @@ VIEWPORT = {"width": 1400, "height": 1100}
 PROBE = re.compile(r"^/.+/_stcore/(host-config|health)$")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "e2e: end-to-end test in a real browser against a running server")
-    config.addinivalue_line("markers", "slow: e2e test that takes minutes (200 reruns); skip with -m 'not slow'")
-
-
 def pytest_collection_modifyitems(items):
+    """Every test here drives a real browser: marked ``e2e`` (registered in pyproject.toml)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:

@@ -1,6 +1,6 @@
 """Benchmark: heads vs. syntax over the whole UD English EWT dev file with the default model.
 
-    python benchmarks/bench_heads.py [--conllu FILE] [--limit N] [--batch-size 32] [--repeats 3] [--chunks 8]
+    python benchmarks/bench_scoring.py [--conllu FILE] [--limit N] [--batch-size 32] [--repeats 3] [--chunks 8]
 
 Prints the relation table, words per second, and the ratio
 
