@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz import figures as attnviz_figures
-from attnviz.heads import score_heads
-from attnviz.local.grammar import held_out_corpus
-from attnviz.syntax import load_parser, load_sample
+from attnviz.parsing import load_parser, load_sample
+from attnviz.scoring import score_heads
+from attnviz.toygrammar.grammar import held_out_corpus
 from components import data  # the same process-wide caches the app uses
 from components.state import DEFAULT_TEXT
 
