@@ -202,7 +202,7 @@ def test_which_heads_link_two_tokens(minilm):
 
 
 def test_all_heads_grid_and_opening_a_head():
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = AppTest.from_file(APP, default_timeout=180).run()  # the page is known by its url_path after a first run
     at.switch_page("pages/all_heads.py").run()
     assert_clean(at)
     grid = figures(at)["heads_grid"]
@@ -226,7 +226,7 @@ def test_all_heads_grid_is_built_once_per_view(monkeypatch):
     monkeypatch.setattr(attnviz_figures, "grid", lambda *a, **k: built.append(1) or real(*a, **k))
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["text"] = "grid caching proof: a sentence only this test uses"
-    at.switch_page("pages/all_heads.py").run()
+    at.run().switch_page("pages/all_heads.py").run()
     assert_clean(at)
     assert built == [1]
     at.selectbox(key="open_layer").set_value(3).run()
@@ -242,7 +242,7 @@ def test_all_heads_grid_is_built_once_per_view(monkeypatch):
 def test_all_heads_thumbnails_are_downsampled_for_long_input():
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["text"] = "snow " * 300
-    at.switch_page("pages/all_heads.py").run()
+    at.run().switch_page("pages/all_heads.py").run()
     assert_clean(at)
     grid = figures(at)["heads_grid"]
     z = decode(next(t for t in grid["data"] if t["type"] == "heatmap")["z"])
