@@ -328,11 +328,19 @@ def capture_pair(model: LoadedModel, source: str, target: str, causal: bool = Fa
 MAX_NEW_TOKENS = 50
 
 
+def _end_ids(model: LoadedModel) -> set[int]:
+    """The model's end token(s): the config's (and generation config's) eos ids and the tokenizer's."""
+    out: set[int] = set()
+    for source in (model.module.config, getattr(model.module, "generation_config", None), model.tokenizer):
+        eos = getattr(source, "eos_token_id", None)
+        out.update(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    return out
+
+
 def _greedy(model: LoadedModel, ids: list[int], src: torch.Tensor | None, n_new: int) -> list[int]:
     """Greedy decoding: append the highest-scoring next token ``n_new`` times (or until the end token).
     No cache: each step runs the whole sequence, as the recorded run will."""
-    eos = getattr(model.module.config, "eos_token_id", None)
-    eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    eos = _end_ids(model)
     out = list(ids)
     with torch.inference_mode():
         for _ in range(n_new):
@@ -402,7 +410,7 @@ def generate(model: LoadedModel, prompt: str, max_new_tokens: int = 20, causal: 
         prompt_enc = _encode_hf(model, [prompt], max(1, model.max_tokens - max_new_tokens))[0]
         # a decoder's tokenizer may append an end token to the prompt; continue before it
         ids, keep = prompt_enc.ids, len(prompt_enc.ids)
-        while keep > 1 and prompt_enc.special[keep - 1] and prompt_enc.ids[keep - 1] == model.tokenizer.eos_token_id:
+        while keep > 1 and prompt_enc.special[keep - 1] and prompt_enc.ids[keep - 1] in _end_ids(model):
             keep -= 1
         new = _greedy(model, ids[:keep], None, max_new_tokens)
         words = [w for w in prompt_enc.word_ids[:keep] if w is not None]

@@ -180,10 +180,11 @@ class Run:
                 special.append(False)
                 word_ids.append(w)
                 w += 1
+        target.setdefault("decoder_attention", merge(self.decoder_attention))
         return replace(
             self, tokens=labels, offsets=offsets, special=np.array(special, dtype=bool), word_ids=word_ids,
-            attention=merge(self.attention), decoder_attention=merge(self.decoder_attention),
-            cross_attention=cross, mask=_words.merge_mask(self.mask, groups), level="word", **target,
+            attention=merge(self.attention), cross_attention=cross, mask=_words.merge_mask(self.mask, groups),
+            level="word", **target,
         )
 
     def without_special(self) -> "Run":
