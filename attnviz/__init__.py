@@ -5,8 +5,9 @@ hooks in ``record``) -> analyses and views (``attnviz.figures``). No Streamlit h
 
 The layers, bottom to top (each module imports only from the layers below it):
 
-    errors, labels, tree, words, run, loaded      plain data types and every exception
+    errors, labels, tree, words, run, loaded, memory    plain data types, every exception, memory estimate
     local.model, local.tokenizer, local.checkpoint    the from-scratch transformer
+    sites                                          how each family's attention is read, and the check
     hooks                                          record attention while a model runs
     capture                                        text in, Run out
     models                                         the model registry: load_model, local_model
@@ -17,8 +18,9 @@ The layers, bottom to top (each module imports only from the layers below it):
                                                    imported by the loading path)
 """
 
-from attnviz.capture import capture, capture_batch
+from attnviz.capture import capture, capture_batch, capture_pair, generate
 from attnviz.errors import (
+    AttentionCheckError,
     CoNLLUError,
     CoNLLUFileNotFoundError,
     EmptyInputError,
@@ -43,8 +45,8 @@ from attnviz.run import Run
 from attnviz.tree import Sentence
 
 __all__ = [
-    "DEFAULT_MAX_PARAMS", "DEFAULT_MODEL", "LOCAL_MODEL", "LOCAL_TRAINED", "CoNLLUError", "CoNLLUFileNotFoundError",
+    "AttentionCheckError", "DEFAULT_MAX_PARAMS", "DEFAULT_MODEL", "LOCAL_MODEL", "LOCAL_TRAINED", "CoNLLUError", "CoNLLUFileNotFoundError",
     "EmptyInputError", "ExportUnavailableError", "LoadedModel", "ModelLoadError", "ParserUnavailableError",
-    "Recording", "Run", "Sentence", "UnsupportedModelError", "capture", "capture_batch", "find_sites",
+    "Recording", "Run", "Sentence", "UnsupportedModelError", "capture", "capture_batch", "capture_pair", "find_sites", "generate",
     "head_label", "load_model", "load_trained", "local_model", "record",
 ]

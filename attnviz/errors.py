@@ -18,6 +18,11 @@ class UnsupportedModelError(ValueError):
     """The model has no attention module that attnviz knows how to record."""
 
 
+class AttentionCheckError(UnsupportedModelError):
+    """A recorded attention tensor failed attnviz's check (shape, heads, finite values, rows
+    summing to 1 over the allowed keys, zeros on masked keys); the message names the module."""
+
+
 class CoNLLUError(ValueError):
     """A CoNLL-U input that cannot be used; the message says what is wrong and where."""
 

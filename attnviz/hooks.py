@@ -4,20 +4,29 @@
         out = model(x)
     rec.stack("self")   # (layers, batch, heads, query, key), the weights the model used
 
-``record`` finds the model's attention modules (*sites*), registers a forward hook on
-each (plus a pre-hook where the call must be changed: asking ``nn.MultiheadAttention``
-for per-head weights, or adding a look-ahead mask when ``causal=True``) and removes
-every hook when the block exits, also when the forward raised.
+``record`` finds the model's attention modules (*sites*), each with the *reader* of its
+family (``attnviz.sites``: where the weights are in the output, which argument is the mask
+and how it is written, how to ask the module for its weights), registers a pre-hook and a
+forward hook on each and removes every hook when the block exits, also when the forward
+raised. Every recorded tensor is checked (``attnviz.sites.check_weights``) before it is
+kept: a tensor that is not a faithful attention matrix raises ``AttentionCheckError``.
+
+Recording never changes what a caller's own call returns: where attnviz asks a module for
+more (per-head weights from ``nn.MultiheadAttention``, ``output_attentions`` from MPNet and
+DeBERTa-v2), the forward hook hands the caller back the return value it asked for.
+(``causal=True`` is the one deliberate change: it adds a look-ahead mask.)
 
 Supported sites:
   * ``attnviz.local.model.MultiHeadAttention`` (the from-scratch transformer);
-  * ``torch.nn.MultiheadAttention`` (also inside ``nn.TransformerEncoder``: registering
-    the hooks turns off the inference fast path, which never calls the module);
-  * Hugging Face attention modules (``BertSelfAttention``, ``RobertaSelfAttention``,
-    ``DistilBertSelfAttention``, ``AlbertAttention``, ``GPT2Attention``, ...), which
-    return ``(output, weights)``. Weights exist only with eager attention: a model on
-    another implementation (SDPA by default) is switched to eager for the recording
-    and switched back afterwards, under the model's lock.
+  * ``torch.nn.MultiheadAttention`` (also inside ``nn.TransformerEncoder`` /
+    ``nn.TransformerDecoder`` / ``nn.Transformer``: registering the hooks turns off the
+    layers' inference fast path; the encoder's nested-tensor path, which would drop the
+    padding mask, is turned off while recording and its output reproduced: padded positions 0);
+  * Hugging Face attention modules: T5, DeBERTa-v2 and MPNet have their own readers; other
+    ``*Attention`` modules taking ``hidden_states`` and ``attention_mask`` and returning
+    ``(output, weights)`` (BERT, GPT-2, Llama, BART, ...) share the generic one. Weights exist
+    only with eager attention: a model on another implementation (SDPA by default) is
+    switched to eager for the recording and switched back afterwards, under the model's lock.
 
 Each model has one re-entrant lock; recordings on the same model are serialised, so a
 model shared by many Streamlit sessions gives each caller exactly its own weights.
@@ -38,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from attnviz.errors import UnsupportedModelError
-from attnviz.local.model import MultiHeadAttention as LocalAttention
+from attnviz.sites import Call, Reader, check_weights, reader_for
 
 KINDS = ("self", "decoder", "cross")  # encoder (or only) stack, decoder self-attention, cross
 
@@ -50,16 +59,31 @@ class Site:
     name: str
     module: nn.Module
     kind: str  # one of KINDS
-    style: str  # "local" | "torch" | "hf"
+    reader: Reader
+
+    @property
+    def style(self) -> str:
+        """The reader's name: "local", "torch", "t5", "deberta-v2", "mpnet" or "hf"."""
+        return self.reader.name
+
+    @property
+    def where(self) -> str:
+        return f"{type(self.module).__name__} at '{self.name}'"
 
 
 @dataclass
 class Recording:
-    """Weights recorded during the block, per kind, in call order (= layer order)."""
+    """Weights recorded during the block, per kind, in call order (= layer order).
+
+    weights:      kind -> [(batch, heads, query, key)] per layer, each checked
+    masks:        kind -> the mask the first layer of that kind applied: bool (batch | 1, query,
+                  key), True = may attend (kept for existing callers)
+    layer_masks:  kind -> the mask of every layer (they differ with sliding windows, e.g. Gemma 2)
+    """
 
     weights: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
-    # the mask the first layer of each kind applied: bool (batch | 1, query, key), True = may attend
     masks: dict[str, Tensor] = field(default_factory=dict)
+    layer_masks: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
 
     def stack(self, kind: str = "self") -> Tensor:
         """(layers, batch, heads, query, key) float32, detached, on the CPU."""
@@ -74,7 +98,7 @@ class Recording:
 
 # ---------------------------------------------------------------- finding the sites
 
-_HF_ATTENTION = re.compile(r"Attention$")
+_ATTENTION = re.compile(r"Attention$")
 
 
 def _kind_from_name(name: str, module: nn.Module) -> str:
@@ -88,136 +112,120 @@ def _kind_from_name(name: str, module: nn.Module) -> str:
     return "self"
 
 
+def _hf_attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The innermost ``transformers`` modules whose class name ends in "Attention"."""
+    return [
+        (name, module) for name, module in model.named_modules()
+        if _ATTENTION.search(type(module).__name__) and type(module).__module__.startswith("transformers.")
+        and not any(_ATTENTION.search(type(m).__name__) for m in list(module.modules())[1:])
+    ]
+
+
 def find_sites(model: nn.Module) -> list[Site]:
-    """The attention modules of ``model``, innermost only, in registration order."""
+    """The attention modules of ``model`` that attnviz can read, innermost only, in registration order."""
+    hf = {id(m) for _, m in _hf_attention_modules(model)}
     sites = []
     for name, module in model.named_modules():
-        if isinstance(module, LocalAttention):
-            style = "local"
-        elif isinstance(module, nn.MultiheadAttention):
-            style = "torch"
-        elif (
-            _HF_ATTENTION.search(type(module).__name__)
-            and type(module).__module__.startswith("transformers.")
-            and not any(_HF_ATTENTION.search(type(m).__name__) for m in list(module.modules())[1:])
-        ):
-            style = "hf"
-        else:
+        if type(module).__module__.startswith("transformers.") and id(module) not in hf:
             continue
-        sites.append(Site(name, module, _kind_from_name(name, module), style))
+        reader = reader_for(module)
+        if reader is not None:
+            sites.append(Site(name, module, _kind_from_name(name, module), reader))
     return sites
 
 
-# ---------------------------------------------------------------- masks
-
-
-def _look_ahead_additive(length: int, source: int, like: Tensor) -> Tensor:
-    """(L, S) float mask: 0 where key <= query, the dtype's minimum above the diagonal."""
-    allowed = torch.ones(length, source, dtype=torch.bool, device=like.device).tril()
-    return torch.zeros(length, source, dtype=like.dtype, device=like.device).masked_fill(
-        ~allowed, torch.finfo(like.dtype).min
-    )
-
-
-def _with_look_ahead(site: Site, bound: inspect.BoundArguments) -> None:
-    """Change the bound call so that position i attends only to positions <= i."""
-    a = bound.arguments
-    if site.style == "local":
-        x = a["x"]
-        length = x.size(-2)
-        look_ahead = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-        mask = a.get("mask")
-        a["mask"] = look_ahead if mask is None else (mask.unsqueeze(1) if mask.dim() == 3 else mask) & look_ahead
-        return
-    if site.style == "torch":
-        q, k = a["query"], a["key"]
-        seq_dim = 1 if site.module.batch_first and q.dim() == 3 else 0
-        length, source = q.size(seq_dim), k.size(seq_dim)
-        look_ahead = _look_ahead_additive(length, source, q)
-        mask = a.get("attn_mask")
-        if mask is not None:  # torch: bool True = masked out; float = additive
-            mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(mask, float("-inf")) if mask.dtype == torch.bool else mask
-            look_ahead = torch.minimum(mask.to(q.dtype), look_ahead)
-        a["attn_mask"], a["is_causal"] = look_ahead, False
-        return
-    # Hugging Face: a 4D additive float mask (batch, 1, query, key), or None, or bool
-    hidden = a["hidden_states"] if "hidden_states" in a else next(iter(a.values()))
-    length = hidden.size(1)
-    look_ahead = _look_ahead_additive(length, length, hidden)[None, None]
-    mask = a.get("attention_mask")
-    if mask is not None:
-        if mask.dtype == torch.bool:  # True = may attend
-            mask = torch.zeros_like(mask, dtype=hidden.dtype).masked_fill(~mask, torch.finfo(hidden.dtype).min)
-        look_ahead = torch.minimum(mask.to(hidden.dtype), look_ahead)
-    a["attention_mask"] = look_ahead
-
-
-def _allowed(site: Site, bound: inspect.BoundArguments) -> Tensor:
-    """The mask this call applies, as bool (batch | 1, query, key) with True = may attend."""
-    a = bound.arguments
-    if site.style == "local":
-        x, source, mask = a["x"], a.get("source"), a.get("mask")
-        shape = (x.size(-2), (x if source is None else source).size(-2))
-        allowed = torch.ones(shape, dtype=torch.bool) if mask is None else mask.cpu()
-    elif site.style == "torch":
-        q, k = a["query"], a["key"]
-        seq_dim = 1 if site.module.batch_first and q.dim() == 3 else 0
-        shape = (q.size(seq_dim), k.size(seq_dim))
-        allowed = torch.ones(shape, dtype=torch.bool)
-        if a.get("attn_mask") is not None:
-            m = a["attn_mask"].cpu()
-            allowed = allowed & (~m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2)
-        if a.get("key_padding_mask") is not None:
-            m = a["key_padding_mask"].cpu()
-            padded = m if m.dtype == torch.bool else m < torch.finfo(m.dtype).min / 2
-            allowed = allowed & ~padded.reshape(-1, 1, shape[1])
-    else:
-        hidden = a["hidden_states"] if "hidden_states" in a else next(iter(a.values()))
-        length = hidden.size(1)
-        m = a.get("attention_mask")
-        if m is None:
-            allowed = torch.ones(length, length, dtype=torch.bool)
-        else:
-            m = m.cpu()
-            allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
-    while allowed.dim() > 3:  # (batch, 1, L, S) -> (batch, L, S)
-        allowed = allowed.squeeze(1)
-    return allowed if allowed.dim() == 3 else allowed.unsqueeze(0)
+def unreadable_modules(model: nn.Module) -> list[str]:
+    """Attention modules of ``model`` that no reader can read, as "ClassName at 'name'" (empty: all readable)."""
+    return [f"{type(m).__name__} at '{n}'" for n, m in _hf_attention_modules(model) if reader_for(m) is None]
 
 
 # ---------------------------------------------------------------- hooks
 
 
-def _pre_hook(site: Site, causal: bool, recording: Recording):
+def _pre_hook(site: Site, causal: bool, pending: list[Call]):
     signature = inspect.signature(site.module.forward)
 
     def hook(module, args, kwargs):
         bound = signature.bind(*args, **kwargs)
-        if site.style == "torch":  # the layer asks for need_weights=False; ask for per-head weights
-            bound.arguments["need_weights"] = True
-            bound.arguments["average_attn_weights"] = False
-        if causal and site.kind != "cross":
-            _with_look_ahead(site, bound)
-        if site.kind not in recording.masks:
-            recording.masks[site.kind] = _allowed(site, bound)
+        pending.append(site.reader.prepare(module, bound.arguments, causal and site.kind != "cross"))
         return bound.args, bound.kwargs
 
     return hook
 
 
-def _forward_hook(site: Site, recording: Recording):
+def _forward_hook(site: Site, recording: Recording, pending: list[Call], eager_needed: bool):
     def hook(module, args, output):
-        weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+        call = pending.pop()
+        weights = site.reader.weights(output)
         if weights is None:
-            raise UnsupportedModelError(
-                f"{type(module).__name__} at '{site.name}' returned no attention weights; "
-                "it needs eager attention (attnviz switches Hugging Face models to eager itself)"
-            )
+            why = ("it needs eager attention (attnviz switches Hugging Face models to eager itself)" if eager_needed
+                   else "attnviz has no way to ask this module for them")
+            raise UnsupportedModelError(f"{site.where} returned no attention weights; {why}")
         if weights.dim() == 3:  # unbatched nn.MultiheadAttention: (heads, L, S)
             weights = weights.unsqueeze(0)
+        allowed = site.reader.allowed(call, weights.size(-2), weights.size(-1)) if weights.dim() == 4 else None
+        check_weights(weights, allowed if allowed is not None else torch.ones(1, 1, 1, dtype=torch.bool), site.where,
+                      heads=site.reader.heads(module), batch=call.batch, queries=call.queries)
         recording.weights[site.kind].append(weights.detach())
+        recording.layer_masks[site.kind].append(allowed)
+        recording.masks.setdefault(site.kind, allowed)
+        return site.reader.restore(output, call)
 
     return hook
+
+
+# ------------------------------------------- nn.TransformerEncoder's nested-tensor path
+
+
+def _would_nest(encoder: nn.TransformerEncoder, src: Tensor, mask: Tensor | None, padding: Tensor | None) -> bool:
+    """Whether ``encoder`` (with ``use_nested_tensor`` on) would turn ``src`` into a NestedTensor:
+    the conditions of ``nn.TransformerEncoder.forward`` (torch 2.13), which then drops the padding
+    mask for its layers and returns zeros (before the final norm) at padded positions."""
+    first = encoder.layers[0]
+    if (not torch.backends.mha.get_fastpath_enabled() or first.training or src.dim() != 3 or padding is None
+            or src.is_nested or mask is not None or torch.is_autocast_enabled()):
+        return False
+    pad = padding if padding.dtype == torch.bool else padding != 0
+    if getattr(encoder, "mask_check", True) and not torch._nested_tensor_from_mask_left_aligned(src, pad.logical_not()):
+        return False
+    params = [first.self_attn.in_proj_weight, first.self_attn.in_proj_bias, first.self_attn.out_proj.weight,
+              first.self_attn.out_proj.bias, first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias,
+              first.linear1.weight, first.linear1.bias, first.linear2.weight, first.linear2.bias]
+    tensors = [src, *[p for p in params if p is not None]]
+    if torch.overrides.has_torch_function(tensors) or src.device.type not in ("cpu", "cuda", "xpu"):
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def _dense_encoders(model: nn.Module) -> list:
+    """For each ``nn.TransformerEncoder`` that may take its nested-tensor path: turn the path off
+    (the padding mask then reaches the attention modules, where it is recorded) and reproduce its
+    output, zeros at padded positions before the final norm. Returns handles and undo steps."""
+    undo, handles = [], []
+    for encoder in model.modules():
+        if not isinstance(encoder, nn.TransformerEncoder) or not getattr(encoder, "use_nested_tensor", False):
+            continue
+        state: dict = {}
+
+        def pre(module, args, kwargs, state=state):
+            bound = inspect.signature(nn.TransformerEncoder.forward).bind(module, *args, **kwargs).arguments
+            padding = bound.get("src_key_padding_mask")
+            module.use_nested_tensor = True  # evaluate the encoder's own condition as it stands
+            state["pad"] = padding if _would_nest(module, bound["src"], bound.get("mask"), padding) else None
+            module.use_nested_tensor = False
+
+        def last_layer_out(module, args, output, state=state):
+            pad = state.get("pad")
+            if pad is not None:
+                pad = pad if pad.dtype == torch.bool else pad != 0
+                return output.masked_fill(pad[..., None], 0.0)
+            return None
+
+        encoder.use_nested_tensor = False
+        undo.append(lambda e=encoder: setattr(e, "use_nested_tensor", True))
+        handles.append(encoder.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(encoder.layers[-1].register_forward_hook(last_layer_out))
+    return handles, undo
 
 
 _locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
@@ -251,7 +259,9 @@ def record(model: nn.Module, causal: bool = False) -> Iterator[Recording]:
     """Record every attention module's weights while the block runs ``model``.
 
     ``causal=True`` adds a look-ahead mask to every self-attention (encoder and decoder):
-    position i then attends only to positions <= i, whatever the model would do.
+    position i then attends only to positions <= i, whatever the model would do (a decoder's
+    own look-ahead mask is applied by the model itself, with or without this option).
+    Each recorded tensor is checked; one that fails raises ``AttentionCheckError``.
     """
     sites = find_sites(model)
     if not sites:
@@ -261,13 +271,19 @@ def record(model: nn.Module, causal: bool = False) -> Iterator[Recording]:
             "Hugging Face *Attention modules)"
         )
     recording = Recording()
+    config = getattr(model, "config", None)
+    eager_needed = getattr(config, "_attn_implementation", None) not in (None, "eager")
     with model_lock(model), _eager_attention(model):
-        handles = []
+        handles, undo = [], []
         try:
+            handles, undo = _dense_encoders(model)
             for site in sites:
-                handles.append(site.module.register_forward_pre_hook(_pre_hook(site, causal, recording), with_kwargs=True))
-                handles.append(site.module.register_forward_hook(_forward_hook(site, recording)))
+                pending: list[Call] = []
+                handles.append(site.module.register_forward_pre_hook(_pre_hook(site, causal, pending), with_kwargs=True))
+                handles.append(site.module.register_forward_hook(_forward_hook(site, recording, pending, eager_needed)))
             yield recording
         finally:
             for handle in handles:
                 handle.remove()
+            for step in undo:
+                step()

@@ -8,7 +8,15 @@
 
 Hugging Face models load with eager attention, so the weights attnviz records are the
 ones the model uses for its output (SDPA computes the same numbers but hands none back).
-Remote code is never run; models above ``max_params`` are refused before any weight loads.
+Remote code is never run; models above ``max_params``, and models that would not fit in the
+memory this server has left (``attnviz.memory``), are refused before any weight loads.
+
+Which class loads (``model_kind``): an encoder-decoder (T5, BART, Marian, ...) with
+AutoModelForSeq2SeqLM, a decoder-only model (GPT-2, Llama, Qwen2, Mistral, Gemma, Phi-3, ...)
+with AutoModelForCausalLM, so that both can ``attnviz.generate``; an encoder with AutoModel.
+A model whose attention modules attnviz cannot read is refused by name, right after it is
+built on the meta device; once loaded, one short padded probe run is recorded and checked,
+so a model whose attention cannot be recorded faithfully is refused with the reason.
 """
 
 from __future__ import annotations
@@ -20,11 +28,14 @@ from pathlib import Path
 
 import torch
 
-from attnviz.errors import ModelLoadError
+from attnviz.capture import capture_batch
+from attnviz.errors import ModelLoadError, UnsupportedModelError
+from attnviz.hooks import find_sites, unreadable_modules
 from attnviz.loaded import LoadedModel
 from attnviz.local.checkpoint import CHECKPOINT_DIR, CHECKPOINT_NAME, load_checkpoint, read_checkpoint_info
 from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import WordTokenizer
+from attnviz.memory import available_bytes, check_fits, estimate_bytes
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_MODEL = "local"
@@ -113,28 +124,86 @@ def _explain(name: str, exc: Exception) -> ModelLoadError:
     return ModelLoadError(f"Loading {name!r} failed: {type(exc).__name__}: {text[:300]}")
 
 
-def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS) -> LoadedModel:
-    """Load ``name`` (see the module docstring) for capture; raise ModelLoadError with a reason."""
+def model_kind(config) -> str:
+    """"encoder-decoder", "decoder" or "encoder" for a transformers config.
+
+    A decoder is a model with a causal-LM class and no masked-LM class (GPT-2, Llama, ...), or
+    one whose config says ``is_decoder``; BERT-like models have both classes and are encoders.
+    """
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING
+
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    causal = type(config) in MODEL_FOR_CAUSAL_LM_MAPPING
+    if causal and (getattr(config, "is_decoder", False) or type(config) not in MODEL_FOR_MASKED_LM_MAPPING):
+        return "decoder"
+    return "encoder"
+
+
+def _auto_class(config, kind: str):
+    """The Auto class to load ``config`` with, and whether it has a generation head."""
+    from transformers import (
+        MODEL_FOR_CAUSAL_LM_MAPPING,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+    )
+
+    if kind == "encoder-decoder" and type(config) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING:
+        return AutoModelForSeq2SeqLM, True
+    if kind == "decoder" and type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
+        return AutoModelForCausalLM, True
+    return AutoModel, False
+
+
+def _dtype_bytes(config) -> int:
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    return dtype.itemsize if isinstance(dtype, torch.dtype) else 4
+
+
+def probe(model: LoadedModel) -> None:
+    """Record one short padded batch (and a target, for an encoder-decoder) and let every tensor
+    be checked; raise ModelLoadError with the reason when attnviz cannot record this model."""
+    texts = ["attention check", "a slightly longer attention check sentence"]
+    targets = texts[::-1] if model.kind == "encoder-decoder" else None
+    try:
+        capture_batch(model, texts, targets=targets)
+    except UnsupportedModelError as exc:
+        raise ModelLoadError(f"{model.name!r} loads, but attnviz cannot record its attention: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a model that cannot run is refused with what happened
+        raise ModelLoadError(
+            f"{model.name!r} loads, but running it to record its attention failed: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc
+
+
+def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS, available_memory: int | None | str = "system") -> LoadedModel:
+    """Load ``name`` (see the module docstring) for capture; raise ModelLoadError with a reason.
+
+    ``available_memory``: the bytes this model may use; "system" (the default) reads the
+    process's cgroup limit and /proc/meminfo (``attnviz.memory.available_bytes``); None skips
+    the check. The result's ``kind`` and ``can_generate`` say what it can do.
+    """
     if name == LOCAL_MODEL:
         return local_model()
     if name == LOCAL_TRAINED:
         return load_trained()
     source = resolve(name)
 
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a clear message
         raise _explain(name, exc) from exc
-    if getattr(config, "is_encoder_decoder", False):
-        raise ModelLoadError(
-            f"{name!r} is an encoder-decoder model ({config.model_type}); attnviz shows encoders "
-            "(BERT, RoBERTa, DistilBERT, ALBERT, ELECTRA, XLM-R) and GPT-2-style decoders."
-        )
-    try:  # count parameters on the meta device: no memory, no weights read
+    kind = model_kind(config)
+    auto, can_generate = _auto_class(config, kind)
+    try:  # build on the meta device: no memory, no weights read
         with torch.device("meta"):
-            n_params = sum(p.numel() for p in AutoModel.from_config(config).parameters())
+            skeleton = auto.from_config(config, attn_implementation="eager")
+        n_params = sum(p.numel() for p in skeleton.parameters())
     except Exception as exc:  # noqa: BLE001
         raise _explain(name, exc) from exc
     if n_params > max_params:
@@ -142,23 +211,38 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS) -> LoadedModel:
             f"{name!r} has {n_params / 1e6:.0f}M parameters, above this app's cap of "
             f"{max_params / 1e6:.0f}M; pick a smaller model."
         )
+    unreadable = unreadable_modules(skeleton)
+    if unreadable or not find_sites(skeleton):
+        what = ", ".join(sorted({u.split(" at ")[0] for u in unreadable})) or "no attention module at all"
+        raise ModelLoadError(
+            f"{name!r} ({config.model_type}) has attention attnviz cannot read: {what}. "
+            "attnviz shows only attention it can record faithfully."
+        )
+    n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    n_heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None) or 768
+    if available_memory == "system":
+        available_memory = available_bytes()
+    need = estimate_bytes(n_params, _dtype_bytes(config), int(n_layers or 12), int(n_heads or 12), int(hidden),
+                          stacks=3 if kind == "encoder-decoder" else 1)
+    check_fits(name, need, available_memory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-        module = AutoModel.from_pretrained(source, trust_remote_code=False, attn_implementation="eager").eval()
+        module = auto.from_pretrained(source, trust_remote_code=False, attn_implementation="eager").eval()
     except Exception as exc:  # noqa: BLE001
         raise _explain(name, exc) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name!r} has no fast tokenizer, which attnviz needs to map tokens to words.")
-    n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
-    n_heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
     max_tokens = min(
         getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512,
         tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else 10**9,
     )
     if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         max_tokens = min(max_tokens, 512)
-    return LoadedModel(
+    loaded = LoadedModel(
         name=name, module=module, tokenizer=tokenizer, family="hf", n_layers=int(n_layers),
         n_heads=int(n_heads), max_tokens=int(max_tokens), n_params=n_params,
-        architecture=type(module).__name__,
+        architecture=type(module).__name__, kind=kind, can_generate=can_generate, model_type=config.model_type,
     )
+    probe(loaded)
+    return loaded

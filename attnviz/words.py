@@ -72,3 +72,25 @@ def drop(attention: np.ndarray, keep: np.ndarray) -> np.ndarray:
     kept = attention[..., keep, :][..., :, keep]
     total = kept.sum(axis=-1, keepdims=True)
     return np.divide(kept, total, out=np.zeros_like(kept), where=total > 0).astype(np.float32)
+
+
+def merge_rect(attention: np.ndarray, row_groups: list[list[int]], col_groups: list[list[int]]) -> np.ndarray:
+    """[..., Q, K] attention between two different sequences (cross-attention) -> [..., U, W]:
+    from a row unit = mean over its rows, to a column unit = sum over its columns."""
+    rows = membership(row_groups, attention.shape[-2])
+    counts = rows.sum(-1, keepdims=True)
+    cols = membership(col_groups, attention.shape[-1])
+    return ((rows / (counts + (counts == 0))) @ attention @ cols.T).astype(np.float32)
+
+
+def merge_rect_mask(mask: np.ndarray, row_groups: list[list[int]], col_groups: list[list[int]]) -> np.ndarray:
+    """[Q, K] bool mask -> [U, W]: a unit may attend to a unit if any token pair may."""
+    rows, cols = membership(row_groups, mask.shape[-2]), membership(col_groups, mask.shape[-1])
+    return (rows @ mask.astype(np.float32) @ cols.T) > 0
+
+
+def drop_rect(attention: np.ndarray, keep_rows: np.ndarray, keep_cols: np.ndarray) -> np.ndarray:
+    """``drop`` for attention between two sequences: keep rows and columns separately, renormalise rows."""
+    kept = attention[..., keep_rows, :][..., :, keep_cols]
+    total = kept.sum(axis=-1, keepdims=True)
+    return np.divide(kept, total, out=np.zeros_like(kept), where=total > 0).astype(np.float32)

@@ -18,10 +18,11 @@ PACKAGE = Path(attnviz.__file__).resolve().parent
 
 LAYERS = [
     ["attnviz.errors", "attnviz.labels"],  # plain types and errors
-    ["attnviz.tree", "attnviz.words", "attnviz.loaded"],
+    ["attnviz.tree", "attnviz.words", "attnviz.loaded", "attnviz.memory"],
     ["attnviz.run"],
     ["attnviz.local", "attnviz.local.model", "attnviz.local.tokenizer"],  # the from-scratch model
     ["attnviz.local.checkpoint"],
+    ["attnviz.sites"],  # how to read each family of attention modules, and the check
     ["attnviz.hooks"],  # hooks
     ["attnviz.capture"],  # capture
     ["attnviz.models"],  # model registry / loading

@@ -1,0 +1,321 @@
+"""How to read one attention module (a *site*): the per-family "site readers" and the check.
+
+A reader knows, for one kind of attention module,
+
+  * which argument carries the queries and which the mask, and how that mask is written
+    (``mask_style``: "additive" = HF float masks with 0 / a very negative number, where a
+    bool mask means True = may attend; "allowed" = any dtype, non-zero = may attend, as
+    DeBERTa reads it with ``.bool()``; "torch" = ``nn.MultiheadAttention``'s bool True =
+    masked out / float additive; "local" = attnviz's own bool True = may attend);
+  * how to ask the module for its weights (``output_attentions=True`` for MPNet and
+    DeBERTa-v2; ``need_weights=True, average_attn_weights=False`` for PyTorch) and how to
+    give the caller back exactly the return value it asked for;
+  * where the weights are in the module's output (``output[1]``; ``output[2]`` for T5,
+    whose ``output[1]`` is the position bias);
+  * how to add a look-ahead mask written in the module's own convention (``causal=True``).
+
+``check_weights`` is applied to every recorded tensor before anything uses it: shape
+(batch, heads, query, key) with the declared head count, finite, rows summing to 1 over
+the keys the mask allows, zero on masked keys. A tensor that fails raises
+``AttentionCheckError`` naming the module: attnviz refuses rather than draws a wrong picture.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from attnviz.errors import AttentionCheckError, UnsupportedModelError
+from attnviz.local.model import MultiHeadAttention as LocalAttention
+
+# ---------------------------------------------------------------- mask helpers
+
+
+def look_ahead(length: int, source: int, device: torch.device | None = None) -> Tensor:
+    """(L, S) bool, True where query i may attend to key j: j <= i + (S - L) (the queries are the
+    last L of S positions, as with a cache)."""
+    return torch.ones(length, source, dtype=torch.bool, device=device).tril(diagonal=source - length)
+
+
+def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def _to_bll(allowed: Tensor, length: int, source: int) -> Tensor:
+    """Any bool mask of (S) / (L, S) / (B, L|1, S) / (B, H|1, L|1, S) -> (B|1, L, S) on the CPU;
+    keys beyond S are cut (as eager attention does), a per-head mask becomes "any head may"."""
+    allowed = allowed.detach().cpu()
+    if allowed.dim() == 4:
+        allowed = allowed.any(dim=1)
+    if allowed.dim() == 1:
+        allowed = allowed[None, None]
+    elif allowed.dim() == 2:
+        allowed = allowed[None]
+    allowed = allowed[..., :source]
+    if allowed.size(-2) > length:
+        allowed = allowed[..., -length:, :]
+    return allowed.expand(allowed.size(0), length, source).clone()
+
+
+# ---------------------------------------------------------------- readers
+
+
+@dataclass
+class Call:
+    """What a pre-hook learnt about one call, for the forward hook of the same call."""
+
+    batch: int
+    queries: int
+    mask: Tensor | None = None  # the mask as the module receives it (after attnviz's look-ahead)
+    extra: Tensor | None = None  # nn.MultiheadAttention: key_padding_mask
+    asked: dict | None = None  # what the caller asked for, where attnviz changed it
+
+
+class Reader:
+    """Base class: how to read one family of attention modules (see the module docstring)."""
+
+    name = "reader"
+    weights_at = 1
+
+    def matches(self, module: nn.Module) -> bool:
+        raise NotImplementedError
+
+    def prepare(self, module: nn.Module, arguments: dict, causal: bool) -> Call:
+        """Change the bound call in place (ask for weights, add the look-ahead); say what it was."""
+        raise NotImplementedError
+
+    def weights(self, output: Any) -> Tensor | None:
+        if isinstance(output, tuple) and len(output) > self.weights_at:
+            w = output[self.weights_at]
+            return w if isinstance(w, Tensor) else None
+        return None
+
+    def allowed(self, call: Call, length: int, source: int) -> Tensor:
+        """The mask this call applied: bool (batch | 1, query, key), True = may attend."""
+        raise NotImplementedError
+
+    def restore(self, output: Any, call: Call) -> Any:
+        """The return value the caller asked for (None: the output is already that)."""
+        return None
+
+    def heads(self, module: nn.Module) -> int | None:
+        for attr in ("num_heads", "num_attention_heads", "n_heads", "n_head"):
+            value = getattr(module, attr, None)
+            if isinstance(value, int):
+                return value
+        value = getattr(getattr(module, "config", None), "num_attention_heads", None)
+        return value if isinstance(value, int) else None
+
+
+class LocalReader(Reader):
+    """attnviz's own ``MultiHeadAttention``: ``forward(x, source, mask)``, bool True = may attend."""
+
+    name = "local"
+
+    def matches(self, module):
+        return isinstance(module, LocalAttention)
+
+    def prepare(self, module, a, causal):
+        x = a["x"]
+        mask = a.get("mask")
+        if causal:
+            source = x if a.get("source") is None else a["source"]
+            la = look_ahead(x.size(-2), source.size(-2), x.device)
+            mask = la if mask is None else (mask.unsqueeze(1) if mask.dim() == 3 else mask) & la
+            a["mask"] = mask
+        return Call(batch=x.size(0), queries=x.size(-2), mask=mask)
+
+    def allowed(self, call, length, source):
+        if call.mask is None:
+            return torch.ones(1, length, source, dtype=torch.bool)
+        return _to_bll(call.mask.bool(), length, source)
+
+
+class TorchReader(Reader):
+    """``torch.nn.MultiheadAttention``: asked for per-head weights; the caller still gets what it
+    asked for (no weights, or head-averaged weights)."""
+
+    name = "torch"
+
+    def matches(self, module):
+        return isinstance(module, nn.MultiheadAttention)
+
+    @staticmethod
+    def _seq_dim(module, q):
+        return 1 if module.batch_first and q.dim() == 3 else 0
+
+    def prepare(self, module, a, causal):
+        q, k = a["query"], a["key"]
+        if q.is_nested or k.is_nested:
+            raise UnsupportedModelError(
+                "nn.MultiheadAttention was called with nested tensors; attnviz records padded (dense) "
+                "batches only: pass a padded tensor and a key_padding_mask"
+            )
+        asked = {"need_weights": a.get("need_weights", True), "average_attn_weights": a.get("average_attn_weights", True)}
+        a["need_weights"], a["average_attn_weights"] = True, False
+        seq = self._seq_dim(module, q)
+        length, source = q.size(seq), k.size(seq)
+        if causal:
+            additive = _additive(look_ahead(length, source, q.device), q.dtype)
+            mask = a.get("attn_mask")
+            if mask is not None:  # bool True = masked out; float = additive
+                mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(mask, float("-inf")) if mask.dtype == torch.bool else mask
+                additive = torch.minimum(mask.to(q.dtype), additive)
+            a["attn_mask"], a["is_causal"] = additive, False
+        batch = 1 if q.dim() == 2 else q.size(1 - seq)
+        return Call(batch=batch, queries=length, mask=a.get("attn_mask"), extra=a.get("key_padding_mask"), asked=asked)
+
+    def allowed(self, call, length, source):
+        allowed = torch.ones(1, length, source, dtype=torch.bool)
+        if call.mask is not None:
+            m = call.mask.detach().cpu()
+            ok = ~m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
+            if ok.dim() == 3:  # (batch * heads, L, S)
+                ok = ok.reshape(call.batch, -1, length, source)
+            allowed = allowed & _to_bll(ok, length, source)
+        if call.extra is not None:
+            m = call.extra.detach().cpu()
+            padded = m if m.dtype == torch.bool else m < torch.finfo(m.dtype).min / 2
+            allowed = allowed & ~padded.reshape(-1, 1, source)
+        return allowed
+
+    def restore(self, output, call):
+        out, weights = output
+        if not call.asked["need_weights"]:
+            return out, None
+        if call.asked["average_attn_weights"]:
+            return out, weights.mean(dim=-3)
+        return None
+
+
+class HFReader(Reader):
+    """A Hugging Face attention module: ``forward(hidden_states, <mask_arg>, ...)`` returning
+    ``(output, ..., weights, ...)``; batch-first queries."""
+
+    def __init__(self, name: str, classes: tuple[str, ...] = (), *, weights_at: int = 1, mask_arg: str = "attention_mask",
+                 mask_style: str = "additive", ask_arg: str | None = None, when_not_asked: str = "none"):
+        self.name, self.classes, self.weights_at = name, classes, weights_at
+        self.mask_arg, self.mask_style, self.ask_arg, self.when_not_asked = mask_arg, mask_style, ask_arg, when_not_asked
+
+    def matches(self, module):
+        if not type(module).__module__.startswith("transformers."):
+            return False
+        if self.classes:
+            return any(c.__name__ in self.classes for c in type(module).__mro__)
+        params = inspect.signature(module.forward).parameters
+        return "hidden_states" in params and self.mask_arg in params
+
+    def prepare(self, module, a, causal):
+        hidden = a["hidden_states"] if "hidden_states" in a else next(iter(a.values()))
+        asked = None
+        if self.ask_arg:
+            asked = {self.ask_arg: bool(a.get(self.ask_arg, False))}
+            a[self.ask_arg] = True
+        mask = a.get(self.mask_arg)
+        if causal:
+            length = hidden.size(1)
+            source = mask.size(-1) if mask is not None else length
+            la = look_ahead(length, source, hidden.device)[None, None]
+            if mask is None:
+                mask = la if self.mask_style == "allowed" else _additive(la, hidden.dtype)
+            elif mask.dtype == torch.bool:
+                mask = mask & la
+            elif self.mask_style == "allowed" or not mask.is_floating_point():
+                mask = (mask.bool() & la).to(mask.dtype)
+            else:
+                mask = torch.minimum(mask, _additive(la, mask.dtype))
+            a[self.mask_arg] = mask
+        return Call(batch=hidden.size(0), queries=hidden.size(1), mask=mask, asked=asked)
+
+    def allowed(self, call, length, source):
+        m = call.mask
+        if m is None:
+            return torch.ones(1, length, source, dtype=torch.bool)
+        if self.mask_style == "allowed" or m.dtype == torch.bool or not m.is_floating_point():
+            ok = m.bool()
+        else:
+            ok = m > torch.finfo(m.dtype).min / 2
+        if ok.dim() == 2:  # (batch, key): a padding mask
+            ok = ok[:, None, :]
+        return _to_bll(ok, length, source)
+
+    def restore(self, output, call):
+        if not self.ask_arg or call.asked[self.ask_arg]:
+            return None
+        if self.when_not_asked == "drop":  # the module returns (output,) when not asked
+            return output[: self.weights_at] + output[self.weights_at + 1:]
+        return output[: self.weights_at] + (None,) + output[self.weights_at + 1:]
+
+
+# The families with their own reader; everything else from transformers goes to GENERIC_HF,
+# whose recordings the check verifies (attnviz's load-time probe runs them once).
+READERS: tuple[Reader, ...] = (
+    LocalReader(),
+    TorchReader(),
+    # T5Attention returns (output, position_bias, weights) and takes its mask as `mask`
+    HFReader("t5", ("T5Attention",), weights_at=2, mask_arg="mask"),
+    # DeBERTa-v2/v3 passes 0/1 integer masks, reads them with .bool(), and returns (output, None)
+    # unless output_attentions reaches the module
+    HFReader("deberta-v2", ("DisentangledSelfAttention",), mask_style="allowed", ask_arg="output_attentions",
+             when_not_asked="none"),
+    # MPNet returns (output,) unless output_attentions reaches the module
+    HFReader("mpnet", ("MPNetSelfAttention",), ask_arg="output_attentions", when_not_asked="drop"),
+)
+GENERIC_HF = HFReader("hf")
+
+
+def reader_for(module: nn.Module) -> Reader | None:
+    """The reader for ``module``, or None when attnviz does not know how to read it."""
+    for reader in READERS:
+        if reader.matches(module):
+            return reader
+    return GENERIC_HF if GENERIC_HF.matches(module) else None
+
+
+# ---------------------------------------------------------------- the check
+
+
+def tolerance(dtype: torch.dtype) -> float:
+    """How far a row sum may be from 1: 1e-4 in float32/64, looser in 16-bit floats."""
+    return 1e-4 if torch.finfo(dtype).bits >= 32 else 2e-2
+
+
+def check_weights(weights: Tensor, allowed: Tensor, where: str, heads: int | None = None, batch: int | None = None,
+                  queries: int | None = None) -> None:
+    """Raise AttentionCheckError unless ``weights`` is a faithful attention tensor.
+
+    weights: (batch, heads, query, key); allowed: bool (batch | 1, query, key), True = may
+    attend. Checked: the shape (and the declared ``heads``, ``batch`` and ``queries``), finite
+    values, no negative weight, each row summing to 1 over its allowed keys and exactly 0 on
+    masked keys. A row with no allowed key at all is not checked (models leave it uniform or 0).
+    """
+    def fail(problem: str) -> None:
+        raise AttentionCheckError(f"{where}: {problem}. attnviz refuses to show attention it cannot verify.")
+
+    if weights.dim() != 4:
+        fail(f"recorded a {weights.dim()}-d tensor of shape {tuple(weights.shape)}, not (batch, heads, query, key)")
+    b, h, length, source = weights.shape
+    for label, want, got in (("heads", heads, h), ("batch rows", batch, b), ("query positions", queries, length)):
+        if want is not None and want != got:
+            fail(f"recorded {got} {label} where the module has {want} (tensor of shape {tuple(weights.shape)})")
+    if tuple(allowed.shape[-2:]) != (length, source) or allowed.size(0) not in (1, b):
+        fail(f"mask of shape {tuple(allowed.shape)} does not fit weights of shape {tuple(weights.shape)}")
+    w = weights.detach().float().cpu()
+    if not torch.isfinite(w).all():
+        fail("the weights contain NaN or infinite values")
+    tol = tolerance(weights.dtype) if weights.is_floating_point() else 1e-4
+    if (w < -tol).any():
+        fail(f"negative weights (minimum {w.min().item():.3g}); attention weights are probabilities")
+    ok = allowed[:, None].expand(b, h, length, source)
+    rows = ok.any(-1)  # rows with at least one allowed key
+    leak = w.masked_fill(ok, 0).abs().masked_fill(~rows[..., None], 0)
+    if leak.max() > 1e-6:
+        fail(f"weight {leak.max().item():.3g} on keys the mask forbids")
+    sums = (w * ok).sum(-1)
+    off = (sums - 1).abs().masked_fill(~rows, 0)
+    if off.max() > tol:
+        fail(f"rows sum to {sums[rows].min().item():.4g}..{sums[rows].max().item():.4g} over the allowed keys, not 1")
