@@ -396,17 +396,25 @@ def hooked(modules):
     return seen, handles
 
 
-def test_bert_recomputed_from_queries_and_keys():
-    model = build_hf("bert")
-    inputs = hf_inputs("bert")
-    layers = model.encoder.layer
-    seen, handles = hooked({(i, t): getattr(l.attention.self, t) for i, l in enumerate(layers) for t in ("query", "key")})
+def recorded_with_projections(model, inputs, modules: dict):
+    """One forward pass under ``attnviz.record`` with the outputs of ``modules`` (the q/k projections)
+    captured by plain hooks of the test's own: (projections by key, the recording)."""
+    seen, handles = hooked(modules)
     try:
         with torch.inference_mode(), attnviz.record(model) as rec:
             model(**inputs)
     finally:
         for h in handles:
             h.remove()
+    return seen, rec
+
+
+def test_bert_recomputed_from_queries_and_keys():
+    model = build_hf("bert")
+    inputs = hf_inputs("bert")
+    layers = model.encoder.layer
+    seen, rec = recorded_with_projections(
+        model, inputs, {(i, t): getattr(l.attention.self, t) for i, l in enumerate(layers) for t in ("query", "key")})
     allowed = inputs["attention_mask"].bool()[:, None, None, :]
     for i in range(len(layers)):
         q, k = (seen[(i, t)].view(2, 9, 4, 4).transpose(1, 2) for t in ("query", "key"))
@@ -426,13 +434,8 @@ def test_rotary_grouped_query_decoder_recomputed_from_queries_and_keys(family):
     cfg = model.config
     heads, kv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.hidden_size // cfg.num_attention_heads
     assert kv < heads  # grouped-query attention
-    seen, handles = hooked({(i, t): getattr(l.self_attn, t) for i, l in enumerate(model.layers) for t in ("q_proj", "k_proj")})
-    try:
-        with torch.inference_mode(), attnviz.record(model) as rec:
-            model(**inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    seen, rec = recorded_with_projections(
+        model, inputs, {(i, t): getattr(l.self_attn, t) for i, l in enumerate(model.layers) for t in ("q_proj", "k_proj")})
     with torch.inference_mode():
         position_ids = torch.arange(9)[None]
         cos, sin = model.rotary_emb(torch.zeros(1, 9, cfg.hidden_size), position_ids)
@@ -457,13 +460,7 @@ def test_bart_recomputed_from_queries_and_keys():
     for i, l in enumerate(dec):
         targets.update({("decoder", i, "q"): l.self_attn.q_proj, ("decoder", i, "k"): l.self_attn.k_proj,
                         ("cross", i, "q"): l.encoder_attn.q_proj, ("cross", i, "k"): l.encoder_attn.k_proj})
-    seen, handles = hooked(targets)
-    try:
-        with torch.inference_mode(), attnviz.record(model) as rec:
-            model(**inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    seen, rec = recorded_with_projections(model, inputs, targets)
     src = inputs["attention_mask"].bool()[:, None, None, :]
     tgt = torch.ones(6, 6, dtype=torch.bool).tril()[None, None] & inputs["decoder_attention_mask"].bool()[:, None, None, :]
     for kind, allowed in (("self", src), ("decoder", tgt), ("cross", src)):
