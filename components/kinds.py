@@ -258,7 +258,7 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
         export_buttons(lambda: heat(f"{s.model.split('/')[-1]} · {title}"), stem + "_heatmap", key="kind_heatmap_dl",
                        matrix=matrix, query_tokens=list(shown.query_tokens), key_tokens=list(shown.key_tokens))
     if row is not None:
-        order = np.argsort(-matrix[row], kind="stable")[:10]
+        order = [k for k in np.argsort(-matrix[row], kind="stable") if matrix[row, k] > 0][:10]  # keys it can see
         st.subheader("What the step's query attends to")
         st.dataframe(pd.DataFrame({"position": order, "token": [shown.key_tokens[k] for k in order],
                                    "attention": np.round(matrix[row, order], 4)}), key="kind_step_row", hide_index=True)
