@@ -216,8 +216,9 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     weights = shown.attention[layer, heads]  # (heads shown, query, key)
     matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
     row = picked[0] if picked else None
-    name = KINDS[shown.kind] if model.kind == "encoder-decoder" else "Self-attention"
-    title = f"{name} · {view.short_title}" + (f" · step {st.session_state.get('gen_step')}" if picked else "")
+    name = {"encoder": "encoder", "decoder": "decoder", "cross": "cross"}[shown.kind] if model.kind == "encoder-decoder" else "self"
+    which = f"layer {s.layer}, all heads" if s.all_heads else f"head {head_label(layer, s.head - 1)}"
+    title = f"{name} · {which}" + (f" · step {st.session_state.get('gen_step')}" if picked else "")  # short: it sets the SVG's width
     stem = file_stem(s.model.split("/")[-1], shown.kind, f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}")
     labels = [head_label(layer, h) for h in heads] if s.all_heads else None
     st.session_state["_kind_shown"] = {
