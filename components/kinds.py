@@ -195,9 +195,10 @@ def _step_control(shown: Shown) -> tuple[int, int] | None:
         if shown.run.generated is not None:
             st.info("No generated token is left in this view (the model ended at once, or its tokens are hidden).")
         return None
-    if st.session_state.get("gen_step", 1) > n:
+    if not 0 <= st.session_state.get("gen_step", 1) <= n:  # a shorter continuation than before
         st.session_state["gen_step"] = n
-    step = st.slider("Generation step (0 = every token)", 0, n, value=1, key="gen_step",
+    st.session_state.setdefault("gen_step", 1)
+    step = st.slider("Generation step (0 = every token)", 0, n, key="gen_step",
                      help="Step k: the model's output at the token before the k-th new token chose it. That query's "
                           "attention over everything before the new token is drawn alone, and outlined in the heatmap.")
     picked = step_row(shown, step)
