@@ -17,6 +17,7 @@ import streamlit as st
 import attnviz
 from attnviz import LoadedModel, Run
 from components import data
+from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
 
 OTHER = "__other__"
@@ -133,8 +134,10 @@ def sidebar() -> View:
     sb.slider("Head", 1, model.n_heads, key="head", disabled=st.session_state.get("all_heads", False))
     sb.toggle("All heads of the layer", key="all_heads",
               help="Overlay every head of the layer, one colour per head (arcs only).")
-    sb.toggle("Look-ahead mask", key="causal",
+    lock_mask(model)  # seq2seq
+    sb.toggle("Look-ahead mask", key="causal", disabled=mask_locked(model),
               help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
+    mask_note(sb, model)  # seq2seq
     sb.radio("Level", ["token", "word"], key="level", horizontal=True,
              help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
     sb.toggle("Hide special tokens", key="hide_special",

@@ -44,6 +44,10 @@ class ViewState:
     level: str = "token"  # "token" | "word"
     hide_special: bool = False
     top_k: int = 3  # links kept per token in the arc view; 0 = all
+    # seq2seq: which attention an encoder-decoder shows, its decoder's target text, tokens to generate
+    kind: str = "encoder"  # "encoder" (self-attention of the encoder, or of a decoder-only model) | "decoder" | "cross"
+    target: str = ""  # empty: no typed target
+    new: int = 0  # continue greedily by this many tokens (0 = off, at most MAX_NEW_TOKENS)
 
     def to_params(self) -> dict[str, str]:
         """Query parameters for the fields that differ from the defaults."""
@@ -52,7 +56,7 @@ class ViewState:
             value = getattr(self, f.name)
             if value == getattr(default, f.name):
                 continue
-            if f.name == "text" and len(value) > MAX_URL_TEXT_CHARS:
+            if f.name in ("text", "target") and len(value) > MAX_URL_TEXT_CHARS:
                 continue
             key = _PARAM[f.name]
             out[key] = _BOOL_WORDS[key][int(value)] if isinstance(value, bool) else str(value)
@@ -65,6 +69,7 @@ class ViewState:
 _PARAM = {"text": "text", "model": "model", "layer": "layer", "head": "head", "all_heads": "heads",
           "causal": "mask", "level": "level", "hide_special": "special", "top_k": "topk"}
 _BOOL_WORDS = {"heads": ("one", "all"), "mask": ("off", "on"), "special": ("show", "hide")}
+_PARAM.update(kind="kind", target="target", new="new")  # seq2seq
 
 
 def _short(value: str, n: int = 40) -> str:
@@ -124,6 +129,7 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
             values["level"] = raw
         else:
             bad("level", raw, state.level, "'token' or 'word'")
+    _parse_seq2seq(params, values, notices)
     return replace(state, **values), notices
 
 
@@ -137,3 +143,38 @@ def fit(state: ViewState, n_layers: int, n_heads: int) -> tuple[ViewState, list[
         head = min(max(head, 1), n_heads)
         notices.append(f"This model has {n_heads} heads per layer; showing head {head} instead of {state.head}.")
     return replace(state, layer=layer, head=head), notices
+
+
+# ---------------------------------------------------------------- seq2seq: kind, target, new
+KINDS = {"encoder": "Encoder self-attention", "decoder": "Decoder self-attention", "cross": "Cross-attention"}
+MAX_NEW_TOKENS = 50  # attnviz.generate's own limit
+
+
+def _parse_seq2seq(params: Mapping[str, str], values: dict, notices: list[str]) -> None:
+    """``kind``, ``target`` and ``new`` from the link into ``values``, with a notice per corrected value.
+
+    Whether the model has a decoder (so that ``kind`` and ``target`` apply) is known only once it
+    is loaded: ``components.kinds`` falls back there, with a notice, for a model without one."""
+    if "kind" in params:
+        raw = str(params["kind"]).lower()
+        if raw in KINDS:
+            values["kind"] = raw
+        else:
+            notices.append(f"Ignored kind={_short(raw)!r} from the link ('encoder', 'decoder' or 'cross'); using 'encoder'.")
+    if "target" in params:
+        target = str(params["target"])
+        if len(target) > MAX_TEXT_CHARS:
+            notices.append(f"The target in the link had {len(target):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
+            target = target[:MAX_TEXT_CHARS]
+        values["target"] = target
+    if "new" in params:
+        raw = str(params["new"])
+        try:
+            number = int(raw)
+        except ValueError:
+            number = None
+        if number is not None and 0 <= number <= MAX_NEW_TOKENS:
+            values["new"] = number
+        else:
+            notices.append(f"Ignored new={_short(raw)!r} from the link (a whole number of tokens from 0 to "
+                           f"{MAX_NEW_TOKENS}); using 0.")

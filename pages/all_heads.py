@@ -5,6 +5,7 @@ import streamlit as st
 from components import controls, data
 from components.downloads import export_buttons, file_stem
 from components.grid import grid_figures, grid_view
+from components.kinds import all_heads_view  # seq2seq
 from components.navigation import ensure_app
 from components.tables import head_stats_table
 
@@ -12,6 +13,9 @@ ensure_app()
 
 view, text, run = controls.sentence_page("All heads")
 s = view.state
+if all_heads_view(view, text, run):  # seq2seq: the grid of decoder self- or cross-attention (components/kinds.py)
+    controls.write_url(view)
+    st.stop()
 
 stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
 st.caption("Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "

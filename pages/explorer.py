@@ -8,6 +8,7 @@ from attnviz.stats import top_links
 from components import controls, data
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
+from components.kinds import explorer_view  # seq2seq
 from components.links import heads_linking_view
 from components.navigation import ensure_app
 from components.tables import head_stats_table
@@ -20,6 +21,9 @@ MAX_SHOWN_ARCS = 3 * 512
 
 view, text, run = controls.sentence_page("Attention explorer")
 s = view.state
+if explorer_view(view, text, run):  # seq2seq: target, kind of attention, generation (components/kinds.py)
+    controls.write_url(view)
+    st.stop()
 
 layer = s.layer - 1
 heads = list(range(run.n_heads)) if s.all_heads else [s.head - 1]

@@ -30,6 +30,7 @@ LAYERS = [
     ["attnviz.scoring"],
     ["attnviz.figures.style", "attnviz.figures.safe_text"],  # figures
     ["attnviz.figures.heatmaps", "attnviz.figures.arcs", "attnviz.figures.matrix_csv", "attnviz.figures.export"],
+    ["attnviz.figures.cross"],  # cross-attention between two rows (uses arcs' drawing type)
     ["attnviz.figures"],
     ["attnviz.toygrammar", "attnviz.toygrammar.grammar"],  # the toy grammar, above everything it uses
     ["attnviz.toygrammar.evaluate"],

@@ -1,0 +1,356 @@
+"""Encoder-decoder and decoder-only views: the target, the kind of attention, greedy generation.
+
+For a model with a decoder (``LoadedModel.kind`` "decoder" or "encoder-decoder") the pages
+call ``explorer_view`` / ``all_heads_view`` right after the sentence box. They draw the
+controls this kind of model needs and return True when they have drawn the page themselves
+(the page then writes the URL and stops); False leaves the page its usual view of the
+(encoder's) self-attention.
+
+- Encoder-decoder (T5, BART, Marian; attnviz's local transformer): a **target** sentence
+  (typed, or generated greedily from the source when the model can generate) and a
+  **kind** selector: encoder self-attention (the page's usual view), decoder
+  self-attention (square, over the target) or cross-attention (target x source: two rows
+  of tokens joined by curves, ``attnviz.figures.cross``, and a rectangular heatmap).
+- Decoder-only (GPT-2, Llama, ...): **continue by N tokens** (greedy, at most 50); the
+  first-token ("attention sink") share of the shown head is reported, and flagged when
+  most attention goes to position 0.
+- Generated tokens: a **step slider**. Step k's token (at position p) was chosen from the
+  output at p - 1 (``Run.predicted_by``); that query's attention over everything before
+  the new token is drawn alone in the arcs and outlined in the heatmap.
+
+The view's ``kind``, ``target`` and ``new`` live in ``components.state.ViewState`` (URL
+``kind=``, ``target=``, ``new=``); a value this model cannot use falls back with a notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import attnviz
+from attnviz import LoadedModel, Run, figures
+from attnviz.figures.cross import cross_svg
+from attnviz.labels import head_label
+from components import controls, data
+from components.arcs import arc_view
+from components.downloads import export_buttons, file_stem
+from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS
+
+#: Arcs drawn at most (the strongest), as on the explorer.
+MAX_SHOWN_ARCS = 3 * 512
+#: A head is flagged as an attention sink when, on average, more than this share of a token's
+#: attention goes to position 0 (tokens after the first).
+SINK_SHARE = 0.5
+_RUN_ARRAYS = (*data.RUN_ARRAYS, "target_special", "decoder_mask", "cross_mask", "generated")
+
+
+def _read_only(run: Run) -> Run:
+    for name in _RUN_ARRAYS:
+        array = getattr(run, name)
+        if array is not None:
+            array.flags.writeable = False
+    return run
+
+
+# ---------------------------------------------------------------- cached runs
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model on the source and target…")
+def get_pair(_model: LoadedModel, model_name: str, source: str, target: str, causal: bool) -> Run:
+    """``attnviz.capture_pair`` once per (model, source, target, mask); shared and read-only like ``data.get_run``."""
+    return _read_only(attnviz.capture_pair(_model, source, target, causal=causal))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Generating greedily…")
+def get_generated(_model: LoadedModel, model_name: str, prompt: str, n_new: int, causal: bool) -> Run:
+    """``attnviz.generate`` once per (model, prompt, tokens, mask): greedy, so the same tokens every time."""
+    return _read_only(attnviz.generate(_model, prompt, max_new_tokens=n_new, causal=causal))
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+def get_view(_run: Run, model_name: str, key: tuple, level: str, hide_special: bool) -> Run:
+    """``_run`` (keyed by ``key``) at token or word level, with or without special tokens."""
+    return _read_only(_run.view(level, drop_special=hide_special))
+
+
+# ---------------------------------------------------------------- what is shown
+@dataclass(frozen=True)
+class Shown:
+    """One kind of attention of a run, ready to draw: ``attention`` is ``[layers, heads, query, key]``."""
+
+    kind: str  # "encoder" | "decoder" | "cross"
+    run: Run
+    query_tokens: list[str]
+    key_tokens: list[str]
+    attention: np.ndarray
+    query_special: np.ndarray
+    generated: list[int]  # positions (on the query side) of the generated tokens, in order
+
+    @property
+    def square(self) -> bool:
+        return self.kind != "cross"
+
+
+def select(run: Run, kind: str) -> Shown:
+    """The ``kind`` of attention of ``run``: its own tokens for self-attention, target x source for cross."""
+    if kind == "encoder":
+        return Shown(kind, run, run.tokens, run.tokens, run.attention, run.special,
+                     run.generated_positions if not run.has_target else [])
+    target = run.target_tokens if run.has_target else run.tokens
+    special = run.target_special if run.has_target else run.special
+    attention = run.decoder_attention if kind == "decoder" else run.cross_attention
+    return Shown(kind, run, target, target if kind == "decoder" else run.tokens, attention, special,
+                 run.generated_positions)
+
+
+def sink_share(matrix: np.ndarray) -> float:
+    """Mean share of attention on position 0 over the queries after the first (``[Q, K]``; 0 for one token)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    return float(m[1:, 0].mean()) if m.shape[0] > 1 else 0.0
+
+
+def sink_heads(layer_attention: np.ndarray, layer: int) -> list[tuple[str, float]]:
+    """(label, share) of the heads of one layer (``[H, Q, K]``) that send most attention to position 0."""
+    shares = [(head_label(layer, h), sink_share(m)) for h, m in enumerate(layer_attention)]
+    return sorted(((lab, sh) for lab, sh in shares if sh > SINK_SHARE), key=lambda x: -x[1])
+
+
+def step_row(shown: Shown, step: int) -> tuple[int, int] | None:
+    """(query row, position of the generated token) for generation step ``step`` (1-based); None for 0."""
+    if step < 1 or step > len(shown.generated):
+        return None
+    position = shown.generated[step - 1]
+    return shown.run.predicted_by(position), position
+
+
+# ---------------------------------------------------------------- controls
+def _fit(model: LoadedModel) -> list[str]:
+    """Reset kind / target / new that this model cannot use; a notice for each."""
+    ss, notices = st.session_state, []
+    if ss.get("kind", "encoder") != "encoder" and model.kind != "encoder-decoder":
+        notices.append(f"This model ({model.kind}) has no {KINDS[ss['kind']].lower()}; showing its self-attention.")
+        ss["kind"] = "encoder"
+    if ss.get("target") and model.kind != "encoder-decoder":
+        notices.append(f"This model ({model.kind}) has no separate decoder input; the target sentence is ignored.")
+        ss["target"] = ""
+    if ss.get("new", 0) and not model.can_generate:
+        notices.append("This model has no language-model head, so it cannot generate; showing the typed text.")
+        ss["new"] = 0
+    return notices
+
+
+def _controls(model: LoadedModel) -> None:
+    """Target box, kind selector and generation input, as this model needs them."""
+    for notice in _fit(model):
+        st.warning(notice, icon=":material/info:")
+    if model.kind == "encoder-decoder":
+        left, right = st.columns([3, 2], vertical_alignment="bottom")
+        with left:
+            st.text_input("Target sentence (what the decoder reads)", key="target", max_chars=MAX_TEXT_CHARS,
+                          disabled=bool(st.session_state.get("new", 0)),
+                          placeholder="e.g. a translation of the sentence above",
+                          help="The decoder reads its start token, then these tokens; cross-attention links each "
+                               "of them to the sentence above (the source). Unused while the target is generated.")
+        with right:
+            if model.can_generate:
+                st.number_input("…or generate the target: new tokens (0 = typed target)", min_value=0,
+                                max_value=MAX_NEW_TOKENS, step=1, key="new",
+                                help="Greedy decoding from the source, at most 50 tokens (stops at the end token).")
+        st.radio("Attention", list(KINDS), key="kind", horizontal=True, format_func=KINDS.get,
+                 help="Encoder self-attention: source x source. Decoder self-attention: target x target (the "
+                      "decoder's own look-ahead mask). Cross-attention: each target token over the source tokens.")
+    elif model.can_generate:
+        st.number_input("Continue the text greedily by N tokens (0 = off)", min_value=0, max_value=MAX_NEW_TOKENS,
+                        step=1, key="new", help="The model picks its most likely next token, at most 50 times.")
+
+
+def _run_for(view: controls.View, text: str, base: Run) -> Run | None:
+    """The run the decoder-side views need (None: the page's own run is the one to show)."""
+    model, s = view.model, view.state
+    new = int(st.session_state.get("new", 0) or 0)
+    target = str(st.session_state.get("target", "") or "")
+    causal = s.causal if model.kind == "encoder-decoder" else False  # a decoder's own mask is always there
+    if new and model.can_generate:
+        run = get_generated(model, s.model, text, new, causal)
+        key = ("generate", text, new, causal)
+    elif model.kind == "encoder-decoder" and target.strip():
+        run = get_pair(model, s.model, text, target, causal)
+        key = ("pair", text, target, causal)
+    else:
+        return None
+    return get_view(run, s.model, key, s.level, s.hide_special)
+
+
+# ---------------------------------------------------------------- drawing
+def _outline_row(fig, row: int, n_keys: int):
+    fig.add_shape(type="rect", xref="x", yref="y", x0=-0.5, x1=n_keys - 0.5, y0=row - 0.5, y1=row + 0.5,
+                  line=dict(color=figures.ACCENT, width=3), fillcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def _step_control(shown: Shown) -> tuple[int, int] | None:
+    n = len(shown.generated)
+    if n == 0:
+        if shown.run.generated is not None:
+            st.info("No generated token is left in this view (the model ended at once, or its tokens are hidden).")
+        return None
+    if not 0 <= st.session_state.get("gen_step", 1) <= n:  # a shorter continuation than before
+        st.session_state["gen_step"] = n
+    st.session_state.setdefault("gen_step", 1)
+    step = st.slider("Generation step (0 = every token)", 0, n, key="gen_step",
+                     help="Step k: the model's output at the token before the k-th new token chose it. That query's "
+                          "attention over everything before the new token is drawn alone, and outlined in the heatmap.")
+    picked = step_row(shown, step)
+    if picked is not None:
+        row, position = picked
+        st.caption(f"Step {step} of {n}: at position {row} the model chose the token at position {position}; "
+                   f"shown: row {row}, its attention over positions 0–{row}.")
+    return picked
+
+
+def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> None:
+    s, model = view.state, view.model
+    layer = s.layer - 1
+    n_heads = shown.attention.shape[1]
+    heads = list(range(n_heads)) if s.all_heads else [s.head - 1]
+    weights = shown.attention[layer, heads]  # (heads shown, query, key)
+    matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
+    row = picked[0] if picked else None
+    name = {"encoder": "encoder", "decoder": "decoder", "cross": "cross"}[shown.kind] if model.kind == "encoder-decoder" else "self"
+    which = f"layer {s.layer}, all heads" if s.all_heads else f"head {head_label(layer, s.head - 1)}"
+    title = f"{name} · {which}" + (f" · step {st.session_state.get('gen_step')}" if picked else "")  # short: it sets the SVG's width
+    stem = file_stem(s.model.split("/")[-1], shown.kind, f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}")
+    labels = [head_label(layer, h) for h in heads] if s.all_heads else None
+    st.session_state["_kind_shown"] = {
+        "kind": shown.kind, "query_tokens": list(shown.query_tokens), "key_tokens": list(shown.key_tokens),
+        "shape": list(shown.attention.shape), "row": row, "generated": list(shown.generated),
+    }
+
+    def arcs(t: str) -> figures.ArcDrawing:
+        w = weights if s.all_heads else weights[0]
+        if shown.square:
+            highlight = None
+            if row is not None:
+                w = np.where(np.arange(w.shape[-2])[:, None] == row, w, 0.0)
+                highlight = [(row, k) for k in range(w.shape[-1])]
+            return figures.arcs_svg(shown.query_tokens, w, title=t, top_k=top_k or None, layers=labels,
+                                    highlight=highlight, max_arcs=MAX_SHOWN_ARCS)
+        return cross_svg(shown.key_tokens, shown.query_tokens, w, title=t, top_k=top_k or None, layers=labels,
+                         rows=None if row is None else [row], max_arcs=MAX_SHOWN_ARCS)
+
+    def heat(t: str, side: int | None = None):
+        fig = figures.heatmap(matrix, shown.query_tokens, shown.key_tokens, title=t, side=side)
+        return _outline_row(fig, row, len(shown.key_tokens)) if row is not None else fig
+
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        st.subheader("Cross-attention: target → source" if not shown.square else "Arcs")
+        top_k = controls.top_k_control()
+        drawing = arcs(title)
+        arc_view(drawing.svg, key="kind_arcs")
+        if drawing.n_dropped:
+            st.caption(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links.")
+        export_buttons(lambda: arcs(f"{s.model.split('/')[-1]} · {title}").svg, stem + "_arcs", key="kind_arcs_dl",
+                       svg_native=True)
+    with right:
+        label = head_label(layer, s.head - 1) if not s.all_heads else f"layer {s.layer} (mean of heads)"
+        st.subheader(f"Heatmap, {label}")
+        st.plotly_chart(heat(title, 360), key="kind_heatmap", config={"displaylogo": False}, width="stretch")
+        export_buttons(lambda: heat(f"{s.model.split('/')[-1]} · {title}"), stem + "_heatmap", key="kind_heatmap_dl",
+                       matrix=matrix, query_tokens=list(shown.query_tokens), key_tokens=list(shown.key_tokens))
+    if row is not None:
+        order = [k for k in np.argsort(-matrix[row], kind="stable") if matrix[row, k] > 0][:10]  # keys it can see
+        st.subheader("What the step's query attends to")
+        st.dataframe(pd.DataFrame({"position": order, "token": [shown.key_tokens[k] for k in order],
+                                   "attention": np.round(matrix[row, order], 4)}), key="kind_step_row", hide_index=True)
+
+
+def _sink_notice(model: LoadedModel, shown: Shown, s) -> None:
+    """For a decoder's self-attention: the shown head's share on position 0, flagged above SINK_SHARE."""
+    if model.kind != "decoder" or not shown.square:
+        return
+    layer = s.layer - 1
+    if s.all_heads:
+        sinks = sink_heads(shown.attention[layer], layer)
+        st.caption(f"First-token share per head: {len(sinks)} of {shown.attention.shape[1]} heads of layer {s.layer} "
+                   f"send more than half of their attention to position 0.")
+        if sinks:
+            st.warning("Attention sink: " + ", ".join(f"head {lab} ({sh:.0%})" for lab, sh in sinks)
+                       + " put most of their attention on the first token. Decoders park attention there when "
+                         "nothing else is relevant; it says little about that token itself.", icon=":material/anchor:")
+        return
+    share = sink_share(shown.attention[layer, s.head - 1])
+    st.caption(f"First-token share: head {head_label(layer, s.head - 1)} sends {share:.0%} of its attention "
+               "(mean over the tokens after the first) to position 0.")
+    if share > SINK_SHARE:
+        st.warning(f"Attention sink: head {head_label(layer, s.head - 1)} puts {share:.0%} of its attention on the "
+                   "first token (position 0). Decoders park attention there when nothing else is relevant; it says "
+                   "little about that token itself.", icon=":material/anchor:")
+
+
+# ---------------------------------------------------------------- the pages' hooks
+def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
+    """Controls, then what to show (None: the page's own view). Errors are shown, never raised."""
+    model = view.model
+    _controls(model)
+    kind = st.session_state.get("kind", "encoder") if model.kind == "encoder-decoder" else "encoder"
+    try:
+        run = _run_for(view, text, base)
+    except attnviz.EmptyInputError as exc:
+        st.info(str(exc))
+        run = None
+    except (ValueError, attnviz.UnsupportedModelError, RuntimeError) as exc:
+        st.error(f"attnviz cannot show this: {controls.literal(str(exc))}", icon=":material/block:")
+        run = None
+    if run is not None and run.has_target and run.generated is not None:
+        st.caption(controls.literal(f"Generated target: {run.target_text}"))
+    if kind == "encoder":
+        # a decoder-only model's continuation is drawn here; an encoder's self-attention is the page's own view
+        return select(run, "encoder") if run is not None and model.kind == "decoder" else None
+    if run is None:
+        run = base
+        if not run.has_target:
+            st.caption("The decoder reads the sentence itself (this model's decoder and encoder share the input). "
+                       "Type a target to give the decoder its own sentence.")
+        elif len(run.target_tokens) <= 1:
+            st.info("Type a target sentence" + (" or generate one" if model.can_generate else "")
+                    + ": the decoder now reads only its start token.")
+    return select(run, kind)
+
+
+def explorer_view(view: controls.View, text: str, base: Run) -> bool:
+    """Controls for a model with a decoder; True when this drew the rest of the explorer."""
+    if view.model.kind not in ("decoder", "encoder-decoder"):
+        for notice in _fit(view.model):
+            st.warning(notice, icon=":material/info:")
+        return False
+    shown = _prepare(view, text, base)
+    if shown is None:
+        _sink_notice(view.model, select(base, "encoder"), view.state)
+        return False
+    picked = _step_control(shown)
+    _sink_notice(view.model, shown, view.state)
+    _draw(view, shown, picked)
+    return True
+
+
+def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
+    """The all-heads grid of the chosen kind (decoder self, cross, or a generated run); True when drawn here."""
+    if view.model.kind not in ("decoder", "encoder-decoder"):
+        for notice in _fit(view.model):
+            st.warning(notice, icon=":material/info:")
+        return False
+    shown = _prepare(view, text, base)
+    if shown is None:
+        return False
+    s = view.state
+    name = KINDS[shown.kind] if view.model.kind == "encoder-decoder" else "Self-attention"
+    st.caption(f"{name}: each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based). "
+               + ("Rows are target tokens, columns source tokens." if not shown.square else ""))
+    fig = figures.grid(shown.attention, title=f"{s.model} · {name.lower()} · all heads",
+                       special=shown.query_special if shown.square else None)
+    st.plotly_chart(fig, key="kind_grid", config={"displaylogo": False}, width="stretch")
+    st.session_state["_kind_shown"] = {"kind": shown.kind, "shape": list(shown.attention.shape)}
+    export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind), key="kind_grid_dl")
+    return True

@@ -1,0 +1,126 @@
+"""Encoder-decoder and decoder-only models in a real browser: cross-attention, the kind selector,
+generation steps and shared links.
+
+A tiny random BART and GPT-2 are built from config and saved, with the offline default's
+tokenizer, to a temporary folder; the app (started the README way, offline) loads them by
+folder path from a ``model=`` link. What the page draws is compared with attnviz run in
+this process on the same folders.
+"""
+
+from __future__ import annotations
+
+import warnings
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+import attnviz
+from attnviz.models import default_model_path
+from components.state import DEFAULT_TEXT
+
+TARGET = "the snow is heavy"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Tiny random BART (encoder-decoder) and GPT-2 (decoder-only) folders with a BERT WordPiece tokenizer."""
+    root = tmp_path_factory.mktemp("seq2seq_e2e")
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    ids = dict(bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
+    configs = {
+        "bart": dict(vocab_size=tok.vocab_size, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                     decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                     decoder_start_token_id=tok.sep_token_id, **ids),
+        "gpt2": dict(vocab_size=tok.vocab_size, n_embd=16, n_layer=2, n_head=4, **ids),
+    }
+    out = {}
+    for family, kw in configs.items():
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = AutoConfig.for_model(family, **kw)
+            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+            auto.from_config(config).save_pretrained(root / family)
+        tok.save_pretrained(root / family)
+        out[family] = str(root / family)
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(folders):
+    return {family: attnviz.load_model(folder) for family, folder in folders.items()}
+
+
+def cross_tokens(app) -> tuple[list[str], list[str]]:
+    page = app.page
+    return (page.locator("text.token.source").all_text_contents(), page.locator("text.token.target").all_text_contents())
+
+
+def links(app) -> list[tuple[str, str, float]]:
+    return [tuple(x) for x in app.page.locator("path.arc").evaluate_all(
+        "els => els.map(e => [e.dataset.from, e.dataset.to, +e.dataset.weight])")]
+
+
+def query(app) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(app.page.url).query).items()}
+
+
+def test_cross_attention_two_rows_and_rectangular_heatmap(app, folders, models):
+    app.open("", model=folders["bart"], target=TARGET, kind="cross", layer="2", head="3")
+    ref = attnviz.capture_pair(models["bart"], DEFAULT_TEXT, TARGET)
+    source, target = app.eventually(lambda: cross_tokens(app), lambda t: t[0] == ref.tokens)
+    assert source == ref.tokens and target == ref.target_tokens
+    drawn = app.eventually(lambda: links(app), bool)
+    assert drawn and all(f.startswith("t") and t.startswith("s") for f, t, _ in drawn)  # target -> source
+    want = ref.cross_attention[1, 2]
+    for f, t, w in drawn:  # every curve carries the weight the model computed
+        assert abs(w - want[int(f[1:]), int(t[1:])]) < 1e-4
+    z = app.z_now(want, key="kind_heatmap")
+    assert z.shape == (len(ref.target_tokens), len(ref.tokens)) and np.allclose(z, want, atol=1e-6)
+
+
+def test_kind_selector_and_a_shared_link_restore_kind_and_target(open_app, folders, models):
+    app = open_app()
+    app.open("", model=folders["bart"])
+    box = app.page.locator(".st-key-target input")
+    app.rerun(lambda: (box.fill(TARGET), box.press("Enter")))
+    app.choose("kind", "Decoder self-attention")
+    ref = attnviz.capture_pair(models["bart"], DEFAULT_TEXT, TARGET)
+    z = app.z_now(ref.decoder_attention[0, 0], key="kind_heatmap")
+    assert z.shape == (len(ref.target_tokens),) * 2 and np.allclose(z, ref.decoder_attention[0, 0], atol=1e-6)
+    app.choose("kind", "Cross-attention")
+    app.z_now(ref.cross_attention[0, 0], key="kind_heatmap")
+    app.settle()
+    params = app.wait_for(lambda: query(app) if query(app).get("kind") == "cross" else None, what="kind=cross in the URL")
+    assert params["target"] == TARGET and params["model"] == folders["bart"]
+
+    shared = open_app()  # a fresh browser context opens the copied address
+    shared.goto(app.page.url)
+    checked = shared.page.locator(".st-key-kind label").filter(has=shared.page.locator("input:checked"))
+    assert checked.inner_text().strip() == "Cross-attention"
+    assert shared.page.locator(".st-key-target input").input_value() == TARGET
+    source, target = shared.eventually(lambda: cross_tokens(shared), lambda t: t[1] == ref.target_tokens)
+    assert (source, target) == (ref.tokens, ref.target_tokens)
+    assert np.allclose(shared.z_now(ref.cross_attention[0, 0], key="kind_heatmap"), ref.cross_attention[0, 0], atol=1e-6)
+
+
+def test_decoder_only_generation_step_slider(app, folders, models):
+    app.open("", model=folders["gpt2"])
+    assert app.toggle_value("causal") and app.page.locator(".st-key-causal input").is_disabled()
+    assert "cannot be turned off" in app.page.locator('[data-testid="stSidebar"]').inner_text()
+    box = app.page.locator(".st-key-new input")
+    app.rerun(lambda: (box.fill("4"), box.press("Enter")))
+    ref = attnviz.generate(models["gpt2"], DEFAULT_TEXT, max_new_tokens=4)
+    steps = ref.generated_positions
+    assert app.eventually(app.tokens, lambda t: t == ref.tokens) == ref.tokens
+    assert app.slider_value("gen_step") == 1
+    app.set_slider("gen_step", 3)
+    row = steps[2] - 1  # the query whose output chose step 3's token
+    drawn = app.eventually(lambda: links(app), lambda d: d and {int(f) for f, _, _ in d} == {row})
+    assert {int(f) for f, _, _ in drawn} == {row} and max(int(t) for _, t, _ in drawn) <= row
+    assert np.allclose(app.z_now(ref.attention[0, 0], key="kind_heatmap"), ref.attention[0, 0], atol=1e-6)
+    app.settle()
+    assert query(app)["new"] == "4"

@@ -1,0 +1,250 @@
+"""Encoder-decoder and decoder-only models in the app: kind, target, generation, shared links.
+
+Real AppTest runs on tiny random models (BART, GPT-2) built from config and saved with the
+offline default's tokenizer to a temporary folder, loaded by folder path through a
+``model=`` link as a person would paste one. AppTest runs no JavaScript, so the tests read
+what the pages hand to the browser: the arcs SVG, the plotly specs, the widgets, the URL,
+and ``st.session_state["_kind_shown"]`` (what components.kinds drew).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+import attnviz
+from attnviz.figures.cross import cross_svg
+from attnviz.models import default_model_path
+from components.kinds import SINK_SHARE, sink_heads, sink_share
+from components.state import DEFAULT_TEXT, ViewState, parse
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TARGET = "the snow is heavy"
+
+
+def tiny_models(root: Path) -> dict[str, Path]:
+    """A tiny random BART (encoder-decoder) and GPT-2 (decoder) in folders, with a BERT WordPiece tokenizer."""
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    ids = dict(bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
+    configs = {
+        "bart": dict(vocab_size=tok.vocab_size, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                     decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                     decoder_start_token_id=tok.sep_token_id, **ids),
+        "gpt2": dict(vocab_size=tok.vocab_size, n_embd=16, n_layer=2, n_head=4, **ids),
+    }
+    out = {}
+    for family, kw in configs.items():
+        folder = root / family
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = AutoConfig.for_model(family, **kw)
+            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+            auto.from_config(config).save_pretrained(folder)
+        tok.save_pretrained(folder)
+        out[family] = folder
+    return out
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {k: str(v) for k, v in tiny_models(tmp_path_factory.mktemp("seq2seq")).items()}
+
+
+def app(page: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def shown(at: AppTest) -> dict:
+    return at.session_state["_kind_shown"]
+
+
+def plot(at: AppTest, key: str) -> dict:
+    return next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key == key)
+
+
+def decode(z) -> np.ndarray:
+    if isinstance(z, dict):
+        shape = [int(s) for s in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
+def arcs_svg_of(at: AppTest, key: str = "kind_arcs") -> str:
+    """The SVG handed to the arcs component (its data is JSON in the element's proto)."""
+    for el in at.get("bidi_component"):
+        if el.proto.id.endswith("-" + key):
+            return json.loads(el.proto.json)["svg"]
+    raise AssertionError(f"no arcs component {key!r}")
+
+
+# ---------------------------------------------------------------- URL state
+
+
+def test_kind_target_and_new_round_trip_through_the_url():
+    state = ViewState(kind="cross", target="das Haus ist klein", new=7)
+    params = state.to_params()
+    assert params == {"kind": "cross", "target": "das Haus ist klein", "new": "7"}
+    again, notices = parse(params)
+    assert again == state and notices == []
+    assert ViewState(target="x" * 3000).to_params() == {}  # like the sentence, a huge target is not written into links
+
+
+def test_bad_kind_target_and_new_fall_back_with_notices():
+    state, notices = parse({"kind": "sideways", "new": "51", "target": "y" * 20_000})
+    assert (state.kind, state.new, len(state.target)) == ("encoder", 0, 10_000)
+    assert len(notices) == 3 and any("kind='sideways'" in n for n in notices) and any("new='51'" in n for n in notices)
+    assert parse({"new": "-1"})[0].new == 0 and parse({"new": "many"})[1]
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def test_cross_svg_two_rows_and_links():
+    w = np.array([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+    svg = cross_svg(["a", "<b>", "c"], ["x", "y"], w, title="t").svg
+    assert svg.count('class="token source"') == 3 and svg.count('class="token target"') == 2
+    assert "&lt;b&gt;" in svg and "<b>" not in svg  # escaped
+    assert 'data-from="t0" data-to="s0" data-query="0" data-key="0" data-head="0" data-weight="0.7000"' in svg
+    assert 'data-from="t1" data-to="s0"' not in svg  # zero weights are not drawn
+    one = cross_svg(["a", "b", "c"], ["x", "y"], w, rows=[1], top_k=1)
+    assert one.n_drawn == 1 and 'data-from="t1"' in one.svg and 'data-highlight="1"' in one.svg
+    with pytest.raises(ValueError, match="T = 2 target and S = 3 source"):
+        cross_svg(["a", "b", "c"], ["x", "y"], w.T)
+
+
+def test_sink_share_flags_attention_on_the_first_token():
+    sink = np.tril(np.ones((4, 4)))
+    sink[1:, 0], sink[1:, 1:] = 0.8, np.tril(np.full((3, 3), 0.2 / 3))
+    assert sink_share(sink) == pytest.approx(0.8) and sink_share(np.eye(4)) == 0.0
+    assert sink_heads(np.stack([sink, np.eye(4)]), layer=1) == [("2-1", pytest.approx(0.8))]
+    assert SINK_SHARE == 0.5
+
+
+# ---------------------------------------------------------------- encoder-decoder
+
+
+def test_cross_attention_from_a_link(folders):
+    at = app(model=folders["bart"], target=TARGET, kind="cross", layer="2", head="3")
+    assert_clean(at)
+    assert at.radio(key="kind").value == "cross" and at.text_input(key="target").value == TARGET
+    ref = attnviz.capture_pair(attnviz.load_model(folders["bart"]), DEFAULT_TEXT, TARGET)
+    info = shown(at)
+    assert info["kind"] == "cross" and info["query_tokens"] == ref.target_tokens and info["key_tokens"] == ref.tokens
+    z = decode(plot(at, "kind_heatmap")["data"][0]["z"])
+    assert z.shape == (len(ref.target_tokens), len(ref.tokens)) and z.shape[0] != z.shape[1]  # rectangular
+    assert np.allclose(z, ref.cross_attention[1, 2], atol=1e-6)
+    assert dict(at.query_params) == {"model": folders["bart"], "target": TARGET, "kind": "cross", "layer": "2",
+                                          "head": "3"}
+
+
+def test_kind_selector_switches_between_the_three_kinds(folders):
+    at = app(model=folders["bart"], target=TARGET)
+    assert_clean(at)
+    assert at.radio(key="kind").value == "encoder" and "_kind_shown" not in at.session_state
+    assert plot(at, "explorer_heatmap")  # the explorer's own view: the encoder's self-attention
+    at.radio(key="kind").set_value("decoder").run()
+    assert_clean(at)
+    n_target = len(shown(at)["query_tokens"])
+    assert shown(at)["kind"] == "decoder" and decode(plot(at, "kind_heatmap")["data"][0]["z"]).shape == (n_target, n_target)
+    z = decode(plot(at, "kind_heatmap")["data"][0]["z"])
+    assert (np.triu(z, 1) == 0).all()  # the decoder's own look-ahead mask
+    at.radio(key="kind").set_value("cross").run()
+    assert shown(at)["kind"] == "cross" and at.query_params["kind"] == "cross"
+    svg = arcs_svg_of(at)
+    assert svg.count('class="token source"') == len(shown(at)["key_tokens"]) and 'data-from="t' in svg
+
+
+def test_generated_target_with_the_step_slider(folders):
+    at = app(model=folders["bart"], new="4", kind="cross")
+    assert_clean(at)
+    ref = attnviz.generate(attnviz.load_model(folders["bart"]), DEFAULT_TEXT, max_new_tokens=4)
+    info = shown(at)
+    assert info["generated"] == ref.generated_positions and info["query_tokens"] == ref.target_tokens
+    assert at.text_input(key="target").disabled and at.slider(key="gen_step").value == 1
+    assert info["row"] == ref.predicted_by(ref.generated_positions[0]) == 0
+    at.slider(key="gen_step").set_value(3).run()
+    assert_clean(at)
+    assert shown(at)["row"] == ref.generated_positions[2] - 1
+    heat = plot(at, "kind_heatmap")
+    assert heat["layout"]["shapes"][0]["y0"] == shown(at)["row"] - 0.5  # the step's query row is outlined
+
+
+def test_all_heads_grid_for_cross_attention(folders):
+    at = app(page="pages/all_heads.py", model=folders["bart"], target=TARGET, kind="cross")
+    assert_clean(at)
+    info = shown(at)
+    assert info["kind"] == "cross" and info["shape"][:2] == [2, 4]
+    grid = plot(at, "kind_grid")
+    assert len([t for t in grid["data"] if t["type"] == "heatmap"]) == 8
+    assert at.query_params["kind"] == "cross"
+
+
+def test_local_transformer_decoder_and_cross():
+    at = app(model=attnviz.LOCAL_MODEL, kind="decoder")
+    assert_clean(at)
+    assert shown(at)["kind"] == "decoder" and shown(at)["query_tokens"] == shown(at)["key_tokens"]
+    at.text_input(key="target").set_value("the cat sees").run()
+    at.radio(key="kind").set_value("cross").run()
+    assert_clean(at)
+    assert shown(at)["query_tokens"][1:-1] == ["the", "cat", "sees"]
+    assert not [w for w in at.number_input if w.key == "new"]  # the local model cannot generate: no such box
+
+
+# ---------------------------------------------------------------- decoder-only
+
+
+def test_decoder_only_mask_is_locked_on(folders):
+    at = app(model=folders["gpt2"])
+    assert_clean(at)
+    mask = at.toggle(key="causal")
+    assert mask.value is True and mask.disabled
+    assert any("cannot be turned off" in c.value for c in at.sidebar.caption)
+    assert any("First-token share" in c.value for c in at.caption)
+    assert not [r for r in at.radio if r.key == "kind"]  # no kind selector for a decoder-only model
+    at.selectbox(key="model_choice").set_value(attnviz.LOCAL_MODEL).run()  # leaving the decoder gives the choice back
+    assert at.toggle(key="causal").value is False and not at.toggle(key="causal").disabled
+
+
+def test_decoder_only_continuation_and_step_slider(folders):
+    at = app(model=folders["gpt2"])
+    at.number_input(key="new").set_value(5).run()
+    assert_clean(at)
+    ref = attnviz.generate(attnviz.load_model(folders["gpt2"]), DEFAULT_TEXT, max_new_tokens=5)
+    info = shown(at)
+    assert info["query_tokens"] == ref.tokens and info["generated"] == ref.generated_positions
+    at.slider(key="gen_step").set_value(2).run()
+    p = ref.generated_positions[1]
+    assert shown(at)["row"] == p - 1
+    svg = arcs_svg_of(at)
+    froms = {int(x.split('"')[1]) for x in svg.split("data-from=")[1:]}
+    assert froms == {p - 1}  # only the step's query is drawn
+    table = next(df.value for df in at.dataframe if "attention" in df.value.columns)
+    assert table["position"].max() <= p - 1  # it reads only what came before the new token
+    assert at.query_params["new"] == "5"
+
+
+def test_an_architecture_whose_attention_cannot_be_recorded_is_refused(tmp_path):
+    AutoConfig.for_model("xlnet", vocab_size=50, d_model=16, n_layer=1, n_head=2, d_inner=32).save_pretrained(tmp_path)
+    at = app(model=str(tmp_path), kind="cross")
+    assert_clean(at)
+    assert any("cannot read" in e.value and "XLNetRelativeAttention" in e.value for e in at.error)
+    assert any(c.value.startswith("BertModel") for c in at.sidebar.caption)  # the default model instead
