@@ -12,6 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from components.jobs import JOBS
+
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.png"
 
 _VIA_APP = "_via_app"
@@ -34,7 +36,8 @@ def run_app() -> None:
     st.session_state[_VIA_APP] = True
     page = st.navigation(pages())
     st.session_state["_page"] = page.url_path
-    page.run()
+    with JOBS.foreground():  # heavy jobs (corpus scoring) pause between chunks while a page runs
+        page.run()
 
 
 def ensure_app() -> None:
