@@ -9,6 +9,7 @@ the URL, so a copied link reopens exactly this view.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, fields, replace
 
@@ -61,13 +62,19 @@ class View:
 
 
 def settings() -> hosting.Settings:
-    """Hosted mode and its allowed models. On Community Cloud they come from the app's secrets:
-    Streamlit copies root-level secrets into the environment once it has read them."""
+    """Hosted mode and its allowed models, from the environment. On Community Cloud they come from
+    the app's secrets: Streamlit copies root-level string and number secrets into the environment
+    once it reads them; a TOML boolean (``ATTNVIZ_HOSTED = true``) or a list of models is read here."""
+    env = dict(os.environ)
     try:
-        st.secrets.load_if_toml_exists()
+        if st.secrets.load_if_toml_exists():
+            for key in (hosting.HOSTED_ENV, hosting.MODELS_ENV):
+                if key in st.secrets and key not in env:
+                    value = st.secrets[key]
+                    env[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     except Exception:  # noqa: BLE001 - a broken secrets file must not take the app down
         pass
-    return hosting.settings()
+    return hosting.settings(env)
 
 
 def model_options(hosted: hosting.Settings) -> dict[str, str]:

@@ -315,3 +315,19 @@ def test_the_pipfile_for_cloud_matches_requirements_txt():
     assert pipfile["packages"]["torch"]["index"] == "pytorch-cpu"
     assert {s["name"]: s["url"] for s in pipfile["source"]}["pytorch-cpu"] == "https://download.pytorch.org/whl/cpu"
     assert not any(line.strip().startswith("--") for line in (ROOT / "requirements.txt").read_text().splitlines())
+
+
+def test_hosted_mode_from_cloud_secrets(monkeypatch):
+    """On Community Cloud the settings are the app's secrets; a TOML boolean and a list work too."""
+    monkeypatch.delenv(hosting.HOSTED_ENV, raising=False)
+    monkeypatch.delenv(hosting.MODELS_ENV, raising=False)
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.secrets[hosting.HOSTED_ENV] = True
+    at.secrets[hosting.MODELS_ENV] = ["local-trained", "local"]
+    at.query_params["model"] = BIG_HUB_ID
+    at.run()
+    assert not at.exception
+    assert notices(at) == [hosting.refused_notice("local-trained")]
+    assert at.session_state["model"] == "local-trained"
+    assert at.selectbox(key="model_choice").options == ["Local transformer, trained on the toy grammar",
+                                                        "Local transformer, random weights"]
