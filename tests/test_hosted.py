@@ -24,7 +24,7 @@ import attnviz
 from attnviz.models import default_model_path
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
-from components.jobs import JobQueue, QueueFull
+from components.jobs import JobQueue, QueueFull, RerunThrottle
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -331,3 +331,11 @@ def test_hosted_mode_from_cloud_secrets(monkeypatch):
     assert at.session_state["model"] == "local-trained"
     assert at.selectbox(key="model_choice").options == ["Local transformer, trained on the toy grammar",
                                                         "Local transformer, random weights"]
+
+
+def test_a_session_rerunning_faster_than_a_person_is_slowed_down():
+    throttle = RerunThrottle(burst=4, window=2.0, pause=0.5)
+    delays = [throttle.delay("busy", now=10 + 0.05 * k) for k in range(10)]
+    assert delays[:4] == [0.0] * 4 and set(delays[4:]) == {0.5}
+    assert throttle.delay("other", now=10.5) == 0.0  # other sessions are not affected
+    assert throttle.delay("busy", now=20.0) == 0.0  # after a quiet spell, no pause
