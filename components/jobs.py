@@ -209,27 +209,28 @@ class RerunThrottle:
     """Slows down a session that starts runs faster than a person can (e.g. 50 reruns in a few seconds).
 
     ``delay(session)`` is called at the start of each run: once a session has started more than
-    ``burst`` runs within ``window`` seconds, it waits ``pause`` seconds before running. A newer
-    rerun request then replaces the waiting run at its first Streamlit call, so a burst costs
-    the server a few runs, not fifty, and other sessions keep the CPU.
+    ``burst`` runs within ``window`` seconds, it waits ``pause`` seconds for each run above that
+    (at most ``max_pause``). A newer rerun request replaces the waiting run at its first
+    Streamlit call, so a burst costs the server a few runs, not fifty, and other sessions keep the CPU.
     """
 
-    def __init__(self, burst: int = 4, window: float = 2.0, pause: float = 0.5, max_sessions: int = 1000):
-        self.burst, self.window, self.pause, self.max_sessions = burst, window, pause, max_sessions
+    def __init__(self, burst: int = 4, window: float = 3.0, pause: float = 0.25, max_pause: float = 2.0,
+                 max_sessions: int = 1000):
+        self.burst, self.window, self.pause, self.max_pause, self.max_sessions = burst, window, pause, max_pause, max_sessions
         self._starts: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def delay(self, session: str, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
         with self._lock:
-            starts = self._starts.pop(session, None) or deque(maxlen=self.burst + 1)
+            starts = self._starts.pop(session, None) or deque(maxlen=256)
             self._starts[session] = starts  # most recent last: the oldest sessions are forgotten first
             while len(self._starts) > self.max_sessions:
                 del self._starts[next(iter(self._starts))]
             while starts and now - starts[0] > self.window:
                 starts.popleft()
             starts.append(now)
-            return self.pause if len(starts) > self.burst else 0.0
+            return min(self.max_pause, self.pause * max(0, len(starts) - self.burst))
 
 
 #: The process's throttle (used in hosted mode).
