@@ -9,14 +9,15 @@ the URL, so a copied link reopens exactly this view.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import streamlit as st
 
 import attnviz
 from attnviz import LoadedModel, Run
-from components import data
+from components import data, hosting
 from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
 
@@ -61,14 +62,52 @@ class View:
         return f"{self.state.model.split('/')[-1]} · {self.short_title}"
 
 
+def settings() -> hosting.Settings:
+    """Hosted mode and its allowed models, from the environment. On Community Cloud they come from
+    the app's secrets: Streamlit copies root-level string and number secrets into the environment
+    once it reads them; a TOML boolean (``ATTNVIZ_HOSTED = true``) or a list of models is read here."""
+    env = dict(os.environ)
+    try:
+        if st.secrets.load_if_toml_exists():
+            for key in (hosting.HOSTED_ENV, hosting.MODELS_ENV):
+                if key in st.secrets and key not in env:
+                    value = st.secrets[key]
+                    env[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    except Exception:  # noqa: BLE001 - a broken secrets file must not take the app down
+        pass
+    return hosting.settings(env)
+
+
+def model_options(hosted: hosting.Settings) -> dict[str, str]:
+    """The model menu: value -> label. In hosted mode, the allowed models only (no free-text entry)."""
+    if not hosted.hosted:
+        return {**MODELS, OTHER: "Another Hugging Face model…"}
+    return {m: MODELS.get(m, m) for m in hosted.models}
+
+
 def seed_from_url() -> None:
-    """On a session's first run, set the shared widgets' values from the URL (notices kept for later)."""
+    """On a session's first run, set the shared widgets' values from the URL (notices kept for later).
+
+    In hosted mode a link's model is used only if it is one of the allowed ids; any other value
+    gets ``hosting.refused_notice`` (the same words whatever it was) and is never resolved or loaded."""
     if st.session_state.get("_url_read"):
         return
-    state, notices = parse(st.query_params.to_dict())
+    params = st.query_params.to_dict()
+    hosted = settings()
+    refused = False
+    if hosted.hosted and "model" in params:
+        link_model = str(params.pop("model")).strip()
+        refused = not hosted.allows(link_model)
+        if not refused:
+            params["model"] = link_model
+    state, notices = parse(params)
+    if hosted.hosted and state.model not in hosted.models:
+        state = replace(state, model=hosted.fallback)
+    if refused:
+        notices.insert(0, hosting.refused_notice(state.model))
     for key, value in state.as_dict().items():
         st.session_state[key] = value
-    known = state.model in MODELS
+    known = state.model in model_options(hosted)
     st.session_state["model_choice"] = state.model if known else OTHER
     st.session_state["custom_model"] = "" if known else state.model
     st.session_state["_notices"] = notices
@@ -103,22 +142,19 @@ def sidebar() -> View:
     for notice in st.session_state.pop("_notices", []):
         st.warning(literal(notice), icon=":material/warning:")
     sb = st.sidebar
-    choice = sb.selectbox(
-        "Model", [*MODELS, OTHER], key="model_choice",
-        format_func=lambda m: MODELS.get(m, "Another Hugging Face model…"),
-    )
+    hosted = settings()
+    options = model_options(hosted)
+    if st.session_state.get("model_choice") not in options:
+        st.session_state["model_choice"] = hosted.fallback  # e.g. a value saved before the allowed list changed
+    choice = sb.selectbox("Model", list(options), key="model_choice", format_func=lambda m: options.get(m, m))
     name = choice
     if choice == OTHER:
         name = sb.text_input(
             "Hugging Face model id or local folder", key="custom_model",
             placeholder="e.g. bert-base-uncased or /models/my-bert", max_chars=200,
         ).strip() or attnviz.DEFAULT_MODEL
-    error = data.model_error(name)
-    if error:
-        st.error(f"{literal(error)}\n\nShowing the default model {literal(attnviz.DEFAULT_MODEL)} instead.", icon=":material/block:")
-        name = attnviz.DEFAULT_MODEL
+    name, model = loadable(name, hosted)
     st.session_state["model"] = name
-    model = data.get_model(name)
 
     current = _current()
     fitted, notices = fit(current, model.n_layers, model.n_heads)
@@ -143,6 +179,24 @@ def sidebar() -> View:
     sb.toggle("Hide special tokens", key="hide_special",
               help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
     return View(_current(), model)
+
+
+def loadable(name: str, hosted: hosting.Settings) -> tuple[str, LoadedModel]:
+    """``name`` and its model, or, with a notice saying why, the first allowed model that loads."""
+    if not hosted.allows(name):  # never reached from the menu; kept so no other path can load a model
+        name = hosted.fallback
+        st.warning(literal(hosting.refused_notice(name)), icon=":material/block:")
+    error = data.model_error(name)
+    if not error:
+        return name, data.get_model(name)
+    fallbacks = [m for m in (hosted.fallback, *hosted.models) if m != name and not data.model_error(m)]
+    if not fallbacks:
+        st.error(f"{literal(error)}\n\nNo other model of this app can be loaded here either.", icon=":material/block:")
+        st.stop()
+    fallback = fallbacks[0]
+    which = "the default model" if fallback == attnviz.DEFAULT_MODEL else "the model"
+    st.error(f"{literal(error)}\n\nShowing {which} {literal(fallback)} instead.", icon=":material/block:")
+    return fallback, data.get_model(fallback)
 
 
 def sentence_box() -> str:

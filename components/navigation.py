@@ -8,9 +8,14 @@ runs the app's navigation itself in that case; afterwards Streamlit uses app.py.
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 import streamlit as st
+
+from components.controls import settings
+from components.jobs import JOBS, THROTTLE
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.png"
 
@@ -34,7 +39,14 @@ def run_app() -> None:
     st.session_state[_VIA_APP] = True
     page = st.navigation(pages())
     st.session_state["_page"] = page.url_path
-    page.run()
+    if settings().hosted:  # a session rerunning faster than a person can waits, so others keep the CPU
+        if "_session_id" not in st.session_state:
+            st.session_state["_session_id"] = uuid.uuid4().hex
+        pause = THROTTLE.delay(st.session_state["_session_id"])
+        if pause:
+            time.sleep(pause)
+    with JOBS.foreground():  # heavy jobs (corpus scoring) pause between chunks while a page runs
+        page.run()
 
 
 def ensure_app() -> None:

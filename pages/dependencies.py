@@ -15,7 +15,7 @@ from attnviz.parsing import load_sample
 from attnviz.scoring import DIRECTIONS, best_heads, relations_table, score_heads, sentence_hits
 from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
 from attnviz.tree import Sentence
-from components import controls, data
+from components import controls, data, heavy, hosting
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
 from components.navigation import ensure_app
@@ -130,13 +130,11 @@ def corpus_section() -> None:
             st.info(f"Upload a .conllu file of at most {limit_mb} MB, e.g. a UD treebank's dev split. "
                     "A larger file is refused by the uploader (a red mark on the file; hover it for the reason).")
             return
-        raw = upload.getvalue()
-        try:
-            sentences = read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES)
-        except CoNLLUError as exc:
-            st.error(controls.literal(f"{upload.name}: {exc}"))
+        parsed = heavy.parsed_upload(upload, lambda raw: read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES), (CoNLLUError,))
+        if parsed.error:
+            st.error(controls.literal(parsed.error))
             return
-        digest, name = hashlib.sha1(raw).hexdigest(), upload.name
+        sentences, digest, name = parsed.value, parsed.digest, parsed.name
     else:
         try:
             sentences = load_sample(data.get_parser())
@@ -144,16 +142,25 @@ def corpus_section() -> None:
             st.error(controls.literal(str(exc)))
             return
         digest, name = "sample", "built-in sample"
-    limit = st.slider("Sentences", 1, len(sentences), min(len(sentences), 300), key="dep_limit")
-    key = (s.model, digest, limit)
+    hosted = controls.settings().hosted
+    most = min(len(sentences), hosting.HOSTED_MAX_SENTENCES) if hosted else len(sentences)
+    limit = st.slider("Sentences", 1, most, min(most, 300), key="dep_limit")
+    if most < len(sentences):
+        st.caption(f"This shared app scores at most {hosting.HOSTED_MAX_SENTENCES} sentences per request, each cut to "
+                   f"{hosting.HOSTED_MAX_TOKENS} tokens ({len(sentences):,} in {controls.literal(name)}).")
+    key = (s.model, digest, limit, hosted)
     results = st.session_state.setdefault("_dep_scores", {})
+    heavy.collect("_dep_job", results)
     if key not in results:
-        if not st.button(f"Score all heads on {limit} sentences of {name}", key="dep_run", type="primary"):
+        model, chosen = view.model, sentences[:limit]
+        max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
+        scores = heavy.queued(
+            "_dep_job", key, f"Scoring {limit} sentences of {name}",
+            lambda progress: score_heads(model, chosen, batch_size=16, progress=progress, max_tokens=max_tokens),
+            start=lambda: st.button(f"Score all heads on {limit} sentences of {name}", key="dep_run", type="primary"),
+            shared=source is not None and not source.startswith("Upload"))
+        if scores is None:
             return
-        bar = st.progress(0.0, text="Running the model…")
-        scores = score_heads(view.model, sentences[:limit],
-                             progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} sentences"))
-        bar.empty()
         while len(results) >= 4:  # keep the last few results of this session
             results.pop(next(iter(results)))
         results[key] = scores
