@@ -11,14 +11,11 @@ that tried to change them in place would raise instead of changing another sessi
 from __future__ import annotations
 
 import streamlit as st
-import torch
 
 import attnviz
 from attnviz import LoadedModel, Run
-from attnviz.models import LOCAL_MODEL, LOCAL_TRAINED, resolve
 from attnviz.parsing import load_parser, parse
 from attnviz.stats import head_stats
-from components import hosting
 
 #: The numpy arrays of a Run that ``read_only`` locks.
 RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special")
@@ -33,34 +30,10 @@ def read_only(run: Run) -> Run:
     return run
 
 
-def check_memory(name: str) -> None:
-    """Raise ModelLoadError when ``name``'s weights and a 512-token run would not fit in the memory left.
-
-    Reads only the model's config (the parameters are counted on the meta device, no weight is
-    read). An app-side stand-in until ``attnviz.load_model`` does this itself (attnviz/memory.py)."""
-    if name in (LOCAL_MODEL, LOCAL_TRAINED):
-        return  # under 2 MB of weights
-    from transformers import AutoConfig, AutoModel
-
-    try:
-        config = AutoConfig.from_pretrained(resolve(name), trust_remote_code=False)
-        with torch.device("meta"):
-            n_params = sum(p.numel() for p in AutoModel.from_config(config).parameters())
-    except Exception:  # noqa: BLE001 - load_model says why, in its own words
-        return
-    n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None) or 1
-    n_heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None) or 1
-    left, group = hosting.memory_left()
-    refusal = hosting.memory_refusal(name, hosting.bytes_needed(n_params, int(n_layers), int(n_heads)), left, group)
-    if refusal:
-        raise attnviz.ModelLoadError(refusal)
-
-
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def get_model(name: str) -> LoadedModel:
     """The model, loaded once per process and shared by every session (raises ModelLoadError).
-    Refused before loading when it would not fit in the memory left (``check_memory``)."""
-    check_memory(name)
+    Refused before loading when it would not fit in the memory left (``attnviz.load_model`` checks)."""
     return attnviz.load_model(name)
 
 
