@@ -206,7 +206,10 @@ def sentence_page(title: str) -> tuple[View, str, Run]:
 def open_in_explorer(layer: int, head: int) -> None:
     """Switch to the explorer showing ``layer``-``head`` (1-based)."""
     st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
-    st.switch_page("pages/explorer.py")
+    # the switch already carries the new view's URL, so the explorer's run does not push a second
+    # history entry for it (browser Back then returns to the page the click came from)
+    params = ViewState(**{**_current().as_dict(), "layer": layer, "head": head, "all_heads": False}).to_params()
+    st.switch_page("pages/explorer.py", query_params=params)
 
 
 def write_url(view: View | None = None) -> None:
@@ -216,5 +219,6 @@ def write_url(view: View | None = None) -> None:
     accepted for the pages that have one), so a page without the sidebar, such as the
     walk-through, keeps the text, model, layer and head in the URL too.
     """
-    st.query_params.from_dict(_current().to_params())
+    # a page's own parameters (the explorer's link pair) are set during its run, for this run only
+    st.query_params.from_dict({**_current().to_params(), **st.session_state.pop("_url_extra", {})})
     remember()
