@@ -171,7 +171,11 @@ export default function ({ data, parentElement }) {
   // after a head was picked lower down the page, bring the drawing into view (once per pick)
   if (data.scroll && root.dataset.scrolled !== String(data.scroll)) {
     root.dataset.scrolled = String(data.scroll);
-    requestAnimationFrame(() => parentElement.scrollIntoView ? root.scrollIntoView({block: "start", behavior: "auto"}) : null);
+    const host = parentElement.getRootNode().host || root;
+    const target = host.closest ? (host.closest('[data-testid="stVerticalBlock"]') || host) : host;
+    const bring = () => target.scrollIntoView({block: "start", behavior: "auto"});
+    requestAnimationFrame(bring);
+    setTimeout(bring, 400);  // again once Streamlit has laid out the rest of the rerun
   }
 }
 """

@@ -20,6 +20,9 @@ from components import data
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
 
 OTHER = "__other__"
+#: The model menu's labels, short enough for the sidebar (the full descriptions are in its help).
+MENU_LABELS = {m: label for m, label in zip(MODELS, ("MiniLM-L6 (offline default)", "Local, trained on toy grammar",
+                                                     "Local, random weights"))}
 _KEYS = [f.name for f in fields(ViewState)]
 #: Widget keys whose values every page shares. Streamlit gives a widget on another page a new
 #: identity (and its default value), so ``remember`` saves them at the end of each run and
@@ -104,7 +107,8 @@ def sidebar() -> View:
     sb = st.sidebar
     choice = sb.selectbox(
         "Model", [*MODELS, OTHER], key="model_choice",
-        format_func=lambda m: MODELS.get(m, "Another Hugging Face model…"),
+        format_func=lambda m: MENU_LABELS.get(m, "Another Hugging Face model…"),
+        help="; ".join(f"{MENU_LABELS[m]}: {MODELS[m]}" for m in MODELS),
     )
     name = choice
     if choice == OTHER:

@@ -77,7 +77,8 @@ def head_views() -> None:
     head_stats_table(stats[stats["layer"] == layer], key="explorer_stats")
     st.subheader("Strongest links")
     st.caption("Each token's three most-attended tokens" + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
-    st.dataframe(top_links(matrix, run.tokens, mask=run.mask), key="explorer_links", hide_index=True)
+    st.dataframe(top_links(matrix, run.tokens, mask=run.mask), key="explorer_links", hide_index=True,
+                 column_config={f"#{r} weight": st.column_config.NumberColumn(f"#{r} weight", format="%.3f") for r in (1, 2, 3)})
 
 
 def data_heatmap(matrix, title: str):
