@@ -40,6 +40,8 @@ CLICK_TARGET = """(idx) => {
   const gd = document.querySelector('.st-key-heads_grid .js-plotly-plot');
   const t = gd._fullData[idx];
   const axis = (ref, letter) => gd._fullLayout[letter + 'axis' + ref.slice(1)];
+  const g = [...gd.querySelectorAll('g.trace.scatter')].find(n => n.__data__ && n.__data__[0] && n.__data__[0].trace.index === idx);
+  if (g) g.scrollIntoView({block: 'center', inline: 'center'});  // the thumbnail in view, as a person scrolls to it
   const xa = axis(t.xaxis, 'x'), ya = axis(t.yaxis, 'y');
   const box = gd.getBoundingClientRect();
   return {x: box.left + xa._offset + xa.c2p(t.x[0]), y: box.top + ya._offset + ya.c2p(t.y[0])};
@@ -165,6 +167,8 @@ def bench_in_app(browser, root: Path, repeat: int) -> dict[str, list[float]]:
             settle(page)
             layer, head = 2 + i % 4, 3 + i
             target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)
+            page.wait_for_timeout(300)
+            target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)  # after the scroll
             t0 = time.perf_counter()
             page.mouse.click(target["x"], target["y"])
             poll(page, lambda: page.locator("h1").first.inner_text() == "Attention explorer"

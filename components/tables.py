@@ -27,10 +27,15 @@ _HEAD_STATS = {
 ROW_PX = 35  # st.dataframe's row height
 
 
-def with_rest_patterns(stats: pd.DataFrame, run: Run) -> pd.DataFrame:
-    """``stats`` (every head of ``run``, layer-major) with a ``rest`` column: ``attnviz.stats.rest_patterns``."""
-    rest = rest_patterns(run.attention, run.special, run.mask, tokens=run.tokens)
-    return stats.assign(rest=rest.reshape(-1)[: len(stats)])
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _rest(_run: Run, run_key: tuple) -> list[str]:
+    return rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
+
+
+def with_rest_patterns(stats: pd.DataFrame, run: Run, run_key: tuple) -> pd.DataFrame:
+    """``stats`` (every head of ``run``, layer-major) with a ``rest`` column: ``attnviz.stats.rest_patterns``,
+    cached per ``run_key`` (model, text, mask, level, hidden specials: what identifies the run)."""
+    return stats.assign(rest=_rest(run, run_key)[: len(stats)])
 
 
 def head_stats_table(stats: pd.DataFrame, key: str, max_rows: int = 16) -> None:

@@ -46,9 +46,7 @@ def head_views() -> None:
         layout = figures.auto_layout(run.tokens) if choice == "auto" else choice
 
         def arcs(title: str) -> figures.ArcDrawing:
-            return figures.arcs_svg(run.tokens, weights if s.all_heads else weights[0], title=title, top_k=top_k or None,
-                                    layers=[head_label(layer, h) for h in heads] if s.all_heads else None,
-                                    max_arcs=MAX_SHOWN_ARCS, layout=layout, sinks=sinks)
+            return _arcs(run.tokens, weights, VIEW_KEY, title, top_k, layout, s.all_heads)
 
         drawing = arcs(view.short_title)
         arc_view(drawing.svg, key="explorer_arcs", scroll=st.session_state.pop("_scroll_arcs", 0))
@@ -73,7 +71,7 @@ def head_views() -> None:
                        key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
     st.subheader(f"Heads of layer {s.layer}")
-    stats = with_rest_patterns(data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special), run)
+    stats = with_rest_patterns(data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special), run, VIEW_KEY[:5])
     head_stats_table(stats[stats["layer"] == layer], key="explorer_stats")
     st.subheader("Strongest links")
     st.caption("Each token's three most-attended tokens" + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
@@ -81,8 +79,27 @@ def head_views() -> None:
                  column_config={f"#{r} weight": st.column_config.NumberColumn(f"#{r} weight", format="%.3f") for r in (1, 2, 3)})
 
 
+@st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
+def _heatmap(_matrix, _tokens, view_key: tuple, title: str):
+    """The heatmap figure of one view (keyed like its run, plus layer and head): plotly takes ~40 ms
+    to build one, so each is built once and shared (never mutated)."""
+    return figures.heatmap(_matrix, _tokens, _tokens, title=title)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _arcs(_tokens, _weights, view_key: tuple, title: str, top_k: int, layout: str, all_heads: bool) -> figures.ArcDrawing:
+    layer = view_key[-3]
+    heads = list(range(_weights.shape[0]))
+    return figures.arcs_svg(_tokens, _weights if all_heads else _weights[0], title=title, top_k=top_k or None,
+                            layers=[head_label(layer, h) for h in heads] if all_heads else None,
+                            max_arcs=MAX_SHOWN_ARCS, layout=layout, sinks=[i for i, sp in enumerate(run.special) if sp])
+
+
+VIEW_KEY = (s.model, text, s.causal, s.level, s.hide_special, s.layer - 1, s.head - 1, s.all_heads)
+
+
 def data_heatmap(matrix, title: str):
-    return figures.heatmap(matrix, run.tokens, run.tokens, title=title)
+    return _heatmap(matrix, run.tokens, VIEW_KEY, title)
 
 
 head_views()

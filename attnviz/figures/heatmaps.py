@@ -158,6 +158,7 @@ def grid(
     max_size: int = 32,
     *,
     special: np.ndarray | None = None,
+    sublabels: Sequence[Sequence[str]] | None = None,
 ) -> go.Figure:
     """A layers x heads grid of small heatmaps of ``[L, H, Q, K]`` attention.
 
@@ -175,12 +176,15 @@ def grid(
         labels = patterns.reshape(n_layers, n_heads).tolist()
     names = [[head_label(l, h) + (f" {labels[l][h]}" if labels is not None else "")
               for h in range(n_heads)] for l in range(n_layers)]
-    gap_x, gap_y = 14, 30  # px between thumbnails (room for the titles)
+    # a second title line (escaped like the first): e.g. what a sink head does apart from the sink
+    titles = [[plotly_text(names[l][h]) + (f"<br>{plotly_text(sublabels[l][h])}" if sublabels is not None and sublabels[l][h] else "")
+               for h in range(n_heads)] for l in range(n_layers)]
+    gap_x, gap_y = 14, 30 if sublabels is None else 40  # px between thumbnails (room for the titles)
     plot_w = n_heads * THUMB + (n_heads - 1) * gap_x
     plot_h = n_layers * THUMB + (n_layers - 1) * gap_y
     fig = make_subplots(
         rows=n_layers, cols=n_heads,
-        subplot_titles=[plotly_text(nm) for row in names for nm in row],
+        subplot_titles=[t for row in titles for t in row],
         horizontal_spacing=gap_x / plot_w if n_heads > 1 else 0.0,
         vertical_spacing=gap_y / plot_h if n_layers > 1 else 0.0,
     )
