@@ -8,8 +8,7 @@ drawing (no scripts, no event-handler attributes), and adds behaviour:
   (who looks at it) in blue; a click pins it. The pin is kept per view (``key``) in the
   page and survives reruns: a new head, layer, model option or sentence finds the same
   token again (same text, nearest position) and isolates it there;
-- hovering an arc writes its tokens and weight under the drawing (and the arc's own
-  ``<title>`` shows it as a tooltip);
+- hovering an arc writes its tokens and weight under the drawing;
 - clicking a legend entry of "all heads of the layer" hides or shows that head;
 - the drawing always fits its column's width (never a horizontal scroll bar); the
   two-column layout scrolls vertically inside a box at most 640 px high.

@@ -57,8 +57,9 @@ MAX_LABEL = 18
 COLUMN_GAP = 150                # px between the two columns of labels, where the links run
 
 
-def _arc_path(d: str, q: int, k: int, h: int, wt: float, sink: bool, highlighted: bool, tokens: Sequence[str]) -> str:
-    """One ``<path class="arc">`` with its hover title; sinks dashed and faint."""
+def _arc_path(d: str, q: int, k: int, h: int, wt: float, sink: bool, highlighted: bool) -> str:
+    """One ``<path class="arc">``; sinks dashed and faint. (No ``<title>`` per arc: at 1,536 arcs it would
+    push a 512-token rerun past 2 MB; the arc view writes the hovered arc's weight under the drawing.)"""
     extra = f' data-highlight="1" stroke="{ACCENT}"' if highlighted else ""
     if q == k:
         extra += ' marker-end="none"'  # no arrowhead on a loop
@@ -68,10 +69,8 @@ def _arc_path(d: str, q: int, k: int, h: int, wt: float, sink: bool, highlighted
     if sink:
         extra += ' data-sink="1" stroke-dasharray="3 3"'
         opacity = 0.1 + 0.3 * wt
-    tip = f"{tokens[q]} → {tokens[k]} {wt:.3f}"
     return (f'<path class="arc" data-from="{q}" data-to="{k}" data-head="{h}" data-weight="{wt:.4f}" '
-            f'd="{d}" stroke-width="{0.6 + 3.4 * wt:.2f}" stroke-opacity="{opacity:.2f}"{extra}>'
-            f"<title>{xml_text(tip)}</title></path>")
+            f'd="{d}" stroke-width="{0.6 + 3.4 * wt:.2f}" stroke-opacity="{opacity:.2f}"{extra}/>')
 
 
 def _legend_positions(names: Sequence[str], width: float) -> list[tuple[float, int]]:
@@ -159,7 +158,7 @@ def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highli
             q, k, wt = int(qs[i]), int(ks[i]), float(ws[i])
             y1, y2 = ys[q] + offset[i], ys[k] + offset[i]
             d = f"M{a:.1f},{y1:.1f} C{a + 50:.1f},{y1:.1f} {b - 50:.1f},{y2:.1f} {b:.1f},{y2:.1f}"
-            out.append(_arc_path(d, q, k, h, wt, bool(is_sink[i]), (q, k) in highlight, tokens))
+            out.append(_arc_path(d, q, k, h, wt, bool(is_sink[i]), (q, k) in highlight))
         out.append("</g>")
     out.append(f'<g class="tokens" fill="#222" font-size="{COLUMN_FONT}">')
     for i, t in enumerate(labels):
@@ -245,7 +244,6 @@ def arcs_svg(
     sinks:     key positions (e.g. [CLS]/[SEP]) whose arcs are drawn dashed, faint and below
                the others (``data-sink="1"``), so that sink attention never hides the rest.
 
-    Every arc holds a ``<title>`` ("makes → difficult 0.712") shown on hover.
     Stroke width and opacity grow with the weight. Markup for scripts and tests:
     ``<text class="token" data-index="i">``, ``<g class="head" data-head="h">`` (its
     ``stroke`` is the head colour) holding ``<path class="arc" data-from="q" data-to="k"
@@ -352,7 +350,7 @@ def arcs_svg(
             else:
                 a, b, hh = x_from[i], x_to[i], heights[i]
                 d = f"M{a:.1f},{baseline:.1f} C{a:.1f},{baseline - hh:.1f} {b:.1f},{baseline - hh:.1f} {b:.1f},{baseline:.1f}"
-            out.append(_arc_path(d, q, k, h, wt, bool(is_sink[i]), (q, k) in highlight, tokens))
+            out.append(_arc_path(d, q, k, h, wt, bool(is_sink[i]), (q, k) in highlight))
         out.append("</g>")
 
     # -- arc labels (e.g. dependency relations), at the top of arcs that are drawn
