@@ -129,8 +129,11 @@ def test_bug1_changing_the_pair_after_a_click_keeps_the_head(app):
     app.open()
     click_first_row(app)
     assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
-    # a new "To": a new ranking, not a new click
-    app.page.get_by_role("combobox", name="To (attended to)").click()
+    # a new "To": a new ranking, not a new click (first let the page bring the picked head's arcs into view)
+    app.page.wait_for_timeout(1000)
+    combo = app.page.get_by_role("combobox", name="To (attended to)")
+    combo.scroll_into_view_if_needed()
+    combo.click()
     app.rerun(lambda: app.page.get_by_role("option", name="2: snow").click())
     app.settle()
     assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
