@@ -26,6 +26,8 @@ Everything is vectorised over layers, heads and rows (no Python loop over tokens
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -144,15 +146,26 @@ def pattern_of(head_matrix: np.ndarray, special: np.ndarray, mask: np.ndarray | 
     return str(head_stats(head_matrix, special, mask)["pattern"].iloc[0])
 
 
-def top_links(matrix: np.ndarray, tokens: list[str], k: int = 3) -> pd.DataFrame:
-    """For each query token, its ``k`` most-attended keys and their weights: ``[Q, K]`` -> table."""
+def top_links(matrix: np.ndarray, tokens: list[str], k: int = 3, mask: np.ndarray | None = None) -> pd.DataFrame:
+    """For each query token, its ``k`` most-attended keys and their weights: ``[Q, K]`` -> table.
+
+    A key the query may not see (``mask`` False, e.g. a future token under the look-ahead mask)
+    or that gets no attention at all is never listed: its cells stay empty (token None, weight NaN).
+    """
     m = np.asarray(matrix, dtype=np.float32)
+    visible = m > 0
+    if mask is not None:
+        visible &= np.broadcast_to(np.asarray(mask, dtype=bool), m.shape)
     k = max(1, min(k, m.shape[-1]))
-    order = np.argsort(-m, axis=-1, kind="stable")[:, :k]  # (Q, k)
+    ranked = np.where(visible, m, -1.0)
+    order = np.argsort(-ranked, axis=-1, kind="stable")[:, :k]  # (Q, k)
     table = {"position": np.arange(len(tokens)), "token": list(tokens)}
     for rank in range(k):
-        table[f"#{rank + 1}"] = [tokens[j] for j in order[:, rank]]
-        table[f"#{rank + 1} weight"] = np.round(np.take_along_axis(m, order[:, rank : rank + 1], -1)[:, 0], 4)
+        keys = order[:, rank]
+        ok = np.take_along_axis(visible, keys[:, None], -1)[:, 0]
+        table[f"#{rank + 1}"] = [tokens[j] if good else None for j, good in zip(keys, ok)]
+        weight = np.take_along_axis(m, keys[:, None], -1)[:, 0]
+        table[f"#{rank + 1} weight"] = np.round(np.where(ok, weight, np.nan), 4)
     return pd.DataFrame(table)
 
 
@@ -179,3 +192,44 @@ def heads_linking(attention: np.ndarray, query: int, key: int) -> pd.DataFrame:
         "layer": layer, "head": head, "weight": weight.ravel(), "rank": rank.ravel(),
     })
     return frame.sort_values(["weight", "layer", "head"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
+
+
+def rest_patterns(attention: np.ndarray, special: np.ndarray, mask: np.ndarray | None = None,
+                  tokens: Sequence[str] | None = None) -> np.ndarray:
+    """``[L, H]`` pattern labels of what each head does *apart from* its sink attention.
+
+    Special tokens' rows and columns are dropped and every row renormalised to 1, then the
+    usual rule (``classify``) runs: a head that puts 0.9 on [SEP] and most of the rest on the
+    previous token is "previous token" here, where ``head_stats`` calls it a sink. An "other"
+    head is named more precisely where a rule fits: most rows' strongest key at one offset
+    ("offset +2") or on one token ("mostly to 'snow'", with ``tokens``; else its position).
+    """
+    a = np.asarray(attention, dtype=np.float32)
+    special = np.asarray(special, dtype=bool).reshape(-1)
+    keep = ~special
+    if keep.all() or not keep.any():
+        return head_stats(a, special, mask)["pattern"].to_numpy().reshape(a.shape[:2])
+    sub = a[..., keep, :][..., keep]
+    sub_mask = None if mask is None else np.asarray(mask, bool)[keep][:, keep]
+    names = [f"#{i}" for i in np.flatnonzero(keep)] if tokens is None else [repr(str(tokens[i])) for i in np.flatnonzero(keep)]
+    return _refine(sub, head_stats(sub, special[keep], sub_mask)["pattern"].to_numpy().reshape(a.shape[:2]), names)
+
+
+def _refine(a: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """"other" made specific where a rule fits: most rows' strongest key at one offset
+    ("offset +2") or on one token ("one token: #3")."""
+    n = a.shape[-1]
+    if n < 3:
+        return labels
+    best = a.argmax(-1)                                        # [L, H, Q]
+    offsets = best - np.arange(n)
+    out = labels.copy()
+    for l, h in zip(*np.nonzero(labels == OTHER)):
+        values, counts = np.unique(offsets[l, h], return_counts=True)
+        if counts.max() >= 0.5 * n and values[counts.argmax()] != 0:
+            out[l, h] = f"offset {int(values[counts.argmax()]):+d}"
+            continue
+        keys, counts = np.unique(best[l, h], return_counts=True)
+        if counts.max() >= 0.5 * n:
+            out[l, h] = f"mostly to {names[int(keys[counts.argmax()])]}"
+    return out

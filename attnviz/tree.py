@@ -68,6 +68,42 @@ class Sentence:
     def __len__(self) -> int:
         return len(self.words)
 
+    def problems(self, single_root: bool = False) -> list[str]:
+        """What keeps the syntactic heads from forming a tree, in words (empty when they do).
+
+        A word headed by itself and a cycle of words (1 -> 2 -> 1) are always problems. Every
+        sentence needs at least one root; with ``single_root`` exactly one (a correction editor's
+        rule for one sentence; spaCy's parse of several sentences has one root per sentence).
+        Word numbers in the messages are 1-based, as in CoNLL-U.
+        """
+        heads, out = self.syntactic_heads, []
+        selfs = [i for i, h in enumerate(heads) if h == i]
+        if selfs:
+            out.append("a word cannot be its own head: " + ", ".join(f"#{i + 1} {self.words[i]!r}" for i in selfs))
+        roots = [i for i, h in enumerate(heads) if h < 0]
+        if heads and not roots:
+            out.append("no word is the root (head 0)")
+        elif single_root and len(roots) > 1:
+            out.append(f"{len(roots)} words are roots (head 0): " + ", ".join(f"#{i + 1}" for i in roots) + "; a sentence has one")
+        seen_cycles: set[frozenset[int]] = set()
+        for start in range(len(heads)):
+            path, node = [], start
+            while node >= 0 and node not in path and heads[node] != node:
+                path.append(node)
+                node = heads[node]
+            if node >= 0 and node in path and heads[node] != node:
+                cycle = path[path.index(node):]
+                if frozenset(cycle) not in seen_cycles:
+                    seen_cycles.add(frozenset(cycle))
+                    out.append("a cycle: " + " → ".join(f"#{i + 1}" for i in [*cycle, cycle[0]]))
+        return out
+
+    def validate(self, single_root: bool = False) -> Sentence:
+        """This sentence, or ValueError naming every problem (see ``problems``)."""
+        if found := self.problems(single_root):
+            raise ValueError("; ".join(found))
+        return self
+
     @property
     def arcs(self) -> list[tuple[int, int, str]]:
         """(dependent, syntactic head, relation) for every word that has a head."""

@@ -17,10 +17,18 @@ import torch
 from torch import nn
 
 from attnviz.hooks import record
-from attnviz.local.model import MultiHeadAttention, causal_mask
+from attnviz.local.checkpoint import load_checkpoint
+from attnviz.local.model import FeedForward, MultiHeadAttention, PositionalEncoding, Transformer, causal_mask
+from attnviz.local.tokenizer import WordTokenizer
 
 WORDS = ["heavy", "snow", "makes", "driving", "more", "difficult", "today"]  # 7 tokens
 SOURCE_WORDS = ["starker", "Schnee", "erschwert", "das", "Fahren"]  # Z for cross-attention
+#: The encoder-decoder step: an English source (words the toy grammar knows) and the German
+#: target the decoder reads, so that cross-attention is (target x source), not square.
+ENCODER_WORDS = ["the", "heavy", "snow", "makes", "the", "driving", "more", "difficult"]
+DECODER_WORDS = ["der", "starke", "Schnee", "erschwert", "das", "Fahren"]
+#: Standard deviation of the weights of a freshly initialised transformer (BERT, GPT-2: 0.02).
+INIT_STD = 0.02
 
 
 def check_heads(d_model: int, num_heads: int) -> str | None:
@@ -120,8 +128,10 @@ def attention_steps(
 
 
 def scaling_demo(d_k: int = 64, n: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Why divide by sqrt(d_k): dot products of random unit-variance vectors have variance d_k,
-    which pushes softmax into saturation; scaling brings the spread back to about 1."""
+    """Why divide by sqrt(d_k): the dot product of two random vectors whose d_k entries each have
+    variance 1 has variance d_k (standard deviation sqrt(d_k)), which pushes softmax into
+    saturation; dividing by sqrt(d_k) brings the spread back to about 1. (For *unit* vectors the
+    spread would be about 1/sqrt(d_k): it is the entries' variance of 1 that makes it grow.)"""
     g = torch.Generator().manual_seed(seed)
     q, k = torch.randn(n, d_k, generator=g), torch.randn(n, d_k, generator=g)
     dots = (q * k).sum(-1)
@@ -191,3 +201,114 @@ def split_example(n_tokens: int = 7, d_model: int = 4, num_heads: int = 2) -> di
         "small vectors": (n_tokens * num_heads, d_model // num_heads),
         "concatenated": tuple(back.shape[1:]),
     }
+
+
+# ------------------------------------------------------------------ the rest of a transformer block
+
+
+@dataclass
+class BlockSteps:
+    """One encoder block around the attention of ``attention_steps``, with live numbers."""
+
+    pe: np.ndarray  # (n, d_model) sinusoidal positional encodings of positions 0..n-1
+    pe_similarity: np.ndarray  # (n,) dot product of PE(0) with PE(j), normalised: falls with distance
+    x_plus_pe: np.ndarray  # (n, d_model) what the first layer reads
+    residual: np.ndarray  # (n, d_model) x + attention output
+    normed: np.ndarray  # (n, d_model) LayerNorm(x + attention output)
+    ff_hidden: np.ndarray  # (n, d_ff) ReLU(normed W1 + b1)
+    ff_out: np.ndarray  # (n, d_model)
+    block_out: np.ndarray  # (n, d_model) LayerNorm(normed + ff_out)
+    ff_per_position_equal: float  # max |FF(row i alone) - FF(all rows)[i]|: the same network at every position
+
+
+def block_steps(steps: AttentionSteps, seed: int = 0, d_ff: int | None = None) -> BlockSteps:
+    """Positional encoding, add & norm and the feed-forward block, on the walk-through's X and its
+    multi-head attention output (the from-scratch modules, seeded locally)."""
+    x = torch.tensor(steps.x)
+    n, d_model = x.shape
+    d_ff = d_ff or 4 * d_model
+    pe = PositionalEncoding(d_model, max_len=max(n, 16)).pe[:n]  # deterministic, no weights
+    unit = pe / pe.norm(dim=-1, keepdim=True)
+    ff = _seeded(lambda: FeedForward(d_model, d_ff), seed + 3).eval()
+    norm1, norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)  # scale 1, shift 0: no random draw
+    with torch.inference_mode():
+        residual = x + torch.tensor(steps.output)
+        normed = norm1(residual)
+        hidden = torch.relu(ff.linear1(normed))
+        ff_out = ff.linear2(hidden)
+        out = norm2(normed + ff_out)
+        alone = torch.stack([ff(normed[i : i + 1])[0] for i in range(n)])
+    return BlockSteps(
+        pe=pe.numpy(), pe_similarity=(unit @ unit[0]).numpy(), x_plus_pe=(x + pe).numpy(),
+        residual=residual.numpy(), normed=normed.numpy(), ff_hidden=hidden.numpy(), ff_out=ff_out.numpy(),
+        block_out=out.numpy(), ff_per_position_equal=float((alone - ff_out).abs().max()),
+    )
+
+
+# ------------------------------------------------------------------ encoder and decoder
+
+
+def _initialised(config, seed: int) -> Transformer:
+    """A ``Transformer`` of ``config`` initialised as BERT and GPT-2 are: every matrix and embedding
+    from N(0, INIT_STD²), biases 0, LayerNorm 1 and 0; drawn from a local generator."""
+    with torch.device("meta"):
+        module = Transformer(config)
+    module = module.to_empty(device="cpu")
+    module.pos = PositionalEncoding(config.d_model, config.max_len)  # its buffer, computed again (no RNG)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            for name, p in m.named_parameters(recurse=False):
+                if isinstance(m, nn.LayerNorm):
+                    (nn.init.ones_ if name == "weight" else nn.init.zeros_)(p)
+                elif p.dim() > 1:
+                    nn.init.normal_(p, 0.0, INIT_STD, generator=g)
+                else:
+                    nn.init.zeros_(p)
+    return module.eval()
+
+
+@dataclass
+class EncoderDecoder:
+    """An encoder-decoder run: source and target differ, so cross-attention is (target x source)."""
+
+    source: list[str]  # encoder tokens ([CLS] ... [SEP])
+    target: list[str]  # decoder tokens
+    encoder: np.ndarray  # (layers, heads, S, S) self-attention of the encoder, never masked
+    decoder: np.ndarray  # (layers, heads, T, T) masked self-attention of the decoder
+    cross: np.ndarray  # (layers, heads, T, S)
+    trained_encoder: np.ndarray  # (layers, heads, S, S) the trained model's encoder on the same source
+    architecture: str  # "3 layers x 4 heads, d_model 64"
+    row_max: dict[str, float]  # mean over rows of the largest weight: how sharp attention is
+
+
+def mean_row_max(attention: np.ndarray) -> float:
+    return float(np.asarray(attention).max(-1).mean())
+
+
+def encoder_decoder(seed: int = 0) -> EncoderDecoder:
+    """The trained toy-grammar model's architecture, at a standard initialisation, reading the
+    English ``ENCODER_WORDS`` and writing the German ``DECODER_WORDS``; and the trained
+    encoder on the same source, for comparison (its decoder was never trained)."""
+    trained, vocab_tokenizer, _ = load_checkpoint()
+    config = trained.config
+    fresh = _initialised(config, seed)
+    src = vocab_tokenizer.encode(" ".join(ENCODER_WORDS))
+    tgt_tokenizer = WordTokenizer(vocab_size=config.vocab_size, lowercase=False)  # any word: hashed ids
+    tgt = tgt_tokenizer.encode(" ".join(DECODER_WORDS), add_special=False)
+    src_ids, tgt_ids = torch.tensor([src.ids]), torch.tensor([[2, *tgt.ids]])  # the decoder starts at [CLS]
+    with torch.inference_mode():
+        with record(fresh) as rec:
+            fresh(src_ids, tgt_ids)
+        with record(trained.eval()) as rec_trained:
+            trained.encode(src_ids)
+    encoder, decoder, cross = (rec.stack(kind)[:, 0].numpy() for kind in ("self", "decoder", "cross"))
+    trained_encoder = rec_trained.stack("self")[:, 0].numpy()
+    source = list(src.tokens)
+    return EncoderDecoder(
+        source=source, target=["[CLS]", *DECODER_WORDS], encoder=encoder, decoder=decoder, cross=cross,
+        trained_encoder=trained_encoder,
+        architecture=f"{config.num_layers} layers × {config.num_heads} heads, d_model {config.d_model}",
+        row_max={"uniform (1 / keys)": 1.0 / len(source), "initialised, N(0, 0.02²)": mean_row_max(encoder),
+                 "trained on the toy grammar": mean_row_max(trained_encoder)},
+    )

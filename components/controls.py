@@ -22,6 +22,9 @@ from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
 
 OTHER = "__other__"
+#: The model menu's labels, short enough for the sidebar (the full descriptions are in its help).
+MENU_LABELS = {m: label for m, label in zip(MODELS, ("MiniLM-L6 (offline default)", "Local, trained on toy grammar",
+                                                     "Local, random weights"))}
 _KEYS = [f.name for f in fields(ViewState)]
 #: Widget keys whose values every page shares. Streamlit gives a widget on another page a new
 #: identity (and its default value), so ``remember`` saves them at the end of each run and
@@ -81,8 +84,8 @@ def settings() -> hosting.Settings:
 def model_options(hosted: hosting.Settings) -> dict[str, str]:
     """The model menu: value -> label. In hosted mode, the allowed models only (no free-text entry)."""
     if not hosted.hosted:
-        return {**MODELS, OTHER: "Another Hugging Face model…"}
-    return {m: MODELS.get(m, m) for m in hosted.models}
+        return {**MENU_LABELS, OTHER: "Another Hugging Face model…"}
+    return {m: MENU_LABELS.get(m, m) for m in hosted.models}
 
 
 def seed_from_url() -> None:
@@ -146,7 +149,10 @@ def sidebar() -> View:
     options = model_options(hosted)
     if st.session_state.get("model_choice") not in options:
         st.session_state["model_choice"] = hosted.fallback  # e.g. a value saved before the allowed list changed
-    choice = sb.selectbox("Model", list(options), key="model_choice", format_func=lambda m: options.get(m, m))
+    choice = sb.selectbox(
+        "Model", list(options), key="model_choice", format_func=lambda m: options.get(m, m),
+        help="; ".join(f"{MENU_LABELS[m]}: {MODELS[m]}" for m in options if m in MODELS),
+    )
     name = choice
     if choice == OTHER:
         name = sb.text_input(
@@ -263,7 +269,10 @@ def sentence_page(title: str) -> tuple[View, str, Run]:
 def open_in_explorer(layer: int, head: int) -> None:
     """Switch to the explorer showing ``layer``-``head`` (1-based)."""
     st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
-    st.switch_page("pages/explorer.py")
+    # the switch already carries the new view's URL, so the explorer's run does not push a second
+    # history entry for it (browser Back then returns to the page the click came from)
+    params = ViewState(**{**_current().as_dict(), "layer": layer, "head": head, "all_heads": False}).to_params()
+    st.switch_page("pages/explorer.py", query_params=params)
 
 
 def write_url(view: View | None = None) -> None:
@@ -273,5 +282,6 @@ def write_url(view: View | None = None) -> None:
     accepted for the pages that have one), so a page without the sidebar, such as the
     walk-through, keeps the text, model, layer and head in the URL too.
     """
-    st.query_params.from_dict(_current().to_params())
+    # a page's own parameters (the explorer's link pair) are set during its run, for this run only
+    st.query_params.from_dict({**_current().to_params(), **st.session_state.pop("_url_extra", {})})
     remember()

@@ -6,10 +6,16 @@ invisible scatter point covers each thumbnail; clicking it selects that head.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+import attnviz
 from attnviz import figures
+from attnviz.labels import head_label
+from attnviz.stats import rest_patterns
 
 
 def _with_click_targets(fig: go.Figure, n_heads: int) -> go.Figure:
@@ -29,6 +35,46 @@ def _with_click_targets(fig: go.Figure, n_heads: int) -> go.Figure:
 
 SHORT = {"previous token": "prev", "next token": "next", "self": "self", "[CLS]/[SEP] sink": "sink",
          "broad": "broad", "other": ""}
+RELATIONS_FILE = Path(attnviz.__file__).resolve().parent / "data" / "head_relations_minilm.csv"
+
+
+def _short_rest(label: str) -> str:
+    """A thumbnail-sized form of ``attnviz.stats.rest_patterns``'s label."""
+    if label.startswith("offset "):
+        return label.removeprefix("offset ")
+    if label.startswith("mostly to "):
+        return "→" + label.removeprefix("mostly to ").strip("'\"")[:6]
+    return SHORT.get(label, label)
+
+
+@st.cache_data(show_spinner=False)
+def head_relations() -> dict[str, str]:
+    """{"2-8": "amod", ...}: the relation each head of the default model tracks best on the built-in
+    sample (``scripts/make_head_relations.py``); empty when the file is missing."""
+    try:
+        table = pd.read_csv(RELATIONS_FILE)
+    except OSError:
+        return {}
+    return dict(zip(table["head"], table["relation"]))
+
+
+def sublabels(run, stats, rest: list[str], model_name: str) -> list[list[str]]:
+    """Second title line per thumbnail: what a sink head does apart from the sink, and for the default
+    model the relation it tracks best on the sample corpus."""
+    relations = head_relations() if model_name == attnviz.DEFAULT_MODEL else {}
+    out = []
+    for layer in range(run.n_layers):
+        row = []
+        for head in range(run.n_heads):
+            i = layer * run.n_heads + head
+            bits = []
+            if stats["pattern"].iloc[i] == "[CLS]/[SEP] sink" and rest[i] != stats["pattern"].iloc[i]:
+                bits.append(_short_rest(rest[i]))
+            if rel := relations.get(head_label(layer, head)):
+                bits.append(rel)
+            row.append(" · ".join(b for b in bits if b))
+        out.append(row)
+    return out
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
@@ -37,7 +83,9 @@ def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: 
     """(the grid for export, the same with click targets): 72 MiniLM subplots take plotly ~0.4 s to
     build, so each view's figures are built once and shared (never mutated; keyed like its run)."""
     labels = _stats.pivot(index="layer", columns="head", values="pattern").replace(SHORT).to_numpy().tolist()
-    fig = figures.grid(_run.attention, labels, title=f"{model_name} · all heads · {'look-ahead mask' if causal else 'no mask'}")
+    rest = rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
+    fig = figures.grid(_run.attention, labels, title=f"{model_name} · all heads · {'look-ahead mask' if causal else 'no mask'}",
+                       sublabels=sublabels(_run, _stats, rest, model_name))
     return fig, _with_click_targets(fig, _run.n_heads)
 
 

@@ -13,24 +13,61 @@ _COLUMNS = {
     "rank": st.column_config.NumberColumn(
         "rank", help="1 = the most-attended token of the first one in this head; 2 = one token gets more; …"),
 }
+#: The query parameters that carry the chosen pair (token positions, 0-based as in the pickers).
+URL_FROM, URL_TO = "from", "to"
+
+
+def allowed_keys(run: Run, query: int) -> list[int]:
+    """The positions ``query`` may attend to in this run (all of them, or up to itself under the mask)."""
+    n = len(run.tokens)
+    if run.mask is None:
+        return list(range(n))
+    allowed = [k for k in range(n) if bool(run.mask[query, k])]
+    return allowed or [query]
+
+
+def _from_url(name: str, options: list[int]) -> int | None:
+    raw = st.query_params.get(name)
+    try:
+        value = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value in options else None
 
 
 def heads_linking_view(run: Run, key: str, shown: int = 12) -> tuple[int, int] | None:
     """Two token pickers and the heads ranked by how much the first attends to the second.
 
-    The defaults are the middle word and the last word (in the default sentence, "makes" and
-    "difficult"). Returns the 1-based (layer, head) of a row the person just clicked, else None.
+    The defaults are the middle word and the last word it may attend to (in the default sentence,
+    "makes" and "difficult"; under the look-ahead mask only earlier tokens are offered). The pair
+    is written to the URL (``from``, ``to``). Returns the 1-based (layer, head) of a row the
+    person just clicked, else None: the table is a new widget for every pair, so changing the pair
+    clears the selection instead of replaying it as a click on the new ranking.
     """
     n = len(run.tokens)
     real = [i for i in range(n) if not run.special[i]] or list(range(n))
     label = lambda i: f"{i}: {run.tokens[i]}"  # noqa: E731 - plain text in a selectbox, never Markdown
+    k_from, k_to = f"{key}_from", f"{key}_to"
+    options = list(range(n))
+    default_from = real[(len(real) - 1) // 2]
+    if st.session_state.get(k_from) not in options:
+        st.session_state[k_from] = _from_url(URL_FROM, options)
+        if st.session_state[k_from] is None:
+            st.session_state[k_from] = default_from
     left, right = st.columns(2)
-    query = left.selectbox("From (attending)", range(n), index=real[(len(real) - 1) // 2], format_func=label,
-                           key=f"{key}_from")
-    target = right.selectbox("To (attended to)", range(n), index=real[-1], format_func=label, key=f"{key}_to")
+    query = left.selectbox("From (attending)", options, format_func=label, key=k_from)
+    targets = allowed_keys(run, query)
+    default_to = ([k for k in targets if k in real and k != query] or targets)[-1]
+    if st.session_state.get(k_to) not in targets:
+        from_url = _from_url(URL_TO, targets)
+        st.session_state[k_to] = from_url if from_url is not None else default_to
+    target = right.selectbox("To (attended to)", targets, format_func=label, key=k_to,
+                             help="Under the look-ahead mask a token may attend only to itself and earlier tokens.")
+    if (query, target) != (default_from, default_to):  # like every parameter: only when not the default
+        st.session_state["_url_extra"] = {URL_FROM: str(query), URL_TO: str(target)}
     table = heads_linking(run.attention, query, target)
-    event = st.dataframe(table.drop(columns=["layer", "head"]).head(shown), key=f"{key}_table", hide_index=True,
-                         on_select="rerun", selection_mode="single-row", column_config=_COLUMNS)
+    event = st.dataframe(table.drop(columns=["layer", "head"]).head(shown), key=f"{key}_table_{query}_{target}",
+                         hide_index=True, on_select="rerun", selection_mode="single-row", column_config=_COLUMNS)
     rows = event.selection.rows if event else []
     picked = (query, target, rows[0]) if rows else None
     if picked is None or st.session_state.get(f"_{key}_handled") == picked:

@@ -24,12 +24,19 @@ _VIA_APP = "_via_app"
 
 def pages() -> list:
     return [
-        st.Page("pages/explorer.py", title="Explorer", icon=":material/search:", url_path="explorer", default=True),
+        # the default page is served at "/"; /explorer (old links, typed addresses) opens it too
+        st.Page("pages/explorer.py", title="Explorer", icon=":material/search:", url_path="start", default=True),
+        st.Page(_explorer_alias, title="Explorer", url_path="explorer", visibility="hidden"),
         st.Page("pages/all_heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
         st.Page("pages/dependencies.py", title="Heads vs. syntax", icon=":material/account_tree:", url_path="dependencies"),
         st.Page("pages/walkthrough.py", title="From attention to transformers", icon=":material/school:",
                 url_path="walkthrough"),
     ]
+
+
+def _explorer_alias() -> None:
+    """/explorer: the explorer lives at "/"; go there with the link's parameters."""
+    st.switch_page("pages/explorer.py", query_params=st.query_params.to_dict())
 
 
 def run_app() -> None:

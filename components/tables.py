@@ -5,21 +5,43 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from attnviz import Run
+from attnviz.stats import rest_patterns
+
 _HEAD_STATS = {
-    "label": st.column_config.TextColumn("head", help="layer-head, 1-based (3-1 = layer 3, head 1)"),
+    "label": st.column_config.TextColumn("head", help="layer-head, 1-based (3-1 = layer 3, head 1)", width=48),
+    "pattern": st.column_config.TextColumn("pattern", help="the dominant share (≥ 0.5), else broad (spread > 0.8) or other"),
+    "rest": st.column_config.TextColumn(
+        "apart from [CLS]/[SEP]", help="the pattern of the attention left when [CLS]/[SEP] are dropped and each row "
+        "renormalised: what a sink head does with the rest of its attention"),
+    "special": st.column_config.NumberColumn("on [CLS]/[SEP]", help="share of attention on special tokens", format="%.2f"),
+    "previous": st.column_config.NumberColumn("on previous", help="share on the previous token", format="%.2f"),
+    "next": st.column_config.NumberColumn("on next", help="share on the next token", format="%.2f"),
+    "self": st.column_config.NumberColumn("on itself", help="share on the token itself", format="%.2f"),
     "entropy": st.column_config.NumberColumn("entropy (bits)", help="mean over rows of -Σ a·log2 a", format="%.2f"),
     "entropy_norm": st.column_config.NumberColumn(
         "spread", help="entropy ÷ log2(keys a row may see): 1 = uniform, 0 = one key", format="%.2f"),
     "mean_distance": st.column_config.NumberColumn(
         "mean distance", help="attention-weighted |query - key|, in positions", format="%.1f"),
-    "special": st.column_config.NumberColumn("on [CLS]/[SEP]", help="share of attention on special tokens", format="%.2f"),
-    "previous": st.column_config.NumberColumn("on previous", help="share on the previous token", format="%.2f"),
-    "next": st.column_config.NumberColumn("on next", help="share on the next token", format="%.2f"),
-    "self": st.column_config.NumberColumn("on itself", help="share on the token itself", format="%.2f"),
-    "pattern": st.column_config.TextColumn("pattern", help="the dominant share (≥ 0.5), else broad (spread > 0.8) or other"),
 }
+ROW_PX = 35  # st.dataframe's row height
 
 
-def head_stats_table(stats: pd.DataFrame, key: str) -> None:
-    """``attnviz.stats.head_stats`` rows as a table: 1-based "layer-head" labels only, readable headers."""
-    st.dataframe(stats.drop(columns=["layer", "head"]), key=key, hide_index=True, column_config=_HEAD_STATS)
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _rest(_run: Run, run_key: tuple) -> list[str]:
+    return rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
+
+
+def with_rest_patterns(stats: pd.DataFrame, run: Run, run_key: tuple) -> pd.DataFrame:
+    """``stats`` (every head of ``run``, layer-major) with a ``rest`` column: ``attnviz.stats.rest_patterns``,
+    cached per ``run_key`` (model, text, mask, level, hidden specials: what identifies the run)."""
+    return stats.assign(rest=_rest(run, run_key)[: len(stats)])
+
+
+def head_stats_table(stats: pd.DataFrame, key: str, max_rows: int = 16) -> None:
+    """``attnviz.stats.head_stats`` rows as a table: 1-based "layer-head" labels only, readable headers,
+    the labels first, every column and (up to ``max_rows``) every row in view without scrolling."""
+    shown = stats.drop(columns=["layer", "head"])
+    order = [c for c in _HEAD_STATS if c in shown.columns]
+    height = ROW_PX * (min(len(shown), max_rows) + 1) + 3
+    st.dataframe(shown[order], key=key, hide_index=True, column_config=_HEAD_STATS, width="stretch", height=height)

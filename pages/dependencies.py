@@ -24,6 +24,13 @@ ensure_app()
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
+
+def arrows(x):
+    """attnviz's plain "->" shown as "→", the arrow used everywhere in the app (text or a table's cells and headers)."""
+    if isinstance(x, pd.DataFrame):
+        return x.rename(columns=arrows).replace(r"->", "→", regex=True)
+    return str(x).replace("->", "→")
+
 view = controls.sidebar()
 s = view.state
 st.title("Heads vs. syntax")
@@ -50,8 +57,10 @@ def edited_tree(parsed: Sentence) -> Sentence:
     heads = [int(h) - 1 if pd.notna(h) else -1 for h in edited["head"]]
     relations = [str(r).strip() or "dep" for r in edited["relation"]]
     try:
-        return Sentence(words=parsed.words, syntactic_heads=heads, relations=relations, text=parsed.text,
+        tree = Sentence(words=parsed.words, syntactic_heads=heads, relations=relations, text=parsed.text,
                         offsets=parsed.offsets, pos=parsed.pos, meta=parsed.meta)
+        # self-heads and cycles always; exactly one root unless the parser found several sentences
+        return tree.validate(single_root=sum(h < 0 for h in parsed.syntactic_heads) <= 1)
     except ValueError as exc:
         st.error(controls.literal(f"That correction is not a valid tree: {exc}. Using the parser's tree."))
         return parsed
@@ -101,13 +110,13 @@ def sentence_section(run: attnviz.Run) -> None:
     st.subheader("Which heads track each arc")
     best = best_heads(hits, top=3)
     if not best.empty:
-        lines = [f"**{rel}**: " + ", ".join(f"{r['head']} ({r['direction']}, {r['predicted']}/{r['arcs']})"
+        lines = [f"**{rel}**: " + ", ".join(f"{r['head']} ({arrows(r['direction'])}, {r['predicted']}/{r['arcs']})"
                                            for _, r in group.iterrows())
                  for rel, group in best.groupby("relation", sort=False)]
         st.markdown("Best heads for this sentence — " + " · ".join(lines))
     relations = relations_table(hits)
-    st.dataframe(relations.assign(dependent=relations["dependent"] + 1, head=relations["head"] + 1),  # 1-based, as above
-                 key="dep_relations", hide_index=True,
+    st.dataframe(arrows(relations.assign(dependent=relations["dependent"] + 1, head=relations["head"] + 1)),  # 1-based, as above
+                 key="dep_relations", hide_index=True, width="content", height="content",
                  column_config={"dependent": st.column_config.NumberColumn("#", help="word position, 1-based"),
                                 "head": st.column_config.NumberColumn("head #", help="its syntactic head, 1-based")})
 
@@ -172,7 +181,8 @@ def corpus_section() -> None:
         table = scores.table(min_count=1)
         st.warning("Every relation has fewer than 5 arcs in these sentences, so all are shown; "
                    "accuracies over so few arcs say little. Score more sentences for a stable table.")
-    st.dataframe(table.round(3), key="dep_table", hide_index=True)
+    st.dataframe(arrows(table), key="dep_table", hide_index=True,  # every accuracy with 3 decimals (0.790, not 0.79)
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.select_dtypes("float").columns})
     st.download_button("Table as CSV", scores.to_csv(min_count=1).encode("utf-8"),
                        file_name=file_stem(s.model.split("/")[-1], "heads-vs-relations") + ".csv", mime="text/csv",
                        key="dep_csv", on_click="ignore", icon=":material/table:")
@@ -184,9 +194,17 @@ def corpus_section() -> None:
                                      title=f"{s.model.split('/')[-1]}: accuracy per relation and head (better direction)",
                                      counts=scores.counts[rows])
 
-    st.plotly_chart(heat(), key="dep_heatmap", config={"displaylogo": False}, width="content")
+    event = st.plotly_chart(figures.clickable_cells(heat()), key="dep_heatmap", config={"displaylogo": False},
+                            width="content", on_select="rerun", selection_mode="points")
+    cell = next((p["customdata"][0] for p in (event.selection.points if event else []) if p.get("customdata")), None)
+    if cell and st.session_state.get("_dep_cell") != cell:  # a cell shows its head above (once per click)
+        st.session_state["_dep_cell"] = cell
+        layer, head = (int(x) for x in cell.split("-"))
+        st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
+        st.rerun()
     export_buttons(heat, file_stem(s.model.split("/")[-1], "heads-vs-relations"), key="dep_heat")
-    st.caption(f"Directions: {DIRECTIONS[0]} (the dependent attends most to its head) and {DIRECTIONS[1]}.")
+    st.caption("Click a cell to show that head in the sentence view above. "
+               f"Directions: {arrows(DIRECTIONS[0])} (the dependent attends most to its head) and {arrows(DIRECTIONS[1])}.")
 
 
 run = controls.captured(view, text) if text.strip() else None

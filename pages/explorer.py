@@ -11,62 +11,108 @@ from components.downloads import export_buttons, file_stem
 from components.kinds import explorer_view  # seq2seq
 from components.links import heads_linking_view
 from components.navigation import ensure_app
-from components.tables import head_stats_table
+from components.tables import head_stats_table, with_rest_patterns
 
 ensure_app()
 
 #: Arcs drawn at most (the strongest): 512 tokens x top-3, so that one rerun stays near 2 MB even
 #: with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
 MAX_SHOWN_ARCS = 3 * 512
+LAYOUTS = {"auto": "auto", "arcs": "arcs in a row", "columns": "two columns"}
 
 view, text, run = controls.sentence_page("Attention explorer")
 s = view.state
 if explorer_view(view, text, run):  # seq2seq: target, kind of attention, generation (components/kinds.py)
     controls.write_url(view)
     st.stop()
+n_tokens = len(run.tokens)
 
-layer = s.layer - 1
-heads = list(range(run.n_heads)) if s.all_heads else [s.head - 1]
-weights = run.attention[layer, heads]  # (heads shown, query, key)
-stem = file_stem(s.model.split("/")[-1], f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}",
-                 "masked" if s.causal else "unmasked", s.level)
 
-left, right = st.columns([1, 1], gap="large")
-with left:
-    st.subheader("Dependency arcs")
-    top_k = controls.top_k_control()
-    def arcs(title: str) -> figures.ArcDrawing:
-        return figures.arcs_svg(run.tokens, weights if s.all_heads else weights[0], title=title, top_k=top_k or None,
-                                layers=[head_label(layer, h) for h in heads] if s.all_heads else None,
-                                max_arcs=MAX_SHOWN_ARCS)
+@st.fragment
+def head_views() -> None:
+    """Arcs and heatmap of the chosen head; their own options (links per token, layout) rerun only this."""
+    layer = s.layer - 1
+    heads = list(range(run.n_heads)) if s.all_heads else [s.head - 1]
+    weights = run.attention[layer, heads]  # (heads shown, query, key)
+    stem = file_stem(s.model.split("/")[-1], f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}",
+                     "masked" if s.causal else "unmasked", s.level)
+    sinks = [i for i in range(n_tokens) if run.special[i]]
+    long_input = figures.auto_layout(run.tokens) == "columns"
+    left, right = st.columns([2, 3] if long_input else [1, 1], gap="large")
+    with left:
+        st.subheader("Dependency arcs")
+        c1, c2 = st.columns(2)
+        with c1:
+            top_k = controls.top_k_control()
+        choice = c2.selectbox("Layout", list(LAYOUTS), format_func=LAYOUTS.get, key="arc_layout",
+                              help="auto: arcs in a row for short inputs, two columns (attending left, attended-to "
+                                   "right, scrolling down) when a row would not fit the column.")
+        layout = figures.auto_layout(run.tokens) if choice == "auto" else choice
 
-    drawing = arcs(view.short_title)
-    arc_view(drawing.svg, key="explorer_arcs")
-    if drawing.n_dropped:
-        st.caption(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links; "
-                   "fewer links per token or a single head shows the rest.")
-    export_buttons(lambda: arcs(view.title).svg, stem + "_arcs", key="arcs", svg_native=True)
+        def arcs(title: str) -> figures.ArcDrawing:
+            return _arcs(run.tokens, weights, VIEW_KEY, title, top_k, layout, s.all_heads)
 
-matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
-with right:
-    st.subheader(f"Heatmap, head {head_label(layer, s.head - 1)}" if not s.all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
-    st.plotly_chart(figures.heatmap(matrix, run.tokens, run.tokens, title=view.short_title, side=360),
-                    key="explorer_heatmap", config={"displaylogo": False}, width="stretch")
-    export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=view.title), stem + "_heatmap",
-                   key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
+        drawing = arcs(view.short_title)
+        arc_view(drawing.svg, key="explorer_arcs", scroll=st.session_state.pop("_scroll_arcs", 0))
+        notes = []
+        if sinks:
+            notes.append("Dashed, faint links go to [CLS]/[SEP] (sink attention), drawn beneath the others.")
+        if drawing.n_dropped:
+            notes.append(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links; "
+                         "fewer links per token or a single head shows the rest.")
+        if notes:
+            st.caption(" ".join(notes))
+        export_buttons(lambda: arcs(view.title).svg, stem + "_arcs", key="arcs", svg_native=True)
 
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.subheader("Strongest links")
-    st.dataframe(top_links(matrix, run.tokens), key="explorer_links", hide_index=True)
-with right:
+    matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
+    with right:
+        st.subheader(f"Heatmap, head {head_label(layer, s.head - 1)}" if not s.all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
+        st.plotly_chart(data_heatmap(matrix, view.short_title), key="explorer_heatmap", config={"displaylogo": False},
+                        width="stretch")
+        if n_tokens > figures.MAX_TICKS:
+            st.caption(f"{n_tokens} tokens: drag a box on the heatmap to zoom in and label every token; double-click to zoom out.")
+        export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=view.title), stem + "_heatmap",
+                       key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
+
     st.subheader(f"Heads of layer {s.layer}")
-    stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
+    stats = with_rest_patterns(data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special), run, VIEW_KEY[:5])
     head_stats_table(stats[stats["layer"] == layer], key="explorer_stats")
+    st.subheader("Strongest links")
+    st.caption("Each token's three most-attended tokens" + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
+    st.dataframe(top_links(matrix, run.tokens, mask=run.mask), key="explorer_links", hide_index=True,
+                 column_config={f"#{r} weight": st.column_config.NumberColumn(f"#{r} weight", format="%.3f") for r in (1, 2, 3)})
+
+
+@st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
+def _heatmap(_matrix, _tokens, view_key: tuple, title: str):
+    """The heatmap figure of one view (keyed like its run, plus layer and head): plotly takes ~40 ms
+    to build one, so each is built once and shared (never mutated)."""
+    return figures.heatmap(_matrix, _tokens, _tokens, title=title)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _arcs(_tokens, _weights, view_key: tuple, title: str, top_k: int, layout: str, all_heads: bool) -> figures.ArcDrawing:
+    layer = view_key[-3]
+    heads = list(range(_weights.shape[0]))
+    return figures.arcs_svg(_tokens, _weights if all_heads else _weights[0], title=title, top_k=top_k or None,
+                            layers=[head_label(layer, h) for h in heads] if all_heads else None,
+                            max_arcs=MAX_SHOWN_ARCS, layout=layout, sinks=[i for i, sp in enumerate(run.special) if sp])
+
+
+VIEW_KEY = (s.model, text, s.causal, s.level, s.hide_special, s.layer - 1, s.head - 1, s.all_heads)
+
+
+def data_heatmap(matrix, title: str):
+    return _heatmap(matrix, run.tokens, VIEW_KEY, title)
+
+
+head_views()
 
 st.subheader("Which heads link two tokens")
 st.caption("Different heads follow different links: pick a token and one it may attend to, and see every head of "
            "the model ranked by that link. Click a row to show that head above.")
 if (picked := heads_linking_view(run, key="link")) is not None:
+    st.session_state["_scroll_arcs"] = st.session_state.get("_scroll_count", 0) + 1
+    st.session_state["_scroll_count"] = st.session_state["_scroll_arcs"]
     controls.open_in_explorer(*picked)
 controls.write_url(view)

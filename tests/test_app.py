@@ -307,7 +307,9 @@ def test_dependencies_page_for_the_typed_sentence():
 
 def assert_scores_table(table: pd.DataFrame, expected: pd.DataFrame) -> None:
     """The page's corpus table is the library's, and its accuracies are shares of whole arcs."""
-    pd.testing.assert_frame_equal(table.reset_index(drop=True), expected.round(3), check_dtype=False)
+    # the page shows the library's numbers unrounded (formatted to 3 decimals) and its arrows as "→"
+    shown = expected.replace(r"->", "→", regex=True)
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), shown, check_dtype=False)
     for column in ("accuracy", "baseline accuracy"):  # hits / arcs: times arcs, a whole number (up to the rounding)
         hits = table[column] * table["arcs"]
         assert (np.abs(hits - hits.round()) <= table["arcs"] * 0.0005 + 1e-9).all(), table[[column, "arcs"]]
@@ -349,7 +351,7 @@ def test_trained_local_model_and_the_generated_corpus():
     assert "words attend most to one of their own dependents" in caption
     assert int(caption.split(", and ")[1].split()[0]) >= 2, caption  # run -> dogs, sees -> cat
     summary = next(m.value for m in at.markdown if m.value.startswith("Best heads for this sentence"))
-    assert "3-2 (head->dependent" in summary and " 0/" not in summary  # no head listed for arcs it misses
+    assert "3-2 (head→dependent" in summary and " 0/" not in summary  # no head listed for arcs it misses
     at.radio(key="dep_source").set_value("Generated corpus (the toy grammar's own trees, no parser)").run()
     at.slider(key="dep_limit").set_value(100).run()
     at.button(key="dep_run").click().run()

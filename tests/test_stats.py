@@ -7,7 +7,7 @@ import pytest
 
 import attnviz
 from attnviz import stats
-from attnviz.stats import head_stats, pattern_of
+from attnviz.stats import head_stats, pattern_of, rest_patterns
 
 K = 6
 NO_SPECIAL = np.zeros(K, dtype=bool)
@@ -250,3 +250,16 @@ def test_different_heads_attend_to_different_dependencies(minilm):
             assert rank == 1 + int((run.head(layer, head)[makes] > run.head(layer, head)[makes, key]).sum())
     assert run.head(5, 4)[makes, difficult] < 0.1 and run.head(1, 7)[makes, snow] < 0.1  # they do differ
     assert head_stats(run.attention, run.special).set_index("label").loc["1-3", "pattern"] == stats.PREVIOUS
+
+
+def test_rest_patterns_name_what_a_sink_head_does_apart_from_the_sink():
+
+    n = 6
+    special = np.array([True, False, False, False, False, True])
+    a = np.zeros((n, n))
+    a[:, 5] = 0.8  # 0.8 on [SEP]
+    for q in range(n):
+        a[q, max(q - 1, 1) if q > 1 else 0] += 0.2  # the rest on the previous word
+    a /= a.sum(-1, keepdims=True)
+    assert head_stats(a, special)["pattern"].iloc[0] == "[CLS]/[SEP] sink"
+    assert rest_patterns(a[None, None], special)[0, 0] == "previous token"

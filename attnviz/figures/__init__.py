@@ -15,14 +15,15 @@ interpreted as markup.
 """
 
 from attnviz.errors import ExportUnavailableError
-from attnviz.figures.arcs import ACCENT, MAX_ARCS, PALETTE, ArcDrawing, arcs_svg
+from attnviz.figures.arcs import ACCENT, AUTO_ARCS_WIDTH, LAYOUTS, MAX_ARCS, PALETTE, ArcDrawing, arcs_svg, auto_layout, natural_width
 from attnviz.figures.export import ENABLE_EXPORT_HELP, MAX_PNG_SIDE, export_available, export_browser, to_png, to_svg
-from attnviz.figures.heatmaps import MAX_TICKS, THUMB, downsample, grid, heatmap, score_heatmap
+from attnviz.figures.heatmaps import MAX_TICKS, THUMB, clickable_cells, downsample, grid, heatmap, score_heatmap
 from attnviz.figures.matrix_csv import matrix_csv
 from attnviz.figures.style import COLORSCALE, FONT
 
 __all__ = [
-    "ACCENT", "COLORSCALE", "ENABLE_EXPORT_HELP", "FONT", "MAX_ARCS", "MAX_PNG_SIDE", "MAX_TICKS", "PALETTE", "THUMB",
-    "ArcDrawing", "ExportUnavailableError", "arcs_svg", "downsample", "export_available", "export_browser",
-    "grid", "heatmap", "matrix_csv", "score_heatmap", "to_png", "to_svg",
+    "ACCENT", "AUTO_ARCS_WIDTH", "COLORSCALE", "ENABLE_EXPORT_HELP", "FONT", "LAYOUTS", "MAX_ARCS", "MAX_PNG_SIDE",
+    "MAX_TICKS", "PALETTE", "THUMB", "ArcDrawing", "ExportUnavailableError", "arcs_svg", "auto_layout",
+    "clickable_cells", "downsample", "export_available", "export_browser", "grid", "heatmap", "matrix_csv",
+    "natural_width", "score_heatmap", "to_png", "to_svg",
 ]

@@ -47,6 +47,145 @@ MAX_ARC_HEIGHT = 240            # control-point height of the longest arcs, px
 LOOP_HEIGHT = 22
 
 
+LAYOUTS = ("arcs", "columns")
+KEY_H = 14                      # the line under the drawing that says what an arrow means
+KEY = "arrow → the token attended to"
+#: The columns layout: px per token row, label font size, longest label shown (characters).
+ROW = 18
+COLUMN_FONT = 12
+MAX_LABEL = 18
+COLUMN_GAP = 150                # px between the two columns of labels, where the links run
+
+
+def _arc_path(d: str, q: int, k: int, h: int, wt: float, sink: bool, highlighted: bool) -> str:
+    """One ``<path class="arc">``; sinks dashed and faint. (No ``<title>`` per arc: at 1,536 arcs it would
+    push a 512-token rerun past 2 MB; the arc view writes the hovered arc's weight under the drawing.)"""
+    extra = f' data-highlight="1" stroke="{ACCENT}"' if highlighted else ""
+    if q == k:
+        extra += ' marker-end="none"'  # no arrowhead on a loop
+    elif highlighted:
+        extra += ' marker-end="url(#ah-accent)"'
+    opacity = 0.2 + 0.8 * wt
+    if sink:
+        extra += ' data-sink="1" stroke-dasharray="3 3"'
+        opacity = 0.1 + 0.3 * wt
+    return (f'<path class="arc" data-from="{q}" data-to="{k}" data-head="{h}" data-weight="{wt:.4f}" '
+            f'd="{d}" stroke-width="{0.6 + 3.4 * wt:.2f}" stroke-opacity="{opacity:.2f}"{extra}/>')
+
+
+def _legend_positions(names: Sequence[str], width: float) -> list[tuple[float, int]]:
+    """(x, row) of each legend entry, wrapped to ``width``."""
+    out, x, row = [], MARGIN, 0
+    for nm in names:
+        w = 34 + _text_width(nm, 12) + 14
+        if x > MARGIN and x + w > width - MARGIN:
+            x, row = MARGIN, row + 1
+        out.append((x, row))
+        x += w
+    return out
+
+
+def _legend(names: Sequence[str], colors: Sequence[str], positions: list[tuple[float, int]], y: float) -> list[str]:
+    """One ``<g class="legend" data-head>`` per head (the arc view's script toggles heads with them)."""
+    out = []
+    for h, (nm, (x, row)) in enumerate(zip(names, positions)):
+        yy = y + 24 * row
+        out.append(f'<g class="legend" data-head="{h}"><line x1="{x}" y1="{yy + 10}" x2="{x + 26}" y2="{yy + 10}" '
+                   f'stroke={xml_attr(colors[h])} stroke-width="3"/><text x="{x + 32}" y="{yy + 14}" '
+                   f'font-size="12">{xml_text(nm)}</text></g>')
+    return out
+
+
+def _key_text(width: float, y: float) -> str:
+    return (f'<text class="key" x="{width - MARGIN:.1f}" y="{y:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#666">{xml_text(KEY)}</text>')
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background) -> ArcDrawing:
+    """BertViz's head view: queries on the left, keys on the right, a line per link."""
+    n = len(tokens)
+    labels = [_short(t) for t in tokens]
+    label_w = max([_text_width(t, COLUMN_FONT) for t in labels] + [30.0])
+    left_x = MARGIN + label_w                       # right edge of the left labels
+    right_x = left_x + COLUMN_GAP                   # left edge of the right labels
+    body_w = right_x + label_w + MARGIN
+    show_legend = n_heads > 1
+    width = max(body_w, MARGIN * 2 + _text_width(title or "", 16), 220)
+    legend_pos = _legend_positions(names[:n_heads], width) if show_legend else []
+    title_h = 30 if title else 0
+    legend_h = 24 * (1 + max(r for _, r in legend_pos)) if show_legend else 0
+    head_h = 18                                     # "attending" / "attended to" headers
+    top = MARGIN + title_h + legend_h + head_h
+    ys = top + ROW * np.arange(n) + ROW / 2
+    height = top + ROW * n + MARGIN + KEY_H
+    doc_title = title if title else "Attention arcs"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" class="attnviz-arcs" data-layout="columns" data-tokens="{n}" '
+        f'data-heads="{n_heads}" data-arcs="{len(ws)}" data-arcs-dropped="{dropped}" '
+        f'font-family={xml_attr(FONT)} font-size="{COLUMN_FONT}">',
+        f"<title>{xml_text(doc_title)}</title>", "<defs>",
+    ]
+    for h, c in enumerate([*colors[:n_heads], ACCENT]):
+        mid = f"ah{h}" if h < n_heads else "ah-accent"
+        out.append(f'<marker id="{mid}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                   f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0L10,5L0,10z" fill={xml_attr(c)}/></marker>')
+    out.append("</defs>")
+    if background:
+        out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
+    out.append(_key_text(width, height - 6))
+    y = MARGIN
+    if title:
+        out.append(f'<text class="title" x="{width / 2:.1f}" y="{y + 18}" text-anchor="middle" '
+                   f'font-size="16" font-weight="bold">{xml_text(title)}</text>')
+        y += title_h
+    if show_legend:
+        out += _legend(names[:n_heads], colors, legend_pos, y)
+        y += legend_h
+    out.append(f'<text x="{left_x:.1f}" y="{y + 12}" text-anchor="end" font-size="11" fill="#666">attending</text>')
+    out.append(f'<text x="{right_x:.1f}" y="{y + 12}" font-size="11" fill="#666">attended to</text>')
+    a, b = left_x + 6, right_x - 6
+    offset = (hs - (n_heads - 1) / 2) * min(2.0, (ROW - 4) / max(n_heads, 1))  # heads of an overlay apart
+    starts = np.searchsorted(hs, np.arange(n_heads + 1))
+    for h in range(n_heads):
+        out.append(f'<g class="head" data-head="{h}" data-label={xml_attr(names[h])} stroke={xml_attr(colors[h])} '
+                   f'fill="none" marker-end="url(#ah{h})">')
+        for i in range(starts[h], starts[h + 1]):
+            q, k, wt = int(qs[i]), int(ks[i]), float(ws[i])
+            y1, y2 = ys[q] + offset[i], ys[k] + offset[i]
+            d = f"M{a:.1f},{y1:.1f} C{a + 50:.1f},{y1:.1f} {b - 50:.1f},{y2:.1f} {b:.1f},{y2:.1f}"
+            out.append(_arc_path(d, q, k, h, wt, bool(is_sink[i]), (q, k) in highlight))
+        out.append("</g>")
+    out.append(f'<g class="tokens" fill="#222" font-size="{COLUMN_FONT}">')
+    for i, t in enumerate(labels):
+        out.append(f'<text class="token" data-index="{i}" x="{left_x:.1f}" y="{ys[i] + 4:.1f}" '
+                   f'text-anchor="end">{xml_text(t)}</text>')
+    for i, t in enumerate(labels):
+        out.append(f'<text class="key-token" data-index="{i}" x="{right_x:.1f}" y="{ys[i] + 4:.1f}">{xml_text(t)}</text>')
+    out.append("</g></svg>")
+    return ArcDrawing("\n".join(out), n_drawn=len(ws), n_dropped=dropped)
+
+
+def natural_width(tokens: Sequence[str]) -> float:
+    """Width in px of the "arcs" layout of ``tokens`` (before any shrinking to fit)."""
+    box = np.maximum(MIN_TOKEN_WIDTH, np.array([_text_width(str(t)) for t in tokens] or [0.0]) + TOKEN_GAP)
+    return float(MARGIN * 2 + box.sum())
+
+
+#: "auto" draws arcs in a row up to this natural width (px): shrunk to a ~460 px column that is
+#: a scale of 0.65 at most, so 14 px labels stay 9 px or larger; wider inputs get two columns.
+AUTO_ARCS_WIDTH = 700
+
+
+def auto_layout(tokens: Sequence[str]) -> str:
+    """"arcs" when a row of ``tokens`` fits a column at a readable size, else "columns"."""
+    return "arcs" if natural_width(tokens) <= AUTO_ARCS_WIDTH else "columns"
+
+
 def _palette(n: int) -> list[str]:
     if n <= len(PALETTE):
         return list(PALETTE[:n])
@@ -83,6 +222,8 @@ def arcs_svg(
     labels: Mapping[tuple[int, int], str] | None = None,
     max_arcs: int = MAX_ARCS,
     background: str | None = "white",
+    layout: str = "arcs",
+    sinks: Collection[int] | None = None,
 ) -> ArcDrawing:
     """A self-contained SVG: tokens left to right on a baseline, attention as arcs above.
 
@@ -95,6 +236,13 @@ def arcs_svg(
     colors:    one colour per head (default ``PALETTE``); layers: one legend label per head
                (e.g. "3-1"); a legend is drawn for several heads or when labels are given.
     labels:    {(q, k): text} drawn at the top of arc q -> k, when that arc is drawn.
+
+    layout:    "arcs" (tokens in a row, arcs above; height grows with the log of the
+               distance, so arcs of different lengths stay apart) or "columns" (BertViz's
+               head view: attending tokens on the left, attended-to tokens on the right, one
+               row per token; as wide as two labels at any length, it grows downwards).
+    sinks:     key positions (e.g. [CLS]/[SEP]) whose arcs are drawn dashed, faint and below
+               the others (``data-sink="1"``), so that sink attention never hides the rest.
 
     Stroke width and opacity grow with the weight. Markup for scripts and tests:
     ``<text class="token" data-index="i">``, ``<g class="head" data-head="h">`` (its
@@ -116,7 +264,10 @@ def arcs_svg(
     names = [str(x) for x in layers] if layers is not None else [f"head {h + 1}" for h in range(n_heads)]
     if len(names) < n_heads:
         raise ValueError(f"{len(names)} layer labels for {n_heads} heads")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     highlight = {(int(q), int(k)) for q, k in (highlight or ())}
+    sink_set = {int(k) for k in (sinks or ())}
     labels = {(int(q), int(k)): str(v) for (q, k), v in (labels or {}).items()}
 
     keep = _keep_arcs(w, top_k, threshold)
@@ -129,24 +280,35 @@ def arcs_svg(
         keep.ravel()[strongest] = True
     hs, qs, ks = np.nonzero(keep)
     ws = w[hs, qs, ks]
-    order = np.lexsort((ws, hs))  # by head, then weakest first so strong arcs lie on top
-    hs, qs, ks, ws = hs[order], qs[order], ks[order], ws[order]
+    is_sink = np.isin(ks, list(sink_set)) & (qs != ks) if sink_set else np.zeros(len(ks), bool)
+    order = np.lexsort((ws, ~is_sink, hs))  # by head, sinks first (beneath), then weakest first: strong arcs on top
+    hs, qs, ks, ws, is_sink = hs[order], qs[order], ks[order], ws[order], is_sink[order]
+    if layout == "columns":
+        return _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background)
 
     # -- horizontal layout: each token gets a box as wide as its text (rough estimate)
     box = np.maximum(MIN_TOKEN_WIDTH, np.array([_text_width(t) for t in tokens]) + TOKEN_GAP)
     centres = MARGIN + np.cumsum(box) - box / 2                          # (n,)
-    dx = np.abs(centres[ks] - centres[qs])
-    heights = np.where(qs == ks, LOOP_HEIGHT, np.minimum(MAX_ARC_HEIGHT, 16 + 0.5 * dx))
+    # height by log distance: neighbours low, far links high, and long links of different
+    # lengths still apart (a linear height put every long arc on one flat band at the cap)
+    dist = np.abs(ks - qs).astype(np.float64)
+    dx = np.abs(centres[ks] - centres[qs]) if len(ks) else np.zeros(0)
+    span = np.log2(1 + max(n - 1, 1))
+    heights = np.where(qs == ks, LOOP_HEIGHT, np.minimum(
+        np.minimum(MAX_ARC_HEIGHT, 16 + 0.5 * dx), 18 + (MAX_ARC_HEIGHT - 18) * np.log2(1 + dist) / span))
+    heights += np.where(qs == ks, 0, 3.0 * (hs - (n_heads - 1) / 2))  # heads of an overlay apart
     apex = 0.75 * heights.max(initial=LOOP_HEIGHT)                       # a cubic's peak is 3/4 of its control height
 
     show_legend = n_heads > 1 or layers is not None
     title_h = 30 if title else 0
-    legend_h = 24 if show_legend else 0
+    body_w = MARGIN * 2 + box.sum()
+    legend_w = max(body_w, 360) if show_legend else 0  # the legend wraps at the drawing's width
+    legend_pos = _legend_positions(names[:n_heads], legend_w) if show_legend else []
+    legend_h = (24 * (1 + max(r for _, r in legend_pos))) if show_legend else 0
     top = MARGIN + title_h + legend_h + (16 if labels else 0)
     baseline = top + apex + 6                                            # arcs end here
-    height = baseline + FONT_SIZE + 14 + MARGIN
-    legend_w = sum(34 + _text_width(nm, 12) + 14 for nm in names[:n_heads]) if show_legend else 0
-    width = max(MARGIN * 2 + box.sum(), MARGIN * 2 + legend_w, MARGIN * 2 + _text_width(title or "", 16), 120)
+    height = baseline + FONT_SIZE + 14 + MARGIN + KEY_H
+    width = max(body_w, legend_w, MARGIN * 2 + _text_width(title or "", 16), 120)
 
     doc_title = title if title else "Attention arcs"
     out = [
@@ -164,18 +326,14 @@ def arcs_svg(
     out.append("</defs>")
     if background:
         out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
+    out.append(_key_text(width, height - 6))
     y = MARGIN
     if title:
         out.append(f'<text class="title" x="{width / 2:.1f}" y="{y + 18}" text-anchor="middle" '
                    f'font-size="16" font-weight="bold">{xml_text(title)}</text>')
         y += title_h
     if show_legend:
-        x = MARGIN
-        for h in range(n_heads):
-            out.append(f'<g class="legend" data-head="{h}"><line x1="{x}" y1="{y + 10}" x2="{x + 26}" y2="{y + 10}" '
-                       f'stroke={xml_attr(colors[h])} stroke-width="3"/><text x="{x + 32}" y="{y + 14}" '
-                       f'font-size="12">{xml_text(names[h])}</text></g>')
-            x += 34 + _text_width(names[h], 12) + 14
+        out += _legend(names[:n_heads], colors, legend_pos, y)
 
     # -- arcs, one group per head
     x_from, x_to = centres[qs] - 3, centres[ks] + 3   # q -> k and k -> q do not coincide
@@ -192,13 +350,7 @@ def arcs_svg(
             else:
                 a, b, hh = x_from[i], x_to[i], heights[i]
                 d = f"M{a:.1f},{baseline:.1f} C{a:.1f},{baseline - hh:.1f} {b:.1f},{baseline - hh:.1f} {b:.1f},{baseline:.1f}"
-            extra = f' data-highlight="1" stroke="{ACCENT}"' if (q, k) in highlight else ""
-            if q == k:
-                extra += ' marker-end="none"'  # no arrowhead on a loop
-            elif extra:
-                extra += ' marker-end="url(#ah-accent)"'
-            out.append(f'<path class="arc" data-from="{q}" data-to="{k}" data-head="{h}" data-weight="{wt:.4f}" '
-                       f'd="{d}" stroke-width="{0.6 + 3.4 * wt:.2f}" stroke-opacity="{0.2 + 0.8 * wt:.2f}"{extra}/>')
+            out.append(_arc_path(d, q, k, h, wt, bool(is_sink[i]), (q, k) in highlight))
         out.append("</g>")
 
     # -- arc labels (e.g. dependency relations), at the top of arcs that are drawn
@@ -218,7 +370,7 @@ def arcs_svg(
                        f"{xml_text(text)}</text>")
         out.append("</g>")
 
-    # -- tokens
+    # -- tokens (after the arcs: on top, so they stay hoverable)
     out.append('<g class="tokens" text-anchor="middle" fill="#222">')
     ty = baseline + FONT_SIZE + 6
     for i, t in enumerate(tokens):

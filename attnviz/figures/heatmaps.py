@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,17 +14,24 @@ from attnviz.labels import head_label
 from attnviz.stats import head_stats
 
 # ------------------------------------------------------------------ heatmap
-#: At most this many tick labels per axis; longer inputs label every n-th token.
-MAX_TICKS = 60
+#: px per head column in ``score_heatmap``: enough for a 9 px rotated "6-12" on every column.
+SCORE_CELL = 16
+#: Every token is labelled up to this many tokens; longer inputs get plotly's own ticks on the
+#: positional names ("37: the"), which thin out when zoomed out and fill in when zoomed in.
+MAX_TICKS = 64
+
+
+def _tick_font(n: int) -> int:
+    return 11 if n <= 24 else 10 if n <= 40 else 8
 
 
 def _ticks(categories: list[str], tokens: Sequence[str], max_ticks: int = MAX_TICKS) -> dict:
-    step = max(1, math.ceil(len(tokens) / max_ticks))
-    picks = range(0, len(tokens), step)
+    if len(tokens) > max_ticks:  # plotly picks the labels (positional names), so zooming shows them all
+        return dict(type="category", tickmode="auto", nticks=40, tickfont=dict(size=8), automargin=True, showgrid=False)
     return dict(
-        type="category", tickmode="array", tickvals=[categories[i] for i in picks],
-        ticktext=[plotly_text(tokens[i]) for i in picks],
-        tickfont=dict(size=11 if len(tokens) <= 40 else 9), automargin=True, showgrid=False,
+        type="category", tickmode="array", tickvals=list(categories),
+        ticktext=[plotly_text(t) for t in tokens],
+        tickfont=dict(size=_tick_font(len(tokens))), automargin=True, showgrid=False,
     )
 
 
@@ -35,17 +41,19 @@ def heatmap(
 ) -> go.Figure:
     """One head's ``[query, key]`` attention: query tokens down (first at the top), keys across.
 
-    ``side`` is the plot area's size in px (default: grows with the tokens, 360 to 900).
-    Axes are categorical with positional names (``"3: the"``), so repeated tokens stay
-    separate cells; tick labels show the token alone. No per-cell annotations, so 512
-    tokens are drawn as fast as 10. Hover shows query, key and the value to 4 decimals.
+    ``side`` is the plot area's size in px (default: 13 px per token, 360 to 1,000). Axes are
+    categorical with positional names (``"3: the"``), so repeated tokens stay separate cells;
+    up to ``MAX_TICKS`` tokens every tick is labelled with the token alone (smaller fonts for
+    more tokens), beyond that plotly labels what fits with the positional names and zooming
+    (drag a box) shows the rest. No per-cell annotations, so 512 tokens are drawn as fast as 10.
+    Hover shows query, key and the value to 4 decimals.
     """
     z = np.asarray(matrix, dtype=np.float32)  # [Q, K]
     if z.ndim != 2 or z.shape != (len(query_tokens), len(key_tokens)):
         raise ValueError(f"matrix of shape {z.shape} does not match {len(query_tokens)} x {len(key_tokens)} tokens")
     ys, xs = positional(query_tokens), positional(key_tokens)
     n = max(z.shape)
-    side = side or int(min(900, max(360, 18 * n)))  # plot area in px; cells stay square (scaleanchor)
+    side = side or int(min(1000, max(360, 13 * n)))  # plot area in px; cells stay square (scaleanchor)
     fig = go.Figure(go.Heatmap(
         z=z, x=xs, y=ys, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
         # a horizontal colour bar above the plot leaves the width to the cells (narrow columns)
@@ -55,8 +63,8 @@ def heatmap(
     ))
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
-        xaxis=dict(**_ticks(xs, key_tokens, min(MAX_TICKS, side // 12)), title=dict(text="key (attended to)"), tickangle=-60 if n > 12 else -30),
-        yaxis=dict(**_ticks(ys, query_tokens, min(MAX_TICKS, side // 12)), title=dict(text="query (attending)"), autorange="reversed",
+        xaxis=dict(**_ticks(xs, key_tokens), title=dict(text="key (attended to)"), tickangle=-90 if n > 24 else -60 if n > 12 else -30),
+        yaxis=dict(**_ticks(ys, query_tokens), title=dict(text="query (attending)"), autorange="reversed",
                    scaleanchor="x", constrain="domain", constraintoward="top"),
         width=side + 110, height=side + 190, margin=dict(l=40, r=20, t=(50 if title else 10) + 45, b=40),
         font=dict(family=FONT), plot_bgcolor="white",
@@ -83,11 +91,36 @@ def score_heatmap(
     ))
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
-        xaxis=dict(type="category", title=dict(text="layer-head"), tickfont=dict(size=9), tickangle=-90),
-        yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=11)),
-        width=max(600, 12 * len(head_labels) + 260), height=max(300, 20 * len(relations) + 160),
+        # every head and relation labelled (explicit ticks: plotly would thin them out)
+        xaxis=dict(type="category", title=dict(text="layer-head"), tickfont=dict(size=9), tickangle=-90,
+                   tickmode="array", tickvals=[plotly_text(h) for h in head_labels], ticktext=[plotly_text(h) for h in head_labels]),
+        yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=11), tickmode="array", tickvals=rows, ticktext=rows),
+        width=max(600, SCORE_CELL * len(head_labels) + 260), height=max(300, 20 * len(relations) + 160),
         margin=dict(l=40, r=20, t=50 if title else 20, b=60), font=dict(family=FONT), plot_bgcolor="white",
     )
+    return fig
+
+
+def clickable_cells(fig: go.Figure) -> go.Figure:
+    """``fig`` (a one-heatmap figure) with an invisible, clickable marker on every cell.
+
+    Plotly heatmaps report no click selection to Streamlit; the markers do. Each marker's
+    ``customdata`` is its column's category (for ``score_heatmap``: the "layer-head" label),
+    its hover text the heatmap's own.
+    """
+    fig = go.Figure(fig)
+    heat = fig.data[0]
+    xs, ys = list(heat.x), list(heat.y)
+    z = np.asarray(heat.z, dtype=float)
+    px, py = np.meshgrid(np.arange(len(xs)), np.arange(len(ys)))
+    fig.add_trace(go.Scatter(
+        x=[xs[i] for i in px.ravel()], y=[ys[j] for j in py.ravel()], mode="markers",
+        marker=dict(symbol="square", size=SCORE_CELL, opacity=0), customdata=[[xs[i]] for i in px.ravel()],
+        text=[f"{v:.3f}" if np.isfinite(v) else "no arcs" for v in z.ravel()],
+        hovertemplate="relation %{y}<br>head %{x}<br>accuracy %{text}<br>click to show this head<extra></extra>",
+        showlegend=False,
+    ))
+    fig.data[0].hoverinfo = "skip"
     return fig
 
 
@@ -125,6 +158,7 @@ def grid(
     max_size: int = 32,
     *,
     special: np.ndarray | None = None,
+    sublabels: Sequence[Sequence[str]] | None = None,
 ) -> go.Figure:
     """A layers x heads grid of small heatmaps of ``[L, H, Q, K]`` attention.
 
@@ -142,12 +176,15 @@ def grid(
         labels = patterns.reshape(n_layers, n_heads).tolist()
     names = [[head_label(l, h) + (f" {labels[l][h]}" if labels is not None else "")
               for h in range(n_heads)] for l in range(n_layers)]
-    gap_x, gap_y = 14, 30  # px between thumbnails (room for the titles)
+    # a second title line (escaped like the first): e.g. what a sink head does apart from the sink
+    titles = [[plotly_text(names[l][h]) + (f"<br>{plotly_text(sublabels[l][h])}" if sublabels is not None and sublabels[l][h] else "")
+               for h in range(n_heads)] for l in range(n_layers)]
+    gap_x, gap_y = 14, 30 if sublabels is None else 40  # px between thumbnails (room for the titles)
     plot_w = n_heads * THUMB + (n_heads - 1) * gap_x
     plot_h = n_layers * THUMB + (n_layers - 1) * gap_y
     fig = make_subplots(
         rows=n_layers, cols=n_heads,
-        subplot_titles=[plotly_text(nm) for row in names for nm in row],
+        subplot_titles=[t for row in titles for t in row],
         horizontal_spacing=gap_x / plot_w if n_heads > 1 else 0.0,
         vertical_spacing=gap_y / plot_h if n_layers > 1 else 0.0,
     )

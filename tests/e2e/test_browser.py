@@ -197,7 +197,7 @@ def test_the_trained_local_model_links_verbs_to_their_subjects(app):
     the relative clause, head 3-1 a determiner to its noun; an unknown word gets a notice."""
     app.open()
     app.page.get_by_role("combobox", name="Model").click()
-    app.rerun(app.page.get_by_role("option", name="Local transformer, trained on the toy grammar").click)
+    app.rerun(app.page.get_by_role("option", name="Local, trained on toy grammar").click)
     assert "3 layers × 4 heads" in app.page.locator('[data-testid="stSidebar"]').inner_text()
     sentence = "the dogs that the cat sees run fast"
     app.type_sentence(sentence)

@@ -1,0 +1,213 @@
+"""Latency of the app as a person feels it, measured in headless Chromium.
+
+    python benchmarks/bench_latency.py [--root DIR] [--repeat 5]
+
+Four figures, each the median of ``--repeat`` runs (printed as a table):
+
+    server start -> first arcs     a new ``streamlit run app.py`` process until the explorer's arc view
+                                   shows the default sentence's tokens (cold process, model loaded)
+    head change -> arcs updated    ArrowRight on the focused head slider until the arcs carry the new
+                                   head's weights
+    new 20-word sentence -> arcs   Ctrl+Enter in the sentence box until the arc view shows its tokens
+    grid click -> explorer drawn   a click on a thumbnail of the all-heads grid until the explorer's
+                                   arcs and heatmap are drawn
+
+``--root`` runs another checkout of the app (for a before/after comparison). Only the markup
+both versions share is read: ``text.token`` and ``path.arc[data-weight]`` in the arc view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = os.environ.get("ATTNVIZ_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+SENTENCE = ("the farmer who lived near the river sold his three brown horses to a young woman "
+            "from the next village")  # 20 words
+assert len(SENTENCE.split()) == 20
+
+CLICK_TARGET = """(idx) => {
+  const gd = document.querySelector('.st-key-heads_grid .js-plotly-plot');
+  const t = gd._fullData[idx];
+  const axis = (ref, letter) => gd._fullLayout[letter + 'axis' + ref.slice(1)];
+  const g = [...gd.querySelectorAll('g.trace.scatter')].find(n => n.__data__ && n.__data__[0] && n.__data__[0].trace.index === idx);
+  if (g) g.scrollIntoView({block: 'center', inline: 'center'});  // the thumbnail in view, as a person scrolls to it
+  const xa = axis(t.xaxis, 'x'), ya = axis(t.yaxis, 'y');
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.c2p(t.x[0]), y: box.top + ya._offset + ya.c2p(t.y[0])};
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_health(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def poll(page, predicate, timeout: float = 60.0, step_ms: int = 10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(step_ms)
+    raise TimeoutError("condition not met")
+
+
+def arc_state(page) -> dict:
+    """The arc view's token labels and arcs (playwright's selectors reach into the component's shadow root)."""
+    tokens = page.locator("text.token").all_text_contents()
+    arcs = page.eval_on_selector_all(
+        "path.arc", "els => els.map(p => p.dataset.from + '>' + p.dataset.to + ':' + p.dataset.weight).join(' ')")
+    return {"tokens": tokens, "arcs": arcs}
+
+
+def settle(page, quiet_ms: int = 400) -> None:
+    page.wait_for_selector(IDLE, timeout=120_000)
+    page.wait_for_timeout(quiet_ms)
+    page.wait_for_selector(IDLE, timeout=120_000)
+
+
+def bench_start(browser, root: Path, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc, url = start_server(root)
+        try:
+            wait_health(url)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url)
+            poll(page, lambda pg=page: "snow" in arc_state(pg)["tokens"], timeout=120)
+            out.append(time.perf_counter() - t0)
+            page.close()
+        finally:
+            stop(proc)
+    return out
+
+
+def bench_in_app(browser, root: Path, repeat: int) -> dict[str, list[float]]:
+    proc, url = start_server(root)
+    times: dict[str, list[float]] = {"head": [], "sentence": [], "grid": []}
+    try:
+        wait_health(url)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        poll(page, lambda: len(arc_state(page)["tokens"]) == 8, timeout=120)
+        settle(page)
+        # -- head change
+        slider = page.locator('.st-key-head input[type="range"]')
+        for i in range(repeat + 1):  # the first one warms the caches of this sentence
+            before = arc_state(page)["arcs"]
+            slider.focus()
+            t0 = time.perf_counter()
+            slider.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+            poll(page, lambda old=before: (s := arc_state(page)["arcs"]) and s != old)
+            if i:
+                times["head"].append(time.perf_counter() - t0)
+            settle(page)
+        # -- a new 20-word sentence (a different one each time: nothing cached)
+        box = page.locator('[data-testid="stTextArea"] textarea')
+        for i in range(repeat):
+            words = SENTENCE.split()
+            words[i % len(words)] = ["grey", "tall", "quiet", "clever", "small", "busy", "happy", "early"][i % 8]
+            text = " ".join(words)
+            box.fill(text)
+            t0 = time.perf_counter()
+            box.press("Control+Enter")
+            new_word = words[i % len(words)]
+            poll(page, lambda w=new_word: w in (t := arc_state(page)["tokens"]) and len(t) >= 20)
+            times["sentence"].append(time.perf_counter() - t0)
+            settle(page)
+        # -- grid click -> explorer
+        for i in range(repeat):
+            page.goto(url + "/heads")
+            page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg", timeout=120_000)
+            settle(page)
+            layer, head = 2 + i % 4, 3 + i
+            target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)
+            page.wait_for_timeout(300)
+            target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)  # after the scroll
+            t0 = time.perf_counter()
+            page.mouse.click(target["x"], target["y"])
+            poll(page, lambda: page.locator("h1").first.inner_text() == "Attention explorer"
+                 and len(arc_state(page)["tokens"]) > 0
+                 and page.locator(".st-key-explorer_heatmap .js-plotly-plot .main-svg").count() > 0
+                 and page.locator(".st-key-explorer_heatmap .js-plotly-plot").evaluate(
+                     "gd => !!(gd.layout && gd.layout.title)"))
+            times["grid"].append(time.perf_counter() - t0)
+        page.close()
+    finally:
+        stop(proc)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the app's checkout")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--skip-start", action="store_true", help="leave out the server-start figure")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        times = bench_in_app(browser, args.root, args.repeat)
+        if not args.skip_start:
+            times["start"] = bench_start(browser, args.root, args.repeat)
+        browser.close()
+    rows = [("head change -> arcs updated", "head", 0.25), ("new 20-word sentence -> arcs updated", "sentence", 0.6),
+            ("grid thumbnail click -> explorer drawn", "grid", 1.0), ("server start -> first arcs", "start", 6.0)]
+    print(f"app: {args.root}")
+    print(f"| {'action':<40} | median s | min s | max s | target s | runs |")
+    print(f"|{'-' * 42}|---------:|------:|------:|---------:|-----:|")
+    for name, key, target in rows:
+        if key not in times:
+            continue
+        t = times[key]
+        print(f"| {name:<40} | {statistics.median(t):8.3f} | {min(t):5.2f} | {max(t):5.2f} | {target:8.2f} | {len(t):4d} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Readable at real lengths, direction on hover, pins, and the bugs of the UX issue, in headless Chromium.
+
+Every test leaves its screenshots in test-artifacts/ (conftest). Widths are measured from the
+rendered elements: the arc drawing against the column that holds it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
+                "rejected the proposal because the budget was far too small for such an ambitious public project")
+assert len(THIRTY_WORDS.split()) == 30
+OUT, IN = "rgb(230, 85, 13)", "rgb(49, 130, 189)"  # components/arcs.py OUT_COLOUR / IN_COLOUR
+
+
+def query(app) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(app.page.url).query).items()}
+
+
+def arc_box(app, key: str = "explorer_arcs") -> dict:
+    """The drawing's rendered width, its column's width and whether anything scrolls sideways."""
+    app.page.wait_for_selector(f".st-key-{key} svg.attnviz-arcs")
+    return app.page.evaluate("""(key) => {
+        const host = document.querySelector(`.st-key-${key}`);
+        const find = (root) => { for (const el of root.querySelectorAll('*')) {
+            if (el.matches && el.matches('svg.attnviz-arcs')) return el;
+            if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; } } return null; };
+        const svg = find(host), box = svg.closest('.attnviz-arcs');
+        return {svg: svg.getBoundingClientRect().width, column: host.getBoundingClientRect().width,
+                scrolls: box.scrollWidth > box.clientWidth + 1, page: document.querySelector('[data-testid="stMain"]').scrollWidth
+                         > document.querySelector('[data-testid="stMain"]').clientWidth + 1,
+                layout: svg.dataset.layout || 'arcs'}; }""", key)
+
+
+@pytest.mark.parametrize("name, text, n_tokens", [
+    ("30 words", THIRTY_WORDS, None),
+    ("200 tokens", " ".join(["the", "old", "river", "ran", "past", "our", "quiet", "town", "every", "spring"] * 20)[:2000], 200),
+])
+def test_long_inputs_fit_their_column_with_every_token(app, reference, name, text, n_tokens):
+    run = reference(text)
+    if n_tokens:
+        text = " ".join(text.split()[: n_tokens - 2])  # plain words: one token each, plus [CLS] and [SEP]
+        run = reference(text)
+        assert len(run.tokens) == n_tokens
+    app.open("", text=text)
+    tokens = app.tokens_now(list(run.tokens), timeout=60)
+    assert tokens == list(run.tokens)  # every token label present
+    box = arc_box(app)
+    assert box["svg"] <= box["column"] + 0.5, box
+    assert not box["scrolls"] and not box["page"], box
+    assert box["layout"] == "columns"
+    # every token labelled on both heatmap axes (up to 64), zoom beyond
+    plot = app.eventually(app.plot, lambda p: bool(p and p["data"] and p["yticks"] is not None), timeout=30)
+    if len(run.tokens) <= 64:
+        assert plot["yticks"] == list(run.tokens)
+
+
+def test_the_default_sentence_draws_arcs_in_a_row_inside_the_column(app):
+    app.open()
+    box = arc_box(app)
+    assert box["layout"] == "arcs" and box["svg"] <= box["column"] + 0.5 and not box["scrolls"], box
+
+
+def test_all_heads_overlay_stays_in_its_column_and_the_legend_toggles_heads(app):
+    app.open()
+    app.toggle("all_heads")
+    app.wait_for(lambda: app.page.locator("g.head").count() == 12, what="12 head groups")
+    box = arc_box(app)
+    assert box["svg"] <= box["column"] + 0.5 and not box["scrolls"], box
+    # heads on the same pair do not lie on top of each other
+    d = app.page.eval_on_selector_all('path.arc[data-from="3"][data-to="0"]', "els => els.map(e => e.getAttribute('d'))")
+    assert len(d) == len(set(d))
+    legend = app.page.locator('g.legend[data-head="2"]')
+    legend.click()
+    assert app.page.locator('g.head[data-head="2"]').evaluate("g => getComputedStyle(g).display") == "none"
+    legend.click()
+    assert app.page.locator('g.head[data-head="2"]').evaluate("g => getComputedStyle(g).display") != "none"
+
+
+def stroke(app, selector: str) -> set[str]:
+    return set(app.page.eval_on_selector_all(selector, "els => els.map(e => getComputedStyle(e).stroke)"))
+
+
+def test_hover_shows_outgoing_and_incoming_links_in_two_colours_and_an_arcs_weight(app, reference):
+    app.open()
+    app.page.locator("text.token").nth(3).hover()  # "makes"
+    assert stroke(app, 'path.arc.out') == {OUT} and app.page.locator('path.arc.out').count() >= 1
+    assert all(a == "3" for a in app.page.eval_on_selector_all("path.arc.out", "els => els.map(e => e.dataset.from)"))
+    assert stroke(app, 'path.arc.in') == {IN}
+    assert all(a == "3" for a in app.page.eval_on_selector_all("path.arc.in", "els => els.map(e => e.dataset.to)"))
+    assert "points to the token attended to" in app.page.locator(".attnviz-key").first.inner_text()
+    # the weight of an arc on hover
+    app.page.mouse.move(5, 5)
+    arc = app.page.locator('path.arc:not([data-sink])').last
+    q, k, w = (arc.get_attribute(a) for a in ("data-from", "data-to", "data-weight"))
+    arc.dispatch_event("mouseenter")
+    readout = app.page.locator(".attnviz-readout").first.inner_text()
+    assert f"{float(w):.3f}" in readout and "→" in readout, readout
+
+
+def test_a_pinned_token_survives_a_head_change(app):
+    app.open()
+    app.page.locator("text.token").nth(3).click()  # pin "makes"
+    assert app.page.locator('text.token.pinned').text_content() == "makes"
+    app.set_slider("head", 2)
+    app.settle()
+    app.wait_for(lambda: app.page.locator('text.token.pinned').count() == 1, what="the pin after the head change")
+    assert app.page.locator('text.token.pinned').text_content() == "makes"
+    dims = app.page.eval_on_selector_all("path.arc", "els => els.map(e => [e.dataset.from, e.dataset.to, e.classList.contains('dim')])")
+    assert dims and all(dim == (f != "3" and t != "3") for f, t, dim in dims)
+
+
+def link_table(app):
+    return app.page.locator('[data-testid="stDataFrame"]').filter(has=app.page.locator("table", has_text="attention"))
+
+
+def click_first_row(app):
+    grid = link_table(app)
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    app.rerun(lambda: app.page.mouse.click(box["x"] + 12, box["y"] + 35 + 17))
+    app.settle()
+
+
+def test_bug1_changing_the_pair_after_a_click_keeps_the_head(app):
+    app.open()
+    click_first_row(app)
+    assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
+    # a new "To": a new ranking, not a new click (first let the page bring the picked head's arcs into view)
+    app.page.wait_for_timeout(1000)
+    combo = app.page.get_by_role("combobox", name="To (attended to)")
+    combo.scroll_into_view_if_needed()
+    combo.click()
+    app.rerun(lambda: app.page.get_by_role("option", name="2: snow").click())
+    app.settle()
+    assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
+    assert query(app)["to"] == "2"
+
+
+def test_bug4_a_picked_head_is_brought_into_view(app):
+    app.open()
+    click_first_row(app)
+    app.wait_for(lambda: app.page.evaluate("""() => { const r = document.querySelector('.st-key-explorer_arcs').getBoundingClientRect();
+        return r.top >= -5 && r.top < window.innerHeight - 100; }"""), what="the arcs in view")
+
+
+def test_bug2_explorer_links_open_the_explorer(app):
+    app.open("explorer", layer="3", head="2")
+    assert app.page.locator("h1").first.inner_text() == "Attention explorer"
+    assert "Page not found" not in app.page.locator("body").inner_text()
+    assert (app.slider_value("layer"), app.slider_value("head")) == (3, 2)
+
+
+OVERFLOW = """(text) => { const t = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+    .find(d => [...d.querySelectorAll('table')].some(x => x.innerText.includes(text)));
+  const s = t && t.querySelector('.dvn-scroller');
+  return s ? [s.scrollWidth - s.clientWidth, s.scrollHeight - s.clientHeight] : null; }"""
+
+
+def test_bug6_head_table_and_walkthrough_table_fit(app):
+    app.open()
+    over = app.wait_for(lambda: app.page.evaluate(OVERFLOW, "apart from [CLS]/[SEP]"), what="the heads table")
+    assert over[0] <= 1 and over[1] <= 1, over  # every column and all 12 heads
+    app.open("walkthrough")
+    over = app.wait_for(lambda: app.page.evaluate(OVERFLOW, "k7"), what="the Q K^T table")
+    assert over[0] <= 1, over  # Q K^T: all 7 keys
+
+
+def test_bug7_model_menu_label_is_not_cut_and_back_returns_to_the_previous_page(app):
+    app.open("heads")
+    value, full, shown = app.page.evaluate("""() => { const i = document.querySelector('.st-key-model_choice input');
+        return [i.value, i.scrollWidth, i.clientWidth]; }""")
+    assert value.startswith("MiniLM") and full <= shown + 1, (value, full, shown)
+    app.page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg")
+    app.rerun(lambda: app.page.locator(".st-key-open_head_button button").click())
+    app.wait_for(lambda: app.page.locator("h1").first.inner_text() == "Attention explorer", what="the explorer")
+    app.settle()
+    app.page.go_back()
+    app.wait_for(lambda: app.page.locator("h1").first.inner_text() == "All heads", what="back on All heads")
