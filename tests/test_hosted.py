@@ -160,8 +160,7 @@ def test_hosted_refuses_every_other_model_with_one_notice_and_never_reaches_tran
 def test_hosted_menu_has_only_the_allowed_models_and_no_text_box(hosted):
     at = app()
     assert at.selectbox(key="model_choice").options == [
-        "all-MiniLM-L6-v2 (BERT, offline default)", "Local transformer, trained on the toy grammar",
-        "Local transformer, random weights"]
+        "MiniLM-L6 (offline default)", "Local, trained on toy grammar", "Local, random weights"]
     assert len(at.text_input) == 0
     at = app(model="local-trained", layer="3", head="2")  # an allowed model in a link is used
     assert not at.exception and not notices(at)
@@ -291,8 +290,7 @@ def test_hosted_mode_from_cloud_secrets(monkeypatch):
     assert not at.exception
     assert notices(at) == [hosting.refused_notice("local-trained")]
     assert at.session_state["model"] == "local-trained"
-    assert at.selectbox(key="model_choice").options == ["Local transformer, trained on the toy grammar",
-                                                        "Local transformer, random weights"]
+    assert at.selectbox(key="model_choice").options == ["Local, trained on toy grammar", "Local, random weights"]
 
 
 def test_a_session_rerunning_faster_than_a_person_is_slowed_down():
