@@ -18,7 +18,8 @@ from attnviz.parsing import load_parser, parse
 from attnviz.stats import head_stats
 
 #: The numpy arrays of a Run that ``read_only`` locks.
-RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special")
+RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special",
+              "target_special", "decoder_mask", "cross_mask", "generated")
 
 
 def read_only(run: Run) -> Run:

@@ -44,34 +44,25 @@ MAX_SHOWN_ARCS = 3 * 512
 #: A head is flagged as an attention sink when, on average, more than this share of a token's
 #: attention goes to position 0 (tokens after the first).
 SINK_SHARE = 0.5
-_RUN_ARRAYS = (*data.RUN_ARRAYS, "target_special", "decoder_mask", "cross_mask", "generated")
-
-
-def _read_only(run: Run) -> Run:
-    for name in _RUN_ARRAYS:
-        array = getattr(run, name)
-        if array is not None:
-            array.flags.writeable = False
-    return run
 
 
 # ---------------------------------------------------------------- cached runs
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model on the source and target…")
 def get_pair(_model: LoadedModel, model_name: str, source: str, target: str, causal: bool) -> Run:
     """``attnviz.capture_pair`` once per (model, source, target, mask); shared and read-only like ``data.get_run``."""
-    return _read_only(attnviz.capture_pair(_model, source, target, causal=causal))
+    return data.read_only(attnviz.capture_pair(_model, source, target, causal=causal))
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Generating greedily…")
 def get_generated(_model: LoadedModel, model_name: str, prompt: str, n_new: int, causal: bool) -> Run:
     """``attnviz.generate`` once per (model, prompt, tokens, mask): greedy, so the same tokens every time."""
-    return _read_only(attnviz.generate(_model, prompt, max_new_tokens=n_new, causal=causal))
+    return data.read_only(attnviz.generate(_model, prompt, max_new_tokens=n_new, causal=causal))
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
 def get_view(_run: Run, model_name: str, key: tuple, level: str, hide_special: bool) -> Run:
     """``_run`` (keyed by ``key``) at token or word level, with or without special tokens."""
-    return _read_only(_run.view(level, drop_special=hide_special))
+    return data.read_only(_run.view(level, drop_special=hide_special))
 
 
 # ---------------------------------------------------------------- what is shown
