@@ -105,6 +105,38 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
+def _preamble(width: float, height: float, layout_attr: str, n: int, n_heads: int, n_arcs: int, dropped: int,
+              font_size: float, title: str | None, title_h: float, colors, background: str | None,
+              legend_names, legend_pos) -> tuple[list[str], float]:
+    """The SVG's opening: root element, arrowhead markers (one per head and the accent), background,
+    the direction key, the title and the legend (when ``legend_names`` is given). Returns (parts, y below
+    the title)."""
+    doc_title = title if title else "Attention arcs"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" class="attnviz-arcs"{layout_attr} data-tokens="{n}" '
+        f'data-heads="{n_heads}" data-arcs="{n_arcs}" data-arcs-dropped="{dropped}" '
+        f'font-family={xml_attr(FONT)} font-size="{font_size}">',
+        f"<title>{xml_text(doc_title)}</title>", "<defs>",
+    ]
+    for h, c in enumerate([*colors[:n_heads], ACCENT]):
+        mid = f"ah{h}" if h < n_heads else "ah-accent"
+        out.append(f'<marker id="{mid}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                   f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0L10,5L0,10z" fill={xml_attr(c)}/></marker>')
+    out.append("</defs>")
+    if background:
+        out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
+    out.append(_key_text(width, height - 6))
+    y = MARGIN
+    if title:
+        out.append(f'<text class="title" x="{width / 2:.1f}" y="{y + 18}" text-anchor="middle" '
+                   f'font-size="16" font-weight="bold">{xml_text(title)}</text>')
+        y += title_h
+    if legend_names is not None:
+        out += _legend(legend_names[:n_heads], colors, legend_pos, y)
+    return out, y
+
+
 def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background) -> ArcDrawing:
     """BertViz's head view: queries on the left, keys on the right, a line per link."""
     n = len(tokens)
@@ -122,30 +154,9 @@ def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highli
     top = MARGIN + title_h + legend_h + head_h
     ys = top + ROW * np.arange(n) + ROW / 2
     height = top + ROW * n + MARGIN + KEY_H
-    doc_title = title if title else "Attention arcs"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" class="attnviz-arcs" data-layout="columns" data-tokens="{n}" '
-        f'data-heads="{n_heads}" data-arcs="{len(ws)}" data-arcs-dropped="{dropped}" '
-        f'font-family={xml_attr(FONT)} font-size="{COLUMN_FONT}">',
-        f"<title>{xml_text(doc_title)}</title>", "<defs>",
-    ]
-    for h, c in enumerate([*colors[:n_heads], ACCENT]):
-        mid = f"ah{h}" if h < n_heads else "ah-accent"
-        out.append(f'<marker id="{mid}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-                   f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0L10,5L0,10z" fill={xml_attr(c)}/></marker>')
-    out.append("</defs>")
-    if background:
-        out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
-    out.append(_key_text(width, height - 6))
-    y = MARGIN
-    if title:
-        out.append(f'<text class="title" x="{width / 2:.1f}" y="{y + 18}" text-anchor="middle" '
-                   f'font-size="16" font-weight="bold">{xml_text(title)}</text>')
-        y += title_h
-    if show_legend:
-        out += _legend(names[:n_heads], colors, legend_pos, y)
-        y += legend_h
+    out, y = _preamble(width, height, ' data-layout="columns"', n, n_heads, len(ws), dropped, COLUMN_FONT, title,
+                       title_h, colors, background, names if show_legend else None, legend_pos)
+    y += legend_h
     out.append(f'<text x="{left_x:.1f}" y="{y + 12}" text-anchor="end" font-size="11" fill="#666">attending</text>')
     out.append(f'<text x="{right_x:.1f}" y="{y + 12}" font-size="11" fill="#666">attended to</text>')
     a, b = left_x + 6, right_x - 6
@@ -310,30 +321,8 @@ def arcs_svg(
     height = baseline + FONT_SIZE + 14 + MARGIN + KEY_H
     width = max(body_w, legend_w, MARGIN * 2 + _text_width(title or "", 16), 120)
 
-    doc_title = title if title else "Attention arcs"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" class="attnviz-arcs" data-tokens="{n}" '
-        f'data-heads="{n_heads}" data-arcs="{len(ws)}" data-arcs-dropped="{dropped}" '
-        f'font-family={xml_attr(FONT)} font-size="{FONT_SIZE}">',
-        f"<title>{xml_text(doc_title)}</title>",
-        "<defs>",
-    ]
-    for h, c in enumerate([*colors[:n_heads], ACCENT]):
-        mid = f"ah{h}" if h < n_heads else "ah-accent"
-        out.append(f'<marker id="{mid}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-                   f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0L10,5L0,10z" fill={xml_attr(c)}/></marker>')
-    out.append("</defs>")
-    if background:
-        out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
-    out.append(_key_text(width, height - 6))
-    y = MARGIN
-    if title:
-        out.append(f'<text class="title" x="{width / 2:.1f}" y="{y + 18}" text-anchor="middle" '
-                   f'font-size="16" font-weight="bold">{xml_text(title)}</text>')
-        y += title_h
-    if show_legend:
-        out += _legend(names[:n_heads], colors, legend_pos, y)
+    out, y = _preamble(width, height, "", n, n_heads, len(ws), dropped, FONT_SIZE, title, title_h, colors, background,
+                       names if show_legend else None, legend_pos)
 
     # -- arcs, one group per head
     x_from, x_to = centres[qs] - 3, centres[ks] + 3   # q -> k and k -> q do not coincide
