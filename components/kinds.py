@@ -310,11 +310,19 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
     return select(run, kind)
 
 
+def _has_decoder(model) -> bool:
+    """Whether ``model`` has a decoder (and so these views); for an encoder, show why any link value
+    for a decoder's views was reset (``_fit``) and return False."""
+    if model.kind in ("decoder", "encoder-decoder"):
+        return True
+    for notice in _fit(model):
+        st.warning(notice, icon=":material/info:")
+    return False
+
+
 def explorer_view(view: controls.View, text: str, base: Run) -> bool:
     """Controls for a model with a decoder; True when this drew the rest of the explorer."""
-    if view.model.kind not in ("decoder", "encoder-decoder"):
-        for notice in _fit(view.model):
-            st.warning(notice, icon=":material/info:")
+    if not _has_decoder(view.model):
         return False
     shown = _prepare(view, text, base)
     if shown is None:
@@ -328,9 +336,7 @@ def explorer_view(view: controls.View, text: str, base: Run) -> bool:
 
 def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
     """The all-heads grid of the chosen kind (decoder self, cross, or a generated run); True when drawn here."""
-    if view.model.kind not in ("decoder", "encoder-decoder"):
-        for notice in _fit(view.model):
-            st.warning(notice, icon=":material/info:")
+    if not _has_decoder(view.model):
         return False
     shown = _prepare(view, text, base)
     if shown is None:
