@@ -212,9 +212,10 @@ def plan_batches(
     return batches
 
 
-def run_batch(model: LoadedModel, batch: Batch, causal: bool = False) -> Recording:
-    """One forward pass of ``batch`` under ``record``: the weights, (layers) x (rows, heads, q, k) per kind."""
-    with torch.inference_mode(), record(model.module, causal=causal) as rec:
+def run_batch(model: LoadedModel, batch: Batch, causal: bool = False, values: bool = True) -> Recording:
+    """One forward pass of ``batch`` under ``record``: the weights, (layers) x (rows, heads, q, k) per kind,
+    and with ``values`` the value norms ‖f_h(x_j)‖ of the same pass (``Recording.norms``)."""
+    with torch.inference_mode(), record(model.module, causal=causal, values=values) as rec:
         _forward(model, batch.ids, batch.attention_mask, batch.decoder_ids, batch.decoder_mask)
     return rec
 
@@ -223,6 +224,8 @@ def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: boo
     """One Run per row of ``batch``: the padding cut off again, on the source and the target side."""
     width = batch.ids.shape[1]
     stacks = {kind: rec.stack(kind).numpy() for kind in rec.kinds}  # (layers, B, H, L, S)
+    norms = rec.norms("self")
+    norms = None if norms is None else norms.numpy()  # (layers, B, H, S)
     masks = {kind: m.numpy() for kind, m in rec.masks.items()}
 
     def mask_of(kind: str, row: int, rows: int, cols: int) -> np.ndarray | None:
@@ -261,11 +264,13 @@ def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: boo
             model_name=model.name, text=e.text, tokens=e.tokens, offsets=e.offsets,
             special=np.array(e.special, dtype=bool), word_ids=e.word_ids,
             attention=part["self"], mask=np.ascontiguousarray(self_mask), causal=causal,
+            value_norms=None if norms is None else np.ascontiguousarray(norms[:, row, :, :n]),
             decoder_attention=part.get("decoder"), cross_attention=part.get("cross"),
             n_input_tokens=e.n_input_tokens, model_kind=model.kind,
             meta={
                 "n_model_tokens": n, "max_tokens": max_tokens, "architecture": model.architecture,
                 "family": model.family, "n_params": model.n_params, "model_type": model.model_type,
+                **({"values_missing": rec.values_missing} if rec.values_missing else {}),
             },
             **target,
         ))

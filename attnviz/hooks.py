@@ -47,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from attnviz.errors import UnsupportedModelError
+from attnviz.projections import Projections, projections
 from attnviz.sites import Call, Reader, check_weights, reader_for
 
 KINDS = ("self", "decoder", "cross")  # encoder (or only) stack, decoder self-attention, cross
@@ -76,6 +77,9 @@ class Recording:
     """Weights recorded during the block, per kind, in call order (= layer order).
 
     weights:      kind -> [(batch, heads, query, key)] per layer, each checked
+    value_norms:  kind -> [(batch, heads, key)] per layer: ‖f_h(x_j)‖ = ‖(x_j W_V^h + b_V^h) W_O^h‖, from
+                  the values the model computed in the same call (``record(values=True)``)
+    values_missing: why value norms were not recorded for this model (None: they were, or not asked)
     masks:        kind -> the mask the first layer of that kind applied: bool (batch | 1, query,
                   key), True = may attend (kept for existing callers)
     layer_masks:  kind -> the mask of every layer (they differ with sliding windows, e.g. Gemma 2)
@@ -84,6 +88,15 @@ class Recording:
     weights: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
     masks: dict[str, Tensor] = field(default_factory=dict)
     layer_masks: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
+    value_norms: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
+    values_missing: str | None = None
+
+    def norms(self, kind: str = "self") -> Tensor | None:
+        """‖f_h(x_j)‖, (layers, batch, heads, key) float32 (``record(values=True)``), or None when not
+        recorded (``values_missing`` says why)."""
+        if self.values_missing is not None or not self.value_norms.get(kind):
+            return None
+        return torch.stack([n.detach().float().cpu() for n in self.value_norms[kind]])
 
     def stack(self, kind: str = "self") -> Tensor:
         """(layers, batch, heads, query, key) float32, detached, on the CPU."""
@@ -142,10 +155,11 @@ def unreadable_modules(model: nn.Module) -> list[str]:
 # ---------------------------------------------------------------- hooks
 
 
-def _pre_hook(site: Site, causal: bool, pending: list[Call]):
+def _pre_hook(site: Site, causal: bool, pending: list[Call], layers: dict[str, int]):
     signature = inspect.signature(site.module.forward)
 
     def hook(module, args, kwargs):
+        layers[site.kind] = layers.get(site.kind, -1) + 1  # which layer of its kind is running (call order)
         bound = signature.bind(*args, **kwargs)
         pending.append(site.reader.prepare(module, bound.arguments, causal and site.kind != "cross"))
         return bound.args, bound.kwargs
@@ -153,9 +167,68 @@ def _pre_hook(site: Site, causal: bool, pending: list[Call]):
     return hook
 
 
-def _forward_hook(site: Site, recording: Recording, pending: list[Call], eager_needed: bool):
+def _value_hooks(site: Site, proj: Projections, slot: list) -> list:
+    """Keep the values each call of ``site`` computes in ``slot`` (batch, key, kv_heads, head_dim)."""
+    if proj.value is not None:
+        return [proj.value.register_forward_hook(lambda m, a, out: slot.append(proj.values(out).detach()))]
+    mha = proj.torch_mha
+    signature = inspect.signature(mha.forward)
+
+    def pre(module, args, kwargs):
+        slot.append(proj.torch_values(signature.bind(*args, **kwargs).arguments["value"], mha.batch_first).detach())
+
+    return [mha.register_forward_pre_hook(pre, with_kwargs=True)]
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Heads to switch off while recording: their slice of the output projection's input is set to
+    zero (``mode="zero"``) or to its mean over the positions (``mode="mean"``; ``positions``: bool
+    (batch, query), True for the real tokens the mean is over, None = all).
+
+    heads: (layer, head) pairs, 0-based, of the self-attention stack (kind "self"); layer = call order.
+    """
+
+    heads: frozenset[tuple[int, int]]
+    mode: str = "zero"
+    positions: Tensor | None = None
+
+    def __post_init__(self):
+        if self.mode not in ("zero", "mean"):
+            raise ValueError(f"ablation mode must be 'zero' or 'mean', not {self.mode!r}")
+
+
+def _ablation_hook(site: Site, proj: Projections, ablation: Ablation, layers: dict[str, int]):
+    def pre(module, args):
+        layer = layers.get(site.kind, 0)
+        heads = sorted(h for (lay, h) in ablation.heads if lay == layer)
+        if not heads:
+            return None
+        x = args[0]
+        parts = x.reshape(*x.shape[:-1], proj.n_heads, proj.head_dim).clone()  # (B, Q, H, d_head)
+        for h in heads:
+            if ablation.mode == "zero":
+                parts[..., h, :] = 0
+            else:
+                keep = ablation.positions
+                keep = torch.ones(parts.shape[:2], dtype=torch.bool) if keep is None else keep.bool()
+                keep = keep.to(parts.device)[..., None].to(parts.dtype)  # (B, Q, 1)
+                mean = (parts[..., h, :] * keep).sum(1, keepdim=True) / keep.sum(1, keepdim=True).clamp(min=1)
+                parts[..., h, :] = mean.expand_as(parts[..., h, :])
+        return (parts.reshape(x.shape), *args[1:])
+
+    return pre
+
+
+def _forward_hook(site: Site, recording: Recording, pending: list[Call], eager_needed: bool, slot: list | None = None,
+                  proj: Projections | None = None):
     def hook(module, args, output):
         call = pending.pop()
+        if slot is not None:  # the values this call computed -> ‖f_h(x_j)‖ per head and key
+            if slot:
+                recording.value_norms[site.kind].append(proj.head_norms(slot.pop()).detach())
+            else:
+                recording.values_missing = f"{site.where} did not call its value projection"
         weights = site.reader.weights(output)
         if weights is None:
             why = ("it needs eager attention (attnviz switches Hugging Face models to eager itself)" if eager_needed
@@ -254,14 +327,33 @@ def _eager_attention(model: nn.Module) -> Iterator[None]:
         model.set_attn_implementation(current)
 
 
+def _projections(model: nn.Module, sites: list[Site], needed: bool) -> dict[str, Projections] | str:
+    """Each site's projections by site name, or why they cannot be found (one message)."""
+    if not needed:
+        return {}
+    try:
+        return {site.name: projections(site.module, _parent(model, site.name)) for site in sites}
+    except UnsupportedModelError as exc:
+        return str(exc)
+
+
+def _parent(model: nn.Module, name: str) -> nn.Module:
+    return model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+
+
 @contextmanager
-def record(model: nn.Module, causal: bool = False) -> Iterator[Recording]:
+def record(model: nn.Module, causal: bool = False, values: bool = False, ablation: Ablation | None = None) -> Iterator[Recording]:
     """Record every attention module's weights while the block runs ``model``.
 
     ``causal=True`` adds a look-ahead mask to every self-attention (encoder and decoder):
     position i then attends only to positions <= i, whatever the model would do (a decoder's
     own look-ahead mask is applied by the model itself, with or without this option).
     Each recorded tensor is checked; one that fails raises ``AttentionCheckError``.
+
+    ``values=True`` also records ‖f_h(x_j)‖ per head and key (``Recording.norms``) from the values
+    the same call computed; a model whose projections attnviz cannot find records none and says
+    why in ``Recording.values_missing``. ``ablation`` switches heads off (``Ablation``); it raises
+    ``UnsupportedModelError`` for a model whose output projection attnviz cannot hook.
     """
     sites = find_sites(model)
     if not sites:
@@ -277,10 +369,27 @@ def record(model: nn.Module, causal: bool = False) -> Iterator[Recording]:
         handles, undo = [], []
         try:
             handles, undo = _dense_encoders(model)
+            found = _projections(model, sites, needed=values or ablation is not None)
+            if isinstance(found, str):
+                if ablation is not None:
+                    raise UnsupportedModelError(f"heads cannot be switched off: {found}")
+                recording.values_missing = found
+                found = {}
+            layers: dict[str, int] = {}
             for site in sites:
                 pending: list[Call] = []
-                handles.append(site.module.register_forward_pre_hook(_pre_hook(site, causal, pending), with_kwargs=True))
-                handles.append(site.module.register_forward_hook(_forward_hook(site, recording, pending, eager_needed)))
+                proj = found.get(site.name)
+                slot = [] if values and proj is not None else None
+                handles.append(site.module.register_forward_pre_hook(_pre_hook(site, causal, pending, layers), with_kwargs=True))
+                if slot is not None:
+                    handles.extend(_value_hooks(site, proj, slot))
+                handles.append(site.module.register_forward_hook(_forward_hook(site, recording, pending, eager_needed, slot, proj)))
+                if ablation is not None and site.kind == "self":
+                    if proj.out is None:
+                        raise UnsupportedModelError(
+                            f"{site.where} computes its output projection inside one fused function, so attnviz "
+                            "cannot switch its heads off")
+                    handles.append(proj.out.register_forward_pre_hook(_ablation_hook(site, proj, ablation, layers)))
             yield recording
         finally:
             for handle in handles:

@@ -35,6 +35,11 @@ class Run:
     specials_removed:   special tokens were dropped and rows renormalised (``without_special()``)
     n_input_tokens:     tokens the text made before truncation to the model's maximum
     model_kind:         "encoder" | "decoder" | "encoder-decoder" (``LoadedModel.kind``)
+    value_norms:        float32 ``[layers, heads, key]``: ‖f_h(x_j)‖ = ‖(x_j W_V^h + b_V^h) W_O^h‖, the size of
+                        the vector head h adds for key j (Kobayashi et al. 2020), recorded in the same
+                        pass as ``attention``; None when the model's projections cannot be read
+                        (``meta["values_missing"]`` says why) and at word level (``attnviz.measures``
+                        computes its measures on the token-level run, then pools them)
 
     The target side of an encoder-decoder (``capture_pair``, ``generate``); all None when the
     decoder read the source tokens themselves (attnviz's local transformer in ``capture``):
@@ -76,6 +81,7 @@ class Run:
     decoder_mask: np.ndarray | None = None
     cross_mask: np.ndarray | None = None
     generated: np.ndarray | None = None
+    value_norms: np.ndarray | None = None
 
     # ---------------------------------------------------------------- shape
     @property
@@ -184,7 +190,7 @@ class Run:
         return replace(
             self, tokens=labels, offsets=offsets, special=np.array(special, dtype=bool), word_ids=word_ids,
             attention=merge(self.attention), cross_attention=cross, mask=_words.merge_mask(self.mask, groups),
-            level="word", **target,
+            level="word", value_norms=None, **target,
         )
 
     def without_special(self) -> "Run":
@@ -213,7 +219,8 @@ class Run:
         return replace(
             self, tokens=pick(self.tokens), offsets=pick(self.offsets), special=self.special[keep],
             word_ids=pick(self.word_ids), attention=drop(self.attention),
-            mask=self.mask[keep][:, keep], specials_removed=True, **extra,
+            mask=self.mask[keep][:, keep], specials_removed=True,
+            value_norms=None if self.value_norms is None else self.value_norms[..., keep], **extra,
         )
 
     def view(self, level: str = "token", drop_special: bool = False) -> "Run":

@@ -19,7 +19,7 @@ from attnviz.stats import head_stats
 
 #: The numpy arrays of a Run that ``read_only`` locks.
 RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special",
-              "target_special", "decoder_mask", "cross_mask", "generated")
+              "target_special", "decoder_mask", "cross_mask", "generated", "value_norms")
 
 
 def read_only(run: Run) -> Run:

@@ -22,11 +22,12 @@ LAYERS = [
     ["attnviz.run"],
     ["attnviz.local", "attnviz.local.model", "attnviz.local.tokenizer"],  # the from-scratch model
     ["attnviz.local.checkpoint"],
-    ["attnviz.sites"],  # how to read each family of attention modules, and the check
+    ["attnviz.sites", "attnviz.projections"],  # how to read each family of attention modules, and the check
     ["attnviz.hooks"],  # hooks
     ["attnviz.capture"],  # capture
     ["attnviz.models"],  # model registry / loading
-    ["attnviz.stats", "attnviz.alignment", "attnviz.conllu_io", "attnviz.parsing", "attnviz.walkthrough"],  # analyses
+    ["attnviz.stats", "attnviz.alignment", "attnviz.conllu_io", "attnviz.parsing", "attnviz.walkthrough",
+     "attnviz.measures", "attnviz.ablation", "attnviz.erasure"],  # analyses
     ["attnviz.scoring"],
     ["attnviz.figures.style", "attnviz.figures.safe_text"],  # figures
     ["attnviz.figures.heatmaps", "attnviz.figures.arcs", "attnviz.figures.matrix_csv", "attnviz.figures.export"],

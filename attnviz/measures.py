@@ -1,0 +1,156 @@
+"""Measures beyond raw attention weights, computed from one captured run (no second model run).
+
+    value_weighted(run)         ‖α_ij f_h(x_j)‖ per head (Kobayashi et al. 2020)
+    rollout(run.attention)      attention rollout through layers 0..l (Abnar & Zuidema 2020)
+    flow(run.attention, layer)  attention flow to ``layer`` (Abnar & Zuidema 2020), short inputs only
+    measure_run(run, "value")   the run with its attention replaced by a measure, for every view
+
+Value-weighted attention scales each weight by the size of the vector the head actually adds
+for that key, f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h: a head may put most of its weight on [SEP]
+and still add almost nothing from it. Rollout and flow follow how information moves through
+the layers: each layer's attention is averaged over heads and the residual connection added,
+Â = 0.5 A + 0.5 I with rows renormalised; rollout multiplies these matrices, flow treats them as
+the capacities of a layered graph and asks how much can flow from each input to each position
+(a maximum flow per pair, solved by SciPy's ``scipy.sparse.csgraph.maximum_flow``, Dinic's
+algorithm, on capacities scaled to integers (1e-7 resolution); it grows with the square of the
+length, so ``flow`` refuses inputs longer than ``FLOW_MAX_TOKENS``).
+
+``measure_run`` gives every view (arcs, heatmaps, the grid, statistics) a measure in the shape
+of attention: rows of the value-weighted matrix are normalised to sum to 1 (the share of the
+row's total), and rollout and flow have one "head" per layer (they mix all heads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_flow
+
+from attnviz.errors import UnsupportedModelError
+from attnviz.run import Run
+
+FLOW_MAX_TOKENS = 32
+FLOW_SCALE = 10**7  # capacities (at most 1) become integers up to 1e7: SciPy's maximum flow needs integers
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure the app can show: its name, a one-line explanation and the paper."""
+
+    key: str
+    label: str
+    explanation: str
+    paper: str
+    url: str
+    per_head: bool = True
+
+
+MEASURES = {
+    m.key: m for m in (
+        Measure("attention", "attention weights", "The softmax weights α_ij each head computed: where it looks.",
+                "Vaswani et al. 2017", "https://arxiv.org/abs/1706.03762"),
+        Measure("value", "value-weighted", "‖α_ij f_h(x_j)‖: the weight times the size of the vector the head adds from "
+                "that token, shown as each row's share; small where a head looks at [CLS]/[SEP] but adds little.",
+                "Kobayashi et al. 2020", "https://arxiv.org/abs/2004.10102"),
+        Measure("rollout", "rollout (up to this layer)", "Attention of every head and layer up to this one, multiplied "
+                "through the residual connections (0.5 A + 0.5 I): which input tokens each position mixes in.",
+                "Abnar & Zuidema 2020", "https://arxiv.org/abs/2005.00928", per_head=False),
+        Measure("flow", f"flow (up to {FLOW_MAX_TOKENS} tokens)", "The maximum flow from each input token to each position "
+                "through the layers' attention graph (0.5 A + 0.5 I as capacities); slow, so for short inputs only.",
+                "Abnar & Zuidema 2020", "https://arxiv.org/abs/2005.00928", per_head=False),
+    )
+}
+
+
+class MeasureUnavailableError(UnsupportedModelError):
+    """A measure cannot be computed for this run (no value norms, or too long for flow)."""
+
+
+def value_weighted(run: Run, normalise: bool = False) -> np.ndarray:
+    """‖α_ij f_h(x_j)‖ = α_ij ‖f_h(x_j)‖, ``[layers, heads, query, key]``, from the token-level run's
+    weights and value norms (recorded in the same pass). ``normalise``: each row divided by its sum."""
+    if run.value_norms is None:
+        why = run.meta.get("values_missing") or "the run has no value norms (a word-level view: use the token-level run)"
+        raise MeasureUnavailableError(f"value-weighted attention is not available: {why}")
+    weighted = run.attention * run.value_norms[:, :, None, :]
+    return _rows_to_one(weighted) if normalise else weighted.astype(np.float32)
+
+
+def _rows_to_one(a: np.ndarray) -> np.ndarray:
+    sums = a.sum(-1, keepdims=True)
+    return np.divide(a, sums, out=np.zeros_like(a, dtype=np.float32), where=sums > 0).astype(np.float32)
+
+
+def with_residual(attention: np.ndarray) -> np.ndarray:
+    """Â = 0.5 mean_h(A) + 0.5 I, rows renormalised: ``[layers, heads, n, n]`` -> ``[layers, n, n]``."""
+    a = attention.mean(axis=1)
+    n = a.shape[-1]
+    return _rows_to_one(0.5 * a + 0.5 * np.eye(n, dtype=a.dtype))
+
+
+def rollout(attention: np.ndarray) -> np.ndarray:
+    """Attention rollout: R_l = Â_l R_(l-1), R_0 = Â_0; ``[layers, heads, n, n]`` -> ``[layers, n, n]``.
+    Row i of R_l: how much of each input token position i holds after layer l."""
+    steps = with_residual(attention.astype(np.float64))
+    out = np.empty_like(steps)
+    current = np.eye(steps.shape[-1])
+    for layer, a in enumerate(steps):
+        current = a @ current
+        out[layer] = current
+    return out.astype(np.float32)
+
+
+def flow_graph(attention: np.ndarray, layer: int) -> np.ndarray:
+    """The layered graph of layers 0..``layer`` as a capacity matrix: node k * n + p is position p
+    before layer k (k = 0: the inputs); the edge from (k + 1, i) to (k, j) has capacity Â_k[i, j]."""
+    steps = with_residual(attention[: layer + 1].astype(np.float64))
+    n = steps.shape[-1]
+    capacity = np.zeros(((layer + 2) * n, (layer + 2) * n))
+    for k, a in enumerate(steps):
+        capacity[(k + 1) * n:(k + 2) * n, k * n:(k + 1) * n] = a
+    return capacity
+
+
+def flow(attention: np.ndarray, layer: int, max_tokens: int = FLOW_MAX_TOKENS) -> np.ndarray:
+    """Attention flow to ``layer`` (0-based): ``[n, n]``, entry (i, j) the maximum flow from position i
+    after ``layer`` to input token j (Abnar & Zuidema 2020). Raises for inputs over ``max_tokens``."""
+    n = attention.shape[-1]
+    if n > max_tokens:
+        raise MeasureUnavailableError(
+            f"attention flow is limited to {max_tokens} tokens (this input has {n}): it solves a maximum-flow "
+            "problem per pair of tokens; use rollout for longer inputs")
+    graph = csr_matrix(np.round(flow_graph(attention, layer) * FLOW_SCALE).astype(np.int32))
+    top = (layer + 1) * n
+    out = np.zeros((n, n), dtype=np.float32)
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = maximum_flow(graph, top + i, j, method="dinic").flow_value / FLOW_SCALE
+    return out
+
+
+def measure_run(run: Run, measure: str, layer: int | None = None) -> Run:
+    """``run`` (token level) with ``attention`` replaced by ``measure`` (a key of ``MEASURES``), so
+    that ``.view()`` and every figure work unchanged.
+
+    "value": ``[layers, heads, n, n]``, each row the share of its total; "rollout": ``[layers, 1, n, n]``;
+    "flow": ``[layers, 1, n, n]`` with only ``layer`` computed (the others zero: flow costs a maximum
+    flow per pair) and every row normalised to sum to 1.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if measure == "attention":
+        return run
+    if run.level != "token" or run.specials_removed:
+        raise ValueError("measures are computed on the token-level run with its special tokens (then use .view())")
+    if measure == "value":
+        attention = value_weighted(run, normalise=True)
+    elif measure == "rollout":
+        attention = rollout(run.attention)[:, None]
+    else:
+        if layer is None:
+            raise ValueError("flow needs the layer to flow to")
+        attention = np.zeros((run.n_layers, 1, run.n_tokens, run.n_tokens), dtype=np.float32)
+        attention[layer, 0] = _rows_to_one(flow(run.attention, layer))
+    return replace(run, attention=attention, value_norms=None, meta={**run.meta, "measure": measure})

@@ -1,0 +1,136 @@
+"""Where an attention site's value and output projections are, and how its heads are laid out.
+
+Value-weighted attention (Kobayashi et al. 2020) needs, for head h and key j, the vector the
+head adds to the output: f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h, with W_O^h the head's slice of the
+output projection. Head ablation needs the input of the output projection (the concatenated
+heads) to switch one head's slice off. ``projections(site_module, parent)`` finds both:
+
+    p = projections(module, parent)
+    p.value        # the module whose output holds the value vectors (hooked: what the model computed)
+    p.values(out)  # that output -> (batch, key, kv_heads, head_dim)
+    p.out          # the output projection: its input is (batch, query, heads * head_dim)
+    p.out_weight() # (d_out, heads, head_dim)
+
+Layouts of the value module's output (last dimension):
+  "plain"  the values only: kv_heads * head_dim (BERT, BART, T5, Llama, attnviz's own, ...)
+  "qkv"    queries, keys, values one after the other (GPT-2, ModernBERT, Phi-3)
+  "neox"   per head [q | k | v] (GPT-NeoX)
+``nn.MultiheadAttention`` computes V and the output projection inside one fused function, so
+its values are computed from the call's ``value`` argument with the module's own weights and
+its heads cannot be switched off (``out`` is None). A module none of this fits raises
+``UnsupportedModelError`` saying which module it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from attnviz.errors import UnsupportedModelError
+from attnviz.local.model import MultiHeadAttention as LocalAttention
+
+# (value module, output module) attribute names on the attention module itself
+_PAIRS = (("v_proj", "out_proj"), ("v_proj", "o_proj"), ("v", "o"), ("v_lin", "out_lin"), ("value", "dense"),
+          ("c_attn", "c_proj"), ("Wqkv", "Wo"), ("qkv_proj", "o_proj"), ("query_key_value", "dense"))
+_VALUE_ONLY = ("value", "value_proj")  # BERT-style: the output projection is the sibling `output.dense`
+_PACKED = {"c_attn": "qkv", "Wqkv": "qkv", "qkv_proj": "qkv", "query_key_value": "neox"}
+
+
+@dataclass(frozen=True, eq=False)
+class Projections:
+    """An attention site's value and output projections (see the module docstring)."""
+
+    value: nn.Module | None  # None: nn.MultiheadAttention (values from the call's `value` argument)
+    out: nn.Module | None  # None: the output projection is not a module attnviz can hook
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    layout: str = "plain"
+    torch_mha: nn.MultiheadAttention | None = None
+
+    def values(self, output: Tensor) -> Tensor:
+        """The value module's output (batch, key, width) -> values (batch, key, kv_heads, head_dim)."""
+        b, s, _ = output.shape
+        h, kv, d = self.n_heads, self.n_kv_heads, self.head_dim
+        if self.layout == "qkv":
+            output = output[..., (h + kv) * d: (h + 2 * kv) * d]
+        elif self.layout == "neox":
+            return output.view(b, s, h, 3 * d)[..., 2 * d:]
+        return output.reshape(b, s, kv, d)
+
+    def torch_values(self, value: Tensor, batch_first: bool) -> Tensor:
+        """nn.MultiheadAttention: its ``value`` argument -> (batch, key, heads, head_dim)."""
+        m = self.torch_mha
+        e = m.embed_dim
+        if m._qkv_same_embed_dim:
+            w, b = m.in_proj_weight[2 * e:], None if m.in_proj_bias is None else m.in_proj_bias[2 * e:]
+        else:
+            w, b = m.v_proj_weight, None if m.in_proj_bias is None else m.in_proj_bias[2 * e:]
+        if value.dim() == 2:  # unbatched (S, E)
+            value = value.unsqueeze(0 if batch_first else 1)
+        if not batch_first:
+            value = value.transpose(0, 1)
+        v = F.linear(value, w, b)  # (B, S, E)
+        return v.reshape(v.size(0), v.size(1), self.n_heads, self.head_dim)
+
+    def out_weight(self) -> Tensor:
+        """The output projection's weight as (d_out, heads, head_dim): head h's slice is ``[:, h]``."""
+        module = self.torch_mha.out_proj if self.torch_mha is not None else self.out
+        w = module.weight
+        if type(module).__name__ == "Conv1D":  # GPT-2's Conv1D stores (in, out)
+            w = w.t()
+        return w.reshape(w.size(0), self.n_heads, self.head_dim)
+
+    def head_norms(self, values: Tensor) -> Tensor:
+        """‖f_h(x_j)‖ for every head and key: values (batch, key, kv_heads, head_dim) -> (batch, heads, key)."""
+        v = values.float()
+        if self.n_kv_heads != self.n_heads:  # grouped-query attention: head h reads kv head h // group
+            v = v.repeat_interleave(self.n_heads // self.n_kv_heads, dim=2)
+        f = torch.einsum("bshd,ohd->bhso", v, self.out_weight().float())  # (B, H, S, d_out)
+        return f.norm(dim=-1)
+
+
+def _heads(module: nn.Module) -> tuple[int | None, int | None, int | None]:
+    config = getattr(module, "config", None)
+    n = next((getattr(x, a) for x in (module, config) if x is not None
+              for a in ("num_heads", "num_attention_heads", "n_heads", "n_head") if isinstance(getattr(x, a, None), int)), None)
+    kv = next((getattr(x, a) for x in (module, config) if x is not None
+               for a in ("num_key_value_heads", "num_kv_heads") if isinstance(getattr(x, a, None), int)), n)
+    d = next((getattr(x, a) for x in (module, config) if x is not None
+              for a in ("head_dim", "attention_head_size", "d_head", "key_value_proj_dim", "d_kv")
+              if isinstance(getattr(x, a, None), int)), None)
+    return n, kv, d
+
+
+def projections(module: nn.Module, parent: nn.Module | None = None) -> Projections:
+    """The value and output projections of the attention ``module`` (``parent``: the module that
+    holds it, where BERT-style models keep the output projection as ``output.dense``)."""
+    where = type(module).__name__
+    if isinstance(module, LocalAttention):
+        return Projections(module.v_proj, module.out_proj, module.num_heads, module.num_heads, module.d_head)
+    if isinstance(module, nn.MultiheadAttention):
+        return Projections(None, None, module.num_heads, module.num_heads, module.head_dim, torch_mha=module)
+    n, kv, d = _heads(module)
+    value = out = None
+    layout = "plain"
+    for v_name, o_name in _PAIRS:
+        if isinstance(getattr(module, v_name, None), nn.Module) and isinstance(getattr(module, o_name, None), nn.Module):
+            value, out, layout = getattr(module, v_name), getattr(module, o_name), _PACKED.get(v_name, "plain")
+            break
+    if value is None:
+        v_name = next((a for a in _VALUE_ONLY if isinstance(getattr(module, a, None), nn.Module)), None)
+        dense = getattr(getattr(parent, "output", None), "dense", None)
+        if v_name is not None and isinstance(dense, nn.Module):
+            value, out = getattr(module, v_name), dense
+    if value is None or n is None:
+        raise UnsupportedModelError(
+            f"{where} keeps its value and output projections where attnviz cannot find them, so value-weighted "
+            "attention and head ablation are not available for this model (raw attention still is)"
+        )
+    if d is None:
+        width = out.weight.shape[0] if type(out).__name__ == "Conv1D" else out.weight.shape[1]
+        d = width // n
+    return Projections(value, out, n, kv or n, d, layout)
