@@ -27,7 +27,7 @@ LAYERS = [
     ["attnviz.capture"],  # capture
     ["attnviz.models"],  # model registry / loading
     ["attnviz.stats", "attnviz.alignment", "attnviz.conllu_io", "attnviz.parsing", "attnviz.walkthrough",
-     "attnviz.measures", "attnviz.ablation", "attnviz.erasure"],  # analyses
+     "attnviz.measures"],  # analyses
     ["attnviz.scoring"],
     ["attnviz.figures.style", "attnviz.figures.safe_text"],  # figures
     ["attnviz.figures.heatmaps", "attnviz.figures.arcs", "attnviz.figures.matrix_csv", "attnviz.figures.export"],
