@@ -43,6 +43,7 @@ import torch
 from attnviz.alignment import Alignment, align, align_spans
 from attnviz.capture import Batch, plan_batches, run_batch
 from attnviz.labels import head_label
+from attnviz.measures import MeasureUnavailableError
 from attnviz.tree import Sentence, base_relation, joined_spans
 from attnviz.words import pool
 
@@ -327,8 +328,12 @@ def score_heads(
     progress: Progress | None = None,
     subtypes: bool = False,
     max_tokens: int | None = None,
+    measure: str = "attention",
 ) -> HeadScores:
     """Score every head of ``model`` (a LoadedModel) against every relation in ``sentences``.
+
+    ``measure="value"`` scores value-weighted attention ‖α_ij f_h(x_j)‖ (``attnviz.measures``)
+    instead of the raw weights: the norms come from the same forward pass.
 
     The model reads each sentence's words (joined by spaces; tokens are mapped back to the
     words by character offsets), in the length-sorted, padded batches of ``capture_batch``
@@ -341,6 +346,8 @@ def score_heads(
     sentences = [s for s in sentences if len(s.words)]
     if not sentences:
         raise ValueError("There are no sentences to score.")
+    if measure not in ("attention", "value"):
+        raise ValueError(f"heads are scored on 'attention' or 'value' (value-weighted) attention, not {measure!r}")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     start = time.perf_counter()
@@ -351,9 +358,14 @@ def score_heads(
     scorer = _Scorer(subtypes)
     done = 0
     for batch in batches:
-        rec = run_batch(model, batch)
+        rec = run_batch(model, batch, values=measure == "value")
         group = [sentences[i] for i in batch.indexes]
-        pred, alignments = _batch_predictions(batch, rec.weights["self"], group)
+        weights = rec.weights["self"]
+        if measure == "value":
+            if rec.values_missing:
+                raise MeasureUnavailableError(f"value-weighted attention is not available: {rec.values_missing}")
+            weights = [w * n[:, :, None, :] for w, n in zip(weights, rec.value_norms["self"])]  # α_ij ‖f_h(x_j)‖
+        pred, alignments = _batch_predictions(batch, weights, group)
         del rec
         for row, (sentence, alignment) in enumerate(zip(group, alignments)):  # per sentence: a slice and appends
             scorer.add_predictions(pred[row, :, :, : alignment.n_units], alignment.unit_of_word, sentence)
@@ -365,7 +377,8 @@ def score_heads(
     seconds = time.perf_counter() - start
     return scorer.result(
         getattr(model, "name", ""),
-        meta={"seconds": seconds, "batch_size": batch_size, "unreadable_sentences": total - done, "subtypes": subtypes},
+        meta={"seconds": seconds, "batch_size": batch_size, "unreadable_sentences": total - done, "subtypes": subtypes,
+              "measure": measure},
     )
 
 
