@@ -170,7 +170,14 @@ def _pre_hook(site: Site, causal: bool, pending: list[Call], layers: dict[str, i
 def _value_hooks(site: Site, proj: Projections, slot: list) -> list:
     """Keep the values each call of ``site`` computes in ``slot`` (batch, key, kv_heads, head_dim)."""
     if proj.value is not None:
-        return [proj.value.register_forward_hook(lambda m, a, out: slot.append(proj.values(out).detach()))]
+        def keep(module, args, out):
+            try:
+                slot.append(proj.values(out).detach())
+            except RuntimeError as exc:  # an output that is not laid out as expected: no norms, say why
+                slot.append(f"{site.where}: its value projection's output of shape {tuple(out.shape)} does not split "
+                            f"into {proj.n_kv_heads} heads of {proj.head_dim} ({exc})")
+
+        return [proj.value.register_forward_hook(keep)]
     mha = proj.torch_mha
     signature = inspect.signature(mha.forward)
 
@@ -225,8 +232,11 @@ def _forward_hook(site: Site, recording: Recording, pending: list[Call], eager_n
     def hook(module, args, output):
         call = pending.pop()
         if slot is not None:  # the values this call computed -> ‖f_h(x_j)‖ per head and key
-            if slot:
-                recording.value_norms[site.kind].append(proj.head_norms(slot.pop()).detach())
+            values = slot.pop() if slot else None
+            if isinstance(values, Tensor):
+                recording.value_norms[site.kind].append(proj.head_norms(values).detach())
+            elif isinstance(values, str):
+                recording.values_missing = values
             else:
                 recording.values_missing = f"{site.where} did not call its value projection"
         weights = site.reader.weights(output)

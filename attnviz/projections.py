@@ -36,7 +36,10 @@ from attnviz.local.model import MultiHeadAttention as LocalAttention
 _PAIRS = (("v_proj", "out_proj"), ("v_proj", "o_proj"), ("v", "o"), ("v_lin", "out_lin"), ("value", "dense"),
           ("c_attn", "c_proj"), ("Wqkv", "Wo"), ("qkv_proj", "o_proj"), ("query_key_value", "dense"))
 _VALUE_ONLY = ("value", "value_proj")  # BERT-style: the output projection is the sibling `output.dense`
-_PACKED = {"c_attn": "qkv", "Wqkv": "qkv", "qkv_proj": "qkv", "query_key_value": "neox"}
+_PACKED = ("c_attn", "Wqkv", "qkv_proj", "query_key_value")  # one module computes Q, K and V
+# packed layouts differ between families (Falcon's groups its keys and values differently), so a
+# packed module is read only for the classes whose layout was checked (tests/test_measures.py)
+_PACKED_LAYOUTS = {"GPT2Attention": "qkv", "ModernBertAttention": "qkv", "Phi3Attention": "qkv", "GPTNeoXAttention": "neox"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,7 +121,14 @@ def projections(module: nn.Module, parent: nn.Module | None = None) -> Projectio
     layout = "plain"
     for v_name, o_name in _PAIRS:
         if isinstance(getattr(module, v_name, None), nn.Module) and isinstance(getattr(module, o_name, None), nn.Module):
-            value, out, layout = getattr(module, v_name), getattr(module, o_name), _PACKED.get(v_name, "plain")
+            value, out = getattr(module, v_name), getattr(module, o_name)
+            if v_name in _PACKED:
+                layout = _PACKED_LAYOUTS.get(type(module).__name__)
+                if layout is None:
+                    raise UnsupportedModelError(
+                        f"{where} computes queries, keys and values in one module ({v_name}) whose layout attnviz has "
+                        "not checked, so value-weighted attention and head ablation are not available for this "
+                        "model (raw attention still is)")
             break
     if value is None:
         v_name = next((a for a in _VALUE_ONLY if isinstance(getattr(module, a, None), nn.Module)), None)
