@@ -6,28 +6,20 @@ load_model reads them from a folder as it reads any model.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig
 
 import attnviz
 from attnviz import memory
 from attnviz.capture import generate
-from attnviz.models import default_model_path
+from tests.tiny_models import IDS, PAD, SEP, TOKENIZER, V, save_models, seq2seq_configs
 
-TOKENIZER = AutoTokenizer.from_pretrained(default_model_path())
-V = TOKENIZER.vocab_size
-CLS, SEP, PAD = TOKENIZER.cls_token_id, TOKENIZER.sep_token_id, TOKENIZER.pad_token_id
-IDS = dict(bos_token_id=CLS, eos_token_id=SEP, pad_token_id=PAD)
 CONFIGS = {
     "llama": dict(vocab_size=V, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=32, **IDS),
-    "gpt2": dict(vocab_size=V, n_embd=16, n_layer=2, n_head=4, **IDS),
-    "bart": dict(vocab_size=V, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                 decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32, decoder_start_token_id=SEP, **IDS),
+    **seq2seq_configs(),
     "t5": dict(vocab_size=V, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=4, decoder_start_token_id=PAD,
                eos_token_id=SEP, pad_token_id=PAD),
 }
@@ -36,18 +28,7 @@ SOURCE, TARGET = "heavy snow makes driving difficult", "the snow is heavy"
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    out = {}
-    for family, kw in CONFIGS.items():
-        folder = tmp_path_factory.mktemp(family)
-        torch.manual_seed(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            config = AutoConfig.for_model(family, **kw)
-            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-            auto.from_config(config).save_pretrained(folder)
-        TOKENIZER.save_pretrained(folder)
-        out[family] = folder
-    return out
+    return save_models(tmp_path_factory.mktemp("models"), CONFIGS)
 
 
 @pytest.fixture(scope="module")

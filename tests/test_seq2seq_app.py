@@ -11,52 +11,26 @@ from __future__ import annotations
 
 import base64
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig
 
 import attnviz
 from attnviz.figures.cross import cross_svg
-from attnviz.models import default_model_path
 from components.kinds import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
+from tests.tiny_models import save_models, seq2seq_configs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TARGET = "the snow is heavy"
 
 
-def tiny_models(root: Path) -> dict[str, Path]:
-    """A tiny random BART (encoder-decoder) and GPT-2 (decoder) in folders, with a BERT WordPiece tokenizer."""
-    tok = AutoTokenizer.from_pretrained(default_model_path())
-    ids = dict(bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
-    configs = {
-        "bart": dict(vocab_size=tok.vocab_size, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                     decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                     decoder_start_token_id=tok.sep_token_id, **ids),
-        "gpt2": dict(vocab_size=tok.vocab_size, n_embd=16, n_layer=2, n_head=4, **ids),
-    }
-    out = {}
-    for family, kw in configs.items():
-        folder = root / family
-        torch.manual_seed(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            config = AutoConfig.for_model(family, **kw)
-            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-            auto.from_config(config).save_pretrained(folder)
-        tok.save_pretrained(folder)
-        out[family] = folder
-    return out
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return {k: str(v) for k, v in tiny_models(tmp_path_factory.mktemp("seq2seq")).items()}
+    return {k: str(v) for k, v in save_models(tmp_path_factory.mktemp("seq2seq"), seq2seq_configs()).items()}
 
 
 def app(page: str | None = None, **params) -> AppTest:

@@ -9,17 +9,14 @@ this process on the same folders.
 
 from __future__ import annotations
 
-import warnings
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 import attnviz
-from attnviz.models import default_model_path
 from components.state import DEFAULT_TEXT
+from tests.tiny_models import save_models, seq2seq_configs
 
 TARGET = "the snow is heavy"
 
@@ -27,26 +24,7 @@ TARGET = "the snow is heavy"
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Tiny random BART (encoder-decoder) and GPT-2 (decoder-only) folders with a BERT WordPiece tokenizer."""
-    root = tmp_path_factory.mktemp("seq2seq_e2e")
-    tok = AutoTokenizer.from_pretrained(default_model_path())
-    ids = dict(bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
-    configs = {
-        "bart": dict(vocab_size=tok.vocab_size, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                     decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                     decoder_start_token_id=tok.sep_token_id, **ids),
-        "gpt2": dict(vocab_size=tok.vocab_size, n_embd=16, n_layer=2, n_head=4, **ids),
-    }
-    out = {}
-    for family, kw in configs.items():
-        torch.manual_seed(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            config = AutoConfig.for_model(family, **kw)
-            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-            auto.from_config(config).save_pretrained(root / family)
-        tok.save_pretrained(root / family)
-        out[family] = str(root / family)
-    return out
+    return {k: str(v) for k, v in save_models(tmp_path_factory.mktemp("seq2seq_e2e"), seq2seq_configs()).items()}
 
 
 @pytest.fixture(scope="module")
