@@ -1,6 +1,7 @@
 """Gold dependency trees from CoNLL-U, read with the ``conllu`` library, with plain messages.
 
     sentences = read_conllu("en_ewt-ud-dev.conllu")      # a path, the text, bytes, or a file object
+    text = to_conllu(sentences)                          # and back (ID, FORM, UPOS, HEAD, DEPREL)
 
 Each line is parsed once by ``conllu`` (its line parser, with attnviz's own ID and HEAD
 readers so that a bad value is reported with its line number); the parsed tokens are then
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from conllu.exceptions import ParseException
+from conllu.models import Metadata, Token, TokenList
 from conllu.parser import DEFAULT_FIELD_PARSERS, DEFAULT_FIELDS, parse_comment_line, parse_line
 
 from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError
@@ -250,3 +252,17 @@ def read_conllu(source, max_bytes: int = DEFAULT_MAX_BYTES, limit: int | None = 
     if not sentences:
         raise CoNLLUError("The CoNLL-U input has no sentences (no word lines were found, only comments or blank lines).")
     return sentences
+
+
+def to_conllu(sentences: Iterable[Sentence]) -> str:
+    """The sentences as CoNLL-U text, written by ``conllu``'s serializer: ID, FORM, UPOS (when known),
+    HEAD (0 for the root), DEPREL; ``# sent_id`` when the sentence has one (else ``s-<n>``)."""
+    blocks = []
+    for n, s in enumerate(sentences):
+        tokens = [
+            Token(id=i + 1, form=word, lemma=None, upos=(s.pos[i] if s.pos else None), xpos=None, feats=None,
+                  head=head + 1, deprel=rel, deps=None, misc=None)
+            for i, (word, head, rel) in enumerate(zip(s.words, s.syntactic_heads, s.relations))
+        ]
+        blocks.append(TokenList(tokens, metadata=Metadata(sent_id=s.sent_id or f"s-{n}")).serialize())
+    return "".join(blocks)

@@ -21,6 +21,7 @@ import transformers
 from streamlit.testing.v1 import AppTest
 
 import attnviz
+from attnviz.conllu_io import to_conllu
 from attnviz.models import default_model_path
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
@@ -44,14 +45,7 @@ def notices(at: AppTest) -> list[str]:
 
 
 def conllu(sentences) -> bytes:
-    """Sentences as CoNLL-U text (word, head, relation columns)."""
-    out = []
-    for i, s in enumerate(sentences):
-        out.append(f"# sent_id = gen-{i}")
-        for j, (word, head, rel) in enumerate(zip(s.words, s.syntactic_heads, s.relations), start=1):
-            out.append(f"{j}\t{word}\t_\t_\t_\t_\t{head + 1}\t{rel}\t_\t_")
-        out.append("")
-    return ("\n".join(out) + "\n").encode()
+    return to_conllu(sentences).encode()
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ class StreamlitServer:
         self.log_path = ARTIFACTS / f"{name}.log"
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
+        self.preexec_fn = None  # run in the child before it execs Python (e.g. join a memory group)
 
     def start(self, timeout: float = 90) -> "StreamlitServer":
         ARTIFACTS.mkdir(exist_ok=True)
@@ -83,7 +84,8 @@ class StreamlitServer:
                "--server.port", str(self.port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -20,11 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -32,6 +29,7 @@ import pytest
 from conftest import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PROBE, ROOT, VIEWPORT, App, StreamlitServer
 from test_sessions import Session, in_a_thread
 
+from attnviz.conllu_io import to_conllu
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
 
@@ -60,13 +58,7 @@ SENTENCES = ["the heavy snow makes the driving more difficult", "the dogs that t
 
 
 def conllu(sentences) -> bytes:
-    out = []
-    for i, s in enumerate(sentences):
-        out.append(f"# sent_id = gen-{i}")
-        for j, (word, head, rel) in enumerate(zip(s.words, s.syntactic_heads, s.relations), start=1):
-            out.append(f"{j}\t{word}\t_\t_\t_\t_\t{head + 1}\t{rel}\t_\t_")
-        out.append("")
-    return ("\n".join(out) + "\n").encode()
+    return to_conllu(sentences).encode()
 
 
 # ----------------------------------------------------------------------------- the memory limit
@@ -151,28 +143,8 @@ class LimitedServer(StreamlitServer):
         self.group = group
 
     def start(self, timeout: float = 180) -> "LimitedServer":
-        ARTIFACTS.mkdir(exist_ok=True)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               **self.extra_env}
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(self.port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=self.group.enter)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"streamlit did not answer in {timeout:.0f} s:\n{self.log()[-3000:]}")
+        self.preexec_fn = self.group.enter
+        return super().start(timeout)
 
 
 class Sampler:
