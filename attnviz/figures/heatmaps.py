@@ -37,7 +37,7 @@ def _ticks(categories: list[str], tokens: Sequence[str], max_ticks: int = MAX_TI
 
 def heatmap(
     matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str], title: str = "",
-    side: int | None = None,
+    side: int | None = None, value_label: str = "attention", colorbar_label: str = "weight",
 ) -> go.Figure:
     """One head's ``[query, key]`` attention: query tokens down (first at the top), keys across.
 
@@ -46,7 +46,8 @@ def heatmap(
     up to ``MAX_TICKS`` tokens every tick is labelled with the token alone (smaller fonts for
     more tokens), beyond that plotly labels what fits with the positional names and zooming
     (drag a box) shows the rest. No per-cell annotations, so 512 tokens are drawn as fast as 10.
-    Hover shows query, key and the value to 4 decimals.
+    Hover shows query, key and the value to 4 decimals, named ``value_label`` (the colour bar:
+    ``colorbar_label``), so that a measure other than attention weights says what it is.
     """
     z = np.asarray(matrix, dtype=np.float32)  # [Q, K]
     if z.ndim != 2 or z.shape != (len(query_tokens), len(key_tokens)):
@@ -57,9 +58,9 @@ def heatmap(
     fig = go.Figure(go.Heatmap(
         z=z, x=xs, y=ys, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
         # a horizontal colour bar above the plot leaves the width to the cells (narrow columns)
-        colorbar=dict(title=dict(text="weight", side="right"), orientation="h", thickness=10, len=140, lenmode="pixels",
-                      x=0.5, xanchor="center", y=1.0, yanchor="bottom", ypad=8),
-        hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>",
+        colorbar=dict(title=dict(text=plotly_text(colorbar_label), side="right"), orientation="h", thickness=10, len=140,
+                      lenmode="pixels", x=0.5, xanchor="center", y=1.0, yanchor="bottom", ypad=8),
+        hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{plotly_text(value_label)} %{{z:.4f}}<extra></extra>",
     ))
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
@@ -159,13 +160,17 @@ def grid(
     *,
     special: np.ndarray | None = None,
     sublabels: Sequence[Sequence[str]] | None = None,
+    names: Sequence[Sequence[str]] | None = None,
+    thumb: int | None = None,
+    colorbar_label: str = "weight",
 ) -> go.Figure:
     """A layers x heads grid of small heatmaps of ``[L, H, Q, K]`` attention.
 
     Each thumbnail is ``downsample(head, max_size)``; all share one colour axis 0..1.
-    Subplot titles are "layer-head" (1-based) plus ``labels[layer][head]`` (e.g. the
-    pattern from ``stats.head_stats``); with labels None and ``special`` given, the
-    patterns are computed here. Hover shows the (block) value only.
+    Subplot titles are "layer-head" (1-based), or ``names[row][col]`` when given (e.g. "layer 3"
+    for a measure that mixes the heads), plus ``labels[row][col]`` (e.g. the pattern from
+    ``stats.head_stats``); with labels None and ``special`` given, the patterns are computed here.
+    ``thumb``: px per thumbnail (default ``THUMB``). Hover shows the (block) value only.
     """
     a = np.asarray(attention, dtype=np.float32)
     if a.ndim != 4:
@@ -174,14 +179,15 @@ def grid(
     if labels is None and special is not None:
         patterns = head_stats(a, special)["pattern"].to_numpy()
         labels = patterns.reshape(n_layers, n_heads).tolist()
-    names = [[head_label(l, h) + (f" {labels[l][h]}" if labels is not None else "")
+    names = [[(names[l][h] if names is not None else head_label(l, h)) + (f" {labels[l][h]}" if labels is not None else "")
               for h in range(n_heads)] for l in range(n_layers)]
     # a second title line (escaped like the first): e.g. what a sink head does apart from the sink
     titles = [[plotly_text(names[l][h]) + (f"<br>{plotly_text(sublabels[l][h])}" if sublabels is not None and sublabels[l][h] else "")
                for h in range(n_heads)] for l in range(n_layers)]
     gap_x, gap_y = 14, 30 if sublabels is None else 40  # px between thumbnails (room for the titles)
-    plot_w = n_heads * THUMB + (n_heads - 1) * gap_x
-    plot_h = n_layers * THUMB + (n_layers - 1) * gap_y
+    thumb = thumb or THUMB
+    plot_w = n_heads * thumb + (n_heads - 1) * gap_x
+    plot_h = n_layers * thumb + (n_layers - 1) * gap_y
     fig = make_subplots(
         rows=n_layers, cols=n_heads,
         subplot_titles=[t for row in titles for t in row],
@@ -211,7 +217,7 @@ def grid(
     fig.update_annotations(font=dict(size=9))
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
-        coloraxis=dict(cmin=0.0, cmax=1.0, colorscale=COLORSCALE, colorbar=dict(thickness=12, title=dict(text="weight"))),
+        coloraxis=dict(cmin=0.0, cmax=1.0, colorscale=COLORSCALE, colorbar=dict(thickness=12, title=dict(text=plotly_text(colorbar_label)))),
         width=plot_w + 120, height=plot_h + 100, margin=dict(l=20, r=100, t=70, b=30),
         font=dict(family=FONT), plot_bgcolor="white",
     )
