@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
+from attnviz.measures import MEASURES
 from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 
 DEFAULT_TEXT = "heavy snow makes driving more difficult"
@@ -48,6 +49,7 @@ class ViewState:
     kind: str = "encoder"  # "encoder" (self-attention of the encoder, or of a decoder-only model) | "decoder" | "cross"
     target: str = ""  # empty: no typed target
     new: int = 0  # continue greedily by this many tokens (0 = off, at most MAX_NEW_TOKENS)
+    measure: str = "attention"  # a key of attnviz.measures.MEASURES: attention | value | rollout | flow
 
     def to_params(self) -> dict[str, str]:
         """Query parameters for the fields that differ from the defaults."""
@@ -70,6 +72,7 @@ _PARAM = {"text": "text", "model": "model", "layer": "layer", "head": "head", "a
           "causal": "mask", "level": "level", "hide_special": "special", "top_k": "topk"}
 _BOOL_WORDS = {"heads": ("one", "all"), "mask": ("off", "on"), "special": ("show", "hide")}
 _PARAM.update(kind="kind", target="target", new="new")  # seq2seq
+_PARAM.update(measure="measure")
 
 
 def _short(value: str, n: int = 40) -> str:
@@ -130,6 +133,12 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
         else:
             bad("level", raw, state.level, "'token' or 'word'")
     _parse_seq2seq(params, values, notices)
+    if "measure" in params:
+        raw = str(params["measure"]).lower()
+        if raw in MEASURES:
+            values["measure"] = raw  # whether this model and input allow it is known only later: the pages fall back
+        else:
+            bad("measure", raw, state.measure, "one of " + ", ".join(f"'{m}'" for m in MEASURES))
     return replace(state, **values), notices
 
 

@@ -50,3 +50,21 @@ def test_hostile_text_is_kept_as_text():
     assert state.text == text and notices == []
     assert state.model == "../../etc/passwd"  # loading refuses it later, with a notice
     assert parse({"text": DEFAULT_TEXT})[0] == ViewState()
+
+
+def test_measure_round_trips_and_attention_is_not_written():
+    assert "measure" not in ViewState(measure="attention").to_params()
+    for measure in ("value", "rollout", "flow"):
+        params = ViewState(measure=measure, layer=3).to_params()
+        assert params == {"measure": measure, "layer": "3"}
+        assert parse(params) == (ViewState(measure=measure, layer=3), [])
+    assert parse({"measure": "VALUE"})[0].measure == "value"  # like level and mask: any case
+
+
+def test_unknown_measure_falls_back_with_a_notice():
+    state, notices = parse({"measure": "bogus", "layer": "2"})
+    assert state == ViewState(layer=2)
+    assert notices == ["Ignored measure='bogus' from the link (one of 'attention', 'value', 'rollout', 'flow'); "
+                       "using 'attention'."]
+    state, notices = parse({"measure": "<b>x</b>" * 100})
+    assert state.measure == "attention" and len(notices) == 1 and len(notices[0]) < 200
