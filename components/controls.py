@@ -17,7 +17,9 @@ import streamlit as st
 
 import attnviz
 from attnviz import LoadedModel, Run
+from attnviz.measures import MEASURES, MeasureUnavailableError
 from components import data, hosting
+from components import measures as measure_names
 from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
 
@@ -54,10 +56,14 @@ class View:
 
     @property
     def short_title(self) -> str:
-        """Layer, head and mask: the on-screen title of a head plot."""
+        """Measure, layer, head and mask: the on-screen title of a head plot (attention weights are not named)."""
         s = self.state
+        mask = f"{'look-ahead mask' if s.causal else 'no mask'} · {s.level}s"
+        if measure_names.mixes_heads(s.measure):
+            return f"{measure_names.title(s.measure, s.layer)} (all heads) · {mask}"
         head = "all heads" if s.all_heads else f"head {s.head}"
-        return f"layer {s.layer}, {head} · {'look-ahead mask' if s.causal else 'no mask'} · {s.level}s"
+        named = measure_names.title(s.measure, s.layer)
+        return (f"{named} · " if named else "") + f"layer {s.layer}, {head} · {mask}"
 
     @property
     def title(self) -> str:
@@ -184,7 +190,48 @@ def sidebar() -> View:
              help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
     sb.toggle("Hide special tokens", key="hide_special",
               help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
+    measure_control(sb)
     return View(_current(), model)
+
+
+def measure_control(sb) -> str:
+    """The measure choice (``attnviz.measures.MEASURES``), its one-line explanation and paper."""
+    if st.session_state.get("measure") not in MEASURES:
+        st.session_state["measure"] = "attention"
+    measure = sb.radio(
+        "Measure", list(MEASURES), key="measure", format_func=lambda m: MEASURES[m].label,
+        help="What the arcs, heatmaps and grid show. Every measure is computed from the same run of the model, "
+             "so switching never runs the model again.")
+    m = MEASURES[measure]
+    sb.caption(f"{literal(m.explanation)} ([{literal(m.paper)}]({m.url}))")
+    if measure_names.mixes_heads(measure):
+        sb.caption(f"{m.label.split(' ')[0].capitalize()} mixes every head of the layers: the Head slider and "
+                   f"“All heads of the layer” do not apply (head {st.session_state.get('head', 1)} is kept for the "
+                   "other measures).")
+    return measure
+
+
+def measured(view: View, text: str, run: Run, all_layers: bool = False) -> tuple[View, Run]:
+    """The view's measure of ``run`` (the page's cached attention view of ``text``), and the view.
+
+    A measure this model or input does not allow (flow above its token limit, value norms the model
+    does not give) gets an info saying why, and the view falls back to attention weights (the URL keeps
+    the choice). ``all_layers``: flow for every layer (the all-heads grid), not only the view's."""
+    s = view.state
+    if s.measure == "attention":
+        return view, run
+    try:
+        return view, data.get_view(view.model, s.model, text, s.causal, s.level, s.hide_special, s.measure,
+                                   None if all_layers else s.layer - 1)
+    except MeasureUnavailableError as exc:
+        unavailable(exc)
+        return replace(view, state=replace(s, measure="attention")), run
+
+
+def unavailable(exc: Exception) -> None:
+    """The info shown when a measure cannot be computed: the reason, and what is shown instead."""
+    why = str(exc)
+    st.info(literal(why[:1].upper() + why[1:] + ". Showing attention weights instead."), icon=":material/info:")
 
 
 def loadable(name: str, hosted: hosting.Settings) -> tuple[str, LoadedModel]:

@@ -1,7 +1,8 @@
 """Streamlit's caches around attnviz: one model per process, bounded cached runs.
 
-Changing layer, head or any display option reuses the cached run: the model runs
-again only for a new (model, text, mask). Runs live in ``st.cache_resource`` (shared,
+Changing layer, head, the measure or any display option reuses the cached run: the model runs
+again only for a new (model, text, mask). Measures (``attnviz.measures``: value-weighted,
+rollout, flow) are derived from that run's weights and value norms by ``get_measured``. Runs live in ``st.cache_resource`` (shared,
 not copied: a 512-token MiniLM run holds 75 MB of attention) with a bounded number
 of entries and a time to live, so a busy server's memory settles. Because every session
 gets the same Run object, its numpy arrays are made read-only (``read_only``): a page
@@ -10,10 +11,14 @@ that tried to change them in place would raise instead of changing another sessi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import streamlit as st
 
 import attnviz
 from attnviz import LoadedModel, Run
+from attnviz.measures import measure_run
 from attnviz.parsing import load_parser, parse
 from attnviz.stats import head_stats
 
@@ -56,18 +61,55 @@ def get_run(_model: LoadedModel, model_name: str, text: str, causal: bool) -> Ru
     return read_only(attnviz.capture(_model, text, causal=causal))
 
 
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
-def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool) -> Run:
-    """The run at token or word level, with or without special tokens (derived, never re-run).
+def get_measured(_model: LoadedModel, model_name: str, text: str, causal: bool, measure: str = "attention",
+                 layer: int | None = None) -> Run:
+    """The token-level run with ``attention`` replaced by ``measure`` (``attnviz.measures.measure_run``),
+    derived from ``get_run``'s cached run: the model never runs again for another measure.
+
+    ``layer`` (0-based) matters only for "flow", which is computed for one layer at a time; None there
+    means every layer (the all-heads page). Raises ``attnviz.measures.MeasureUnavailableError`` when the
+    measure cannot be computed (flow above its token limit, value norms this model does not give)."""
+    run = get_run(_model, model_name, text, causal)
+    if measure == "attention":
+        return run
+    return _measured(_model, model_name, text, causal, measure, layer if measure == "flow" else None)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Computing the measure…")
+def _measured(_model: LoadedModel, model_name: str, text: str, causal: bool, measure: str, layer: int | None) -> Run:
+    return read_only(measured(get_run(_model, model_name, text, causal), measure, layer))
+
+
+def measured(run: Run, measure: str, layer: int | None = None) -> Run:
+    """``attnviz.measures.measure_run``, and for "flow" with ``layer`` None every layer (one maximum-flow
+    problem per pair of tokens and layer, so about the number of layers times one layer's time)."""
+    if measure == "flow" and layer is None:
+        layers = [measure_run(run, "flow", k) for k in range(run.n_layers)]
+        return replace(layers[0], attention=np.stack([m.attention[k] for k, m in enumerate(layers)]))
+    return measure_run(run, measure, layer)
+
+
+def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
+             measure: str = "attention", layer: int | None = None) -> Run:
+    """The run (of ``measure``, see ``get_measured``) at token or word level, with or without special
+    tokens (derived, never re-run). ``layer`` is used by "flow" only (None: every layer).
 
     Shared by every session like ``get_run``'s: its arrays are read-only too."""
-    return read_only(get_run(_model, model_name, text, causal).view(level, drop_special=hide_special))
+    return _view(_model, model_name, text, causal, level, hide_special, measure, layer if measure == "flow" else None)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+def _view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
+          measure: str, layer: int | None) -> Run:
+    return read_only(get_measured(_model, model_name, text, causal, measure, layer).view(level, drop_special=hide_special))
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, hide_special: bool):
+def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
+              measure: str = "attention", layer: int | None = None):
     """Per-head statistics and pattern labels for every head of the run (a pandas DataFrame; a
-    small table, so each caller gets its own copy, unlike the shared runs)."""
+    small table, so each caller gets its own copy, unlike the shared runs). ``measure`` and ``layer``
+    (flow) are part of the key: the statistics of value-weighted attention are not those of the weights."""
     return head_stats(_run.attention, _run.special, _run.mask)
 
 

@@ -16,19 +16,22 @@ import attnviz
 from attnviz import figures
 from attnviz.labels import head_label
 from attnviz.stats import rest_patterns
+from components.measures import MEASURES, colorbar_label, mixes_heads
 
 
-def _with_click_targets(fig: go.Figure, n_heads: int) -> go.Figure:
-    """Add one invisible, clickable point over each thumbnail (heatmaps come layer-major)."""
+def _with_click_targets(fig: go.Figure, n_heads: int, head: int | None = None) -> go.Figure:
+    """Add one invisible, clickable point over each thumbnail (heatmaps come layer-major). ``head`` (0-based):
+    the thumbnails are one per layer (a measure that mixes the heads), and a click opens that layer with this head."""
     fig = go.Figure(fig)
     heatmaps = [t for t in fig.data if t.type == "heatmap"]
     for i, trace in enumerate(heatmaps):
-        layer, head = divmod(i, n_heads)
+        layer, h = divmod(i, n_heads) if head is None else (i, head)
         n_rows, n_cols = len(trace.z), len(trace.z[0])
         fig.add_trace(go.Scatter(
             x=[(n_cols - 1) / 2], y=[(n_rows - 1) / 2], xaxis=trace.xaxis, yaxis=trace.yaxis,
-            mode="markers", marker={"size": 60, "opacity": 0}, customdata=[[layer, head]],
-            hovertemplate=f"layer {layer + 1}, head {head + 1}: click to open<extra></extra>", showlegend=False,
+            mode="markers", marker={"size": 60, "opacity": 0}, customdata=[[layer, h]],
+            hovertemplate=(f"layer {layer + 1}, head {h + 1}" if head is None else f"layer {layer + 1}")
+            + ": click to open<extra></extra>", showlegend=False,
         ))
     return fig
 
@@ -77,15 +80,35 @@ def sublabels(run, stats, rest: list[str], model_name: str) -> list[list[str]]:
     return out
 
 
+#: px per map when a measure mixes the heads: one map per layer in a row, bigger than a head's thumbnail.
+LAYER_THUMB = 150
+
+
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
 def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
-                 ) -> tuple[go.Figure, go.Figure]:
+                 measure: str = "attention", head: int = 0) -> tuple[go.Figure, go.Figure]:
     """(the grid for export, the same with click targets): 72 MiniLM subplots take plotly ~0.4 s to
-    build, so each view's figures are built once and shared (never mutated; keyed like its run)."""
+    build, so each view's figures are built once and shared (never mutated; keyed like its run and measure).
+
+    A measure that mixes the heads (rollout, flow: ``[layers, 1, n, n]``) gets one map per layer, in one
+    row, each titled "layer N" with its pattern; a click opens that layer with ``head`` (0-based), the
+    head picked for the other measures."""
+    mask = "look-ahead mask" if causal else "no mask"
+    if mixes_heads(measure):
+        patterns = _stats["pattern"].replace(SHORT).tolist()
+        n = _run.n_layers
+        fig = figures.grid(_run.attention.transpose(1, 0, 2, 3), [patterns], names=[[f"layer {k + 1}" for k in range(n)]],
+                           title=f"{model_name} · {MEASURES[measure].label.split(' ')[0]} up to each layer (all heads) · {mask}",
+                           thumb=LAYER_THUMB, colorbar_label=colorbar_label(measure))
+        fig.update_annotations(font=dict(size=12))  # a few big maps: titles a size up from the thumbnails'
+        return fig, _with_click_targets(fig, n, head=head)
     labels = _stats.pivot(index="layer", columns="head", values="pattern").replace(SHORT).to_numpy().tolist()
     rest = rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
-    fig = figures.grid(_run.attention, labels, title=f"{model_name} · all heads · {'look-ahead mask' if causal else 'no mask'}",
-                       sublabels=sublabels(_run, _stats, rest, model_name))
+    named = " · value-weighted" if measure == "value" else ""
+    fig = figures.grid(_run.attention, labels, title=f"{model_name}{named} · all heads · {mask}",
+                       # the relations file was scored on attention weights: named under those only
+                       sublabels=sublabels(_run, _stats, rest, model_name if measure == "attention" else ""),
+                       colorbar_label=colorbar_label(measure))
     return fig, _with_click_targets(fig, _run.n_heads)
 
 

@@ -20,11 +20,16 @@ controls this kind of model needs and return True when they have drawn the page 
 
 The view's ``kind``, ``target`` and ``new`` live in ``components.state.ViewState`` (URL
 ``kind=``, ``target=``, ``new=``); a value this model cannot use falls back with a notice.
+
+Measures (``ViewState.measure``): a decoder-only model's continuation is shown in the chosen
+measure like the page's own view. Value norms, rollout and flow are recorded and computed for the
+self-attention stack only, so the decoder self-attention and cross-attention of an encoder-decoder
+are shown as attention weights, with an info saying so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,13 +39,17 @@ import attnviz
 from attnviz import LoadedModel, Run, figures
 from attnviz.figures.cross import cross_svg
 from attnviz.labels import head_label
+from attnviz.measures import MeasureUnavailableError
 from components import controls, data
+from components import measures as measure_names
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
 from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS
 
 #: Arcs drawn at most (the strongest), as on the explorer.
 MAX_SHOWN_ARCS = 3 * 512
+#: px per map of a measure that mixes the heads (one map per layer), as on the all-heads page.
+LAYER_THUMB = 150
 #: A head is flagged as an attention sink when, on average, more than this share of a token's
 #: attention goes to position 0 (tokens after the first).
 SINK_SHARE = 0.5
@@ -60,9 +69,11 @@ def get_generated(_model: LoadedModel, model_name: str, prompt: str, n_new: int,
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
-def get_view(_run: Run, model_name: str, key: tuple, level: str, hide_special: bool) -> Run:
-    """``_run`` (keyed by ``key``) at token or word level, with or without special tokens."""
-    return data.read_only(_run.view(level, drop_special=hide_special))
+def get_view(_run: Run, model_name: str, key: tuple, level: str, hide_special: bool, measure: str = "attention",
+             layer: int | None = None) -> Run:
+    """``_run`` (keyed by ``key``) in ``measure`` (``data.measured``; ``layer`` for flow only, None: every layer),
+    at token or word level, with or without special tokens. Raises ``MeasureUnavailableError`` like ``data.get_measured``."""
+    return data.read_only(data.measured(_run, measure, layer).view(level, drop_special=hide_special))
 
 
 # ---------------------------------------------------------------- what is shown
@@ -77,6 +88,7 @@ class Shown:
     attention: np.ndarray
     query_special: np.ndarray
     generated: list[int]  # positions (on the query side) of the generated tokens, in order
+    measure: str = "attention"  # what ``attention`` holds (attnviz.measures): rollout and flow have one "head" per layer
 
     @property
     def square(self) -> bool:
@@ -156,8 +168,10 @@ def _controls(model: LoadedModel) -> None:
                         step=1, key="new", help="The model picks its most likely next token, at most 50 times.")
 
 
-def _run_for(view: controls.View, text: str, base: Run) -> Run | None:
-    """The run the decoder-side views need (None: the page's own run is the one to show)."""
+def _run_for(view: controls.View, text: str, base: Run, measure: str = "attention", all_layers: bool = False) -> Run | None:
+    """The run the decoder-side views need (None: the page's own run is the one to show), in ``measure``
+    (flow: for the view's layer, or every layer with ``all_layers``; raises ``MeasureUnavailableError``
+    when it cannot be computed)."""
     model, s = view.model, view.state
     new = int(st.session_state.get("new", 0) or 0)
     target = str(st.session_state.get("target", "") or "")
@@ -170,7 +184,8 @@ def _run_for(view: controls.View, text: str, base: Run) -> Run | None:
         key = ("pair", text, target, causal)
     else:
         return None
-    return get_view(run, s.model, key, s.level, s.hide_special)
+    layer = s.layer - 1 if measure == "flow" and not all_layers else None
+    return get_view(run, s.model, key, s.level, s.hide_special, measure, layer)
 
 
 # ---------------------------------------------------------------- drawing
@@ -204,22 +219,32 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     s, model = view.state, view.model
     layer = s.layer - 1
     n_heads = shown.attention.shape[1]
-    heads = list(range(n_heads)) if s.all_heads else [s.head - 1]
+    mixed = measure_names.mixes_heads(shown.measure)  # rollout / flow: one map per layer, no head to pick
+    all_heads = s.all_heads and not mixed
+    head = 0 if mixed else s.head - 1
+    heads = list(range(n_heads)) if all_heads else [head]
     weights = shown.attention[layer, heads]  # (heads shown, query, key)
-    matrix = weights[0] if not s.all_heads else weights.mean(axis=0)
+    matrix = weights[0] if not all_heads else weights.mean(axis=0)
     row = picked[0] if picked else None
     name = {"encoder": "encoder", "decoder": "decoder", "cross": "cross"}[shown.kind] if model.kind == "encoder-decoder" else "self"
-    which = f"layer {s.layer}, all heads" if s.all_heads else f"head {head_label(layer, s.head - 1)}"
+    named = measure_names.title(shown.measure, s.layer)
+    which = named if mixed else f"layer {s.layer}, all heads" if all_heads else f"head {head_label(layer, head)}"
+    if named and not mixed:
+        which = f"{named} · {which}"
     title = f"{name} · {which}" + (f" · step {st.session_state.get('gen_step')}" if picked else "")  # short: it sets the SVG's width
-    stem = file_stem(s.model.split("/")[-1], shown.kind, f"L{s.layer}", "all-heads" if s.all_heads else f"H{s.head}")
-    labels = [head_label(layer, h) for h in heads] if s.all_heads else None
+    stem = file_stem(s.model.split("/")[-1], shown.kind, measure_names.file_tag(shown.measure), f"L{s.layer}",
+                     "" if mixed else "all-heads" if all_heads else f"H{s.head}")
+    labels = [head_label(layer, h) for h in heads] if all_heads else None
     st.session_state["_kind_shown"] = {
         "kind": shown.kind, "query_tokens": list(shown.query_tokens), "key_tokens": list(shown.key_tokens),
-        "shape": list(shown.attention.shape), "row": row, "generated": list(shown.generated),
+        "shape": list(shown.attention.shape), "row": row, "generated": list(shown.generated), "measure": shown.measure,
     }
+    if mixed:
+        st.caption(f"{named.capitalize()} mixes every head of the layers up to this one: the Head slider and "
+                   "“All heads of the layer” do not apply here.")
 
     def arcs(t: str) -> figures.ArcDrawing:
-        w = weights if s.all_heads else weights[0]
+        w = weights if all_heads else weights[0]
         if shown.square:
             highlight = None
             if row is not None:
@@ -231,7 +256,9 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
                          rows=None if row is None else [row], max_arcs=MAX_SHOWN_ARCS)
 
     def heat(t: str, side: int | None = None):
-        fig = figures.heatmap(matrix, shown.query_tokens, shown.key_tokens, title=t, side=side)
+        fig = figures.heatmap(matrix, shown.query_tokens, shown.key_tokens, title=t, side=side,
+                              value_label=measure_names.value_label(shown.measure),
+                              colorbar_label=measure_names.colorbar_label(shown.measure))
         return _outline_row(fig, row, len(shown.key_tokens)) if row is not None else fig
 
     left, right = st.columns([1, 1], gap="large")
@@ -245,8 +272,8 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
         export_buttons(lambda: arcs(f"{s.model.split('/')[-1]} · {title}").svg, stem + "_arcs", key="kind_arcs_dl",
                        svg_native=True)
     with right:
-        label = head_label(layer, s.head - 1) if not s.all_heads else f"layer {s.layer} (mean of heads)"
-        st.subheader(f"Heatmap, {label}")
+        label = named if mixed else head_label(layer, head) if not all_heads else f"layer {s.layer} (mean of heads)"
+        st.subheader(f"Heatmap, {label}" + (f", {named}" if named and not mixed else ""))
         st.plotly_chart(heat(title, 360), key="kind_heatmap", config={"displaylogo": False}, width="stretch")
         export_buttons(lambda: heat(f"{s.model.split('/')[-1]} · {title}"), stem + "_heatmap", key="kind_heatmap_dl",
                        matrix=matrix, query_tokens=list(shown.query_tokens), key_tokens=list(shown.key_tokens))
@@ -254,7 +281,7 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
         order = [k for k in np.argsort(-matrix[row], kind="stable") if matrix[row, k] > 0][:10]  # keys it can see
         st.subheader("What the step's query attends to")
         st.dataframe(pd.DataFrame({"position": order, "token": [shown.key_tokens[k] for k in order],
-                                   "attention": np.round(matrix[row, order], 4)}), key="kind_step_row", hide_index=True)
+                                   measure_names.value_label(shown.measure): np.round(matrix[row, order], 4)}), key="kind_step_row", hide_index=True)
 
 
 def _sink_notice(model: LoadedModel, shown: Shown, s) -> None:
@@ -299,6 +326,9 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
     if kind == "encoder":
         # a decoder-only model's continuation is drawn here; an encoder's self-attention is the page's own view
         return select(run, "encoder") if run is not None and model.kind == "decoder" else None
+    if view.state.measure != "attention":
+        st.info(f"{measure_names.noun(view.state.measure).capitalize()} is computed for the encoder's self-attention "
+                f"only: showing the {KINDS[kind].lower()}'s attention weights.", icon=":material/info:")
     if run is None:
         run = base
         if not run.has_target:
@@ -308,6 +338,20 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
             st.info("Type a target sentence" + (" or generate one" if model.can_generate else "")
                     + ": the decoder now reads only its start token.")
     return select(run, kind)
+
+
+def _measured(view: controls.View, text: str, base: Run, shown: Shown, all_layers: bool = False) -> Shown:
+    """``shown`` in the view's measure when it is a decoder-only model's continuation (the other kinds were
+    told in ``_prepare`` that they stay attention weights), or as it is with an info saying why not."""
+    measure = view.state.measure
+    if measure == "attention" or shown.kind != "encoder":
+        return shown
+    try:
+        run = _run_for(view, text, base, measure, all_layers)
+    except MeasureUnavailableError as exc:
+        controls.unavailable(exc)
+        return shown
+    return replace(select(run, "encoder"), measure=measure)
 
 
 def _has_decoder(model) -> bool:
@@ -329,8 +373,8 @@ def explorer_view(view: controls.View, text: str, base: Run) -> bool:
         _sink_notice(view.model, select(base, "encoder"), view.state)
         return False
     picked = _step_control(shown)
-    _sink_notice(view.model, shown, view.state)
-    _draw(view, shown, picked)
+    _sink_notice(view.model, shown, view.state)  # the first-token share of the attention weights, whatever is drawn
+    _draw(view, _measured(view, text, base, shown), picked)
     return True
 
 
@@ -341,13 +385,24 @@ def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
     shown = _prepare(view, text, base)
     if shown is None:
         return False
+    shown = _measured(view, text, base, shown, all_layers=True)
     s = view.state
     name = KINDS[shown.kind] if view.model.kind == "encoder-decoder" else "Self-attention"
-    st.caption(f"{name}: each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based). "
-               + ("Rows are target tokens, columns source tokens." if not shown.square else ""))
-    fig = figures.grid(shown.attention, title=f"{s.model} · {name.lower()} · all heads",
-                       special=shown.query_special if shown.square else None)
+    named = measure_names.title(shown.measure, 0).split(" ")[0]  # "", "value-weighted", "rollout", "flow"
+    if measure_names.mixes_heads(shown.measure):
+        st.caption(f"{named.capitalize()} mixes every head: one map per layer ({named} up to that layer).")
+        n = shown.attention.shape[0]
+        fig = figures.grid(shown.attention.transpose(1, 0, 2, 3), names=[[f"layer {k + 1}" for k in range(n)]],
+                           title=f"{s.model} · {named} up to each layer (all heads)", special=shown.query_special,
+                           thumb=LAYER_THUMB, colorbar_label=measure_names.colorbar_label(shown.measure))
+    else:
+        st.caption(f"{name}{' (' + named + ')' if named else ''}: each thumbnail is one head (rows: layers, columns: heads; "
+                   "labels are layer-head, 1-based). " + ("Rows are target tokens, columns source tokens." if not shown.square else ""))
+        fig = figures.grid(shown.attention, title=f"{s.model} · {name.lower()}{' · ' + named if named else ''} · all heads",
+                           special=shown.query_special if shown.square else None,
+                           colorbar_label=measure_names.colorbar_label(shown.measure))
     st.plotly_chart(fig, key="kind_grid", config={"displaylogo": False}, width="stretch")
-    st.session_state["_kind_shown"] = {"kind": shown.kind, "shape": list(shown.attention.shape)}
-    export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind), key="kind_grid_dl")
+    st.session_state["_kind_shown"] = {"kind": shown.kind, "shape": list(shown.attention.shape), "measure": shown.measure}
+    export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind, measure_names.file_tag(shown.measure)),
+                   key="kind_grid_dl")
     return True

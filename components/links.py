@@ -35,14 +35,15 @@ def _from_url(name: str, options: list[int]) -> int | None:
     return value if value in options else None
 
 
-def heads_linking_view(run: Run, key: str, shown: int = 12) -> tuple[int, int] | None:
+def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "attention") -> tuple[int, int] | None:
     """Two token pickers and the heads ranked by how much the first attends to the second.
 
     The defaults are the middle word and the last word it may attend to (in the default sentence,
     "makes" and "difficult"; under the look-ahead mask only earlier tokens are offered). The pair
     is written to the URL (``from``, ``to``). Returns the 1-based (layer, head) of a row the
     person just clicked, else None: the table is a new widget for every pair, so changing the pair
-    clears the selection instead of replaying it as a click on the new ranking.
+    clears the selection instead of replaying it as a click on the new ranking. ``value_label`` names
+    the ranked value (e.g. "value-weighted share" when ``run`` holds that measure).
     """
     n = len(run.tokens)
     real = [i for i in range(n) if not run.special[i]] or list(range(n))
@@ -66,8 +67,9 @@ def heads_linking_view(run: Run, key: str, shown: int = 12) -> tuple[int, int] |
     if (query, target) != (default_from, default_to):  # like every parameter: only when not the default
         st.session_state["_url_extra"] = {URL_FROM: str(query), URL_TO: str(target)}
     table = heads_linking(run.attention, query, target)
+    columns = {**_COLUMNS, "weight": st.column_config.ProgressColumn(value_label, min_value=0.0, max_value=1.0, format="%.3f")}
     event = st.dataframe(table.drop(columns=["layer", "head"]).head(shown), key=f"{key}_table_{query}_{target}",
-                         hide_index=True, on_select="rerun", selection_mode="single-row", column_config=_COLUMNS)
+                         hide_index=True, on_select="rerun", selection_mode="single-row", column_config=columns)
     rows = event.selection.rows if event else []
     picked = (query, target, rows[0]) if rows else None
     if picked is None or st.session_state.get(f"_{key}_handled") == picked:

@@ -6,32 +6,46 @@ from components import controls, data
 from components.downloads import export_buttons, file_stem
 from components.grid import grid_figures, grid_view
 from components.kinds import all_heads_view  # seq2seq
+from components.measures import file_tag, mixes_heads
 from components.navigation import ensure_app
 from components.tables import head_stats_table
 
 ensure_app()
 
-view, text, run = controls.sentence_page("All heads")
-s = view.state
-if all_heads_view(view, text, run):  # seq2seq: the grid of decoder self- or cross-attention (components/kinds.py)
+view, text, weights_run = controls.sentence_page("All heads")
+if all_heads_view(view, text, weights_run):  # seq2seq: the grid of decoder self- or cross-attention (components/kinds.py)
     controls.write_url(view)
     st.stop()
+view, run = controls.measured(view, text, weights_run, all_layers=True)  # flow: every layer, one map each
+s = view.state
+mixed = mixes_heads(s.measure)
 
-stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special)
-st.caption("Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "
-           "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). Click a thumbnail to open that head in the explorer.")
-fig, clickable = grid_figures(run, stats, s.model, text, s.causal, s.level, s.hide_special)
+stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special, s.measure)
+if mixed:
+    what = ("rollout: the attention of every head and layer up to that one, multiplied through the residual connections"
+            if s.measure == "rollout" else "flow: the maximum flow through every head and layer up to that one")
+    st.caption(f"Rollout and flow mix the heads, so there is one map per layer ({what}), labelled with its dominant "
+               f"pattern. Click a map to open that layer in the explorer (with head {s.head}, for the other measures).")
+    stats = stats.assign(label=[f"L{k + 1}" for k in stats["layer"]])
+else:
+    st.caption(("Value-weighted attention: each cell is the weight times the size of the vector the head adds from that "
+                "token, as a share of its row. " if s.measure == "value" else "")
+               + "Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "
+               "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). "
+               "Click a thumbnail to open that head in the explorer.")
+fig, clickable = grid_figures(run, stats, s.model, text, s.causal, s.level, s.hide_special, s.measure, s.head - 1)
 picked = grid_view(clickable, key="heads_grid")
 if picked is None:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         layer = st.selectbox("Layer", range(1, run.n_layers + 1), index=s.layer - 1, key="open_layer")
-        head = st.selectbox("Head", range(1, run.n_heads + 1), index=s.head - 1, key="open_head")
+        head = st.selectbox("Head", range(1, view.model.n_heads + 1), index=s.head - 1, key="open_head")
         if st.button("Open in the explorer", key="open_head_button"):
             picked = (layer, head)
 if picked is not None:
     controls.open_in_explorer(*picked)
 
-export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", "masked" if s.causal else "unmasked"), key="grid")
-st.subheader("Head statistics")
+export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), "masked" if s.causal else "unmasked"),
+               key="grid")
+st.subheader("Statistics per layer" if mixed else "Head statistics")
 head_stats_table(stats, key="heads_stats")
 controls.write_url(view)

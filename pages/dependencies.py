@@ -11,6 +11,7 @@ from attnviz import figures
 from attnviz.conllu_io import read_conllu
 from attnviz.errors import CoNLLUError, ParserUnavailableError
 from attnviz.labels import head_label
+from attnviz.measures import MeasureUnavailableError
 from attnviz.parsing import load_sample
 from attnviz.scoring import DIRECTIONS, best_heads, relations_table, score_heads, sentence_hits
 from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
@@ -18,6 +19,7 @@ from attnviz.tree import Sentence
 from components import controls, data, heavy, hosting
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
+from components.measures import file_tag, mixes_heads, noun
 from components.navigation import ensure_app
 
 ensure_app()
@@ -38,6 +40,14 @@ st.caption("Do heads follow grammar? Each dependency arc links a word to its syn
            "*tracks* a relation when the word it attends to most is the other end of the arc "
            "(Clark et al. 2019, “What Does BERT Look At?”). Layers and heads are 1-based: 3-1 = layer 3, head 1.")
 text = controls.sentence_box()
+#: The measure heads are scored on: attention weights or value-weighted attention. Rollout and flow mix
+#: the heads (one map per layer), so there is no head of theirs to score: the weights are scored instead.
+measure = s.measure
+if mixes_heads(measure):
+    st.info(f"Heads vs. syntax scores single heads, and {noun(measure)} mixes every head of the layers: scoring "
+            "attention weights instead. Value-weighted attention scores single heads too.", icon=":material/info:")
+    measure = "attention"
+NAMED = " (value-weighted)" if measure == "value" else ""
 
 
 def edited_tree(parsed: Sentence) -> Sentence:
@@ -99,15 +109,15 @@ def sentence_section(run: attnviz.Run) -> None:
     found = hits.found(s.layer - 1, s.head - 1)
     to_head = int(hits.hits[:, s.layer - 1, s.head - 1, 0].sum())
     label = head_label(s.layer - 1, s.head - 1)
-    st.subheader(f"Head {label}: where each word looks most")
+    st.subheader(f"Head {label}: where each word looks most{NAMED}")
     arc_view(figures.arcs_svg(alignment_words, head_view, top_k=1, highlight=found,
-                              title=f"head {label}: most-attended word (red: a syntactic arc, either way)").svg,
+                              title=f"head {label}{NAMED}: most-attended word (red: a syntactic arc, either way)").svg,
              key="dep_head")
     st.caption(f"In head {label}, {to_head} of {len(tree.arcs)} words attend most to their syntactic "
                f"head (dependent→head), and {len(found) - to_head} words attend most to one of their own dependents "
                "(head→dependent).")
 
-    st.subheader("Which heads track each arc")
+    st.subheader(f"Which heads track each arc{NAMED}")
     best = best_heads(hits, top=3)
     if not best.empty:
         lines = [f"**{rel}**: " + ", ".join(f"{r['head']} ({arrows(r['direction'])}, {r['predicted']}/{r['arcs']})"
@@ -157,16 +167,17 @@ def corpus_section() -> None:
     if most < len(sentences):
         st.caption(f"This shared app scores at most {hosting.HOSTED_MAX_SENTENCES} sentences per request, each cut to "
                    f"{hosting.HOSTED_MAX_TOKENS} tokens ({len(sentences):,} in {controls.literal(name)}).")
-    key = (s.model, digest, limit, hosted)
+    key = (s.model, digest, limit, hosted, measure)
     results = st.session_state.setdefault("_dep_scores", {})
     heavy.collect("_dep_job", results)
     if key not in results:
         model, chosen = view.model, sentences[:limit]
         max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
+        on = measure
         scores = heavy.queued(
-            "_dep_job", key, f"Scoring {limit} sentences of {name}",
-            lambda progress: score_heads(model, chosen, batch_size=16, progress=progress, max_tokens=max_tokens),
-            start=lambda: st.button(f"Score all heads on {limit} sentences of {name}", key="dep_run", type="primary"),
+            "_dep_job", key, f"Scoring {limit} sentences of {name}{NAMED}",
+            lambda progress: score_heads(model, chosen, batch_size=16, progress=progress, max_tokens=max_tokens, measure=on),
+            start=lambda: st.button(f"Score all heads on {limit} sentences of {name}{NAMED}", key="dep_run", type="primary"),
             shared=source is not None and not source.startswith("Upload"))
         if scores is None:
             return
@@ -174,7 +185,9 @@ def corpus_section() -> None:
             results.pop(next(iter(results)))
         results[key] = scores
     scores = results[key]
-    st.caption(f"{scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs; "
+    st.caption(("Scored on value-weighted attention: a head predicts the word with the largest value-weighted share. "
+                if measure == "value" else "")
+               + f"{scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs; "
                f"{scores.meta['seconds']:.1f} s ({scores.n_words / max(scores.meta['seconds'], 1e-9):.0f} words/s).")
     table = scores.table(min_count=5)
     if table.empty:  # a small file: show what there is rather than nothing
@@ -184,14 +197,14 @@ def corpus_section() -> None:
     st.dataframe(arrows(table), key="dep_table", hide_index=True,  # every accuracy with 3 decimals (0.790, not 0.79)
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.select_dtypes("float").columns})
     st.download_button("Table as CSV", scores.to_csv(min_count=1).encode("utf-8"),
-                       file_name=file_stem(s.model.split("/")[-1], "heads-vs-relations") + ".csv", mime="text/csv",
+                       file_name=file_stem(s.model.split("/")[-1], "heads-vs-relations", file_tag(measure)) + ".csv", mime="text/csv",
                        key="dep_csv", on_click="ignore", icon=":material/table:")
     shown = [r for r in scores.relations if r in set(table["relation"])]
     rows = [scores.relations.index(r) for r in shown]
 
     def heat():
         return figures.score_heatmap(scores.matrix()[rows], shown, scores.head_labels,
-                                     title=f"{s.model.split('/')[-1]}: accuracy per relation and head (better direction)",
+                                     title=f"{s.model.split('/')[-1]}: accuracy per relation and head{NAMED} (better direction)",
                                      counts=scores.counts[rows])
 
     event = st.plotly_chart(figures.clickable_cells(heat()), key="dep_heatmap", config={"displaylogo": False},
@@ -202,14 +215,19 @@ def corpus_section() -> None:
         layer, head = (int(x) for x in cell.split("-"))
         st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
         st.rerun()
-    export_buttons(heat, file_stem(s.model.split("/")[-1], "heads-vs-relations"), key="dep_heat")
+    export_buttons(heat, file_stem(s.model.split("/")[-1], "heads-vs-relations", file_tag(measure)), key="dep_heat")
     st.caption("Click a cell to show that head in the sentence view above. "
                f"Directions: {arrows(DIRECTIONS[0])} (the dependent attends most to its head) and {arrows(DIRECTIONS[1])}.")
 
 
 run = controls.captured(view, text) if text.strip() else None
 if run is not None:
-    token_run = data.get_run(view.model, s.model, text, s.causal)
+    try:  # scored at token level (alignment maps tokens to the parser's words); value-weighted from the same run
+        token_run = data.get_measured(view.model, s.model, text, s.causal, measure)
+    except MeasureUnavailableError as exc:
+        controls.unavailable(exc)
+        measure, NAMED = "attention", ""
+        token_run = data.get_run(view.model, s.model, text, s.causal)
     sentence_section(token_run)
 corpus_section()
 controls.write_url(view)
