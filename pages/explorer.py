@@ -11,6 +11,7 @@ from components.downloads import export_buttons, file_stem
 from components.kinds import explorer_view  # seq2seq
 from components.links import heads_linking_view
 from components.measures import colorbar_label, file_tag, mixes_heads, value_label
+from components.measures import title as measure_title
 from components.navigation import ensure_app
 from components.tables import head_stats_table, with_rest_patterns
 
@@ -85,7 +86,7 @@ def head_views() -> None:
                                                colorbar_label=colorbar_label(measure)), stem + "_heatmap",
                        key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
-    st.subheader(f"{MEASURE_NAME[measure]} of layer {s.layer}" if mixed else
+    st.subheader(measure_title(measure, s.layer).capitalize() if mixed else
                  f"Heads of layer {s.layer}" + (", value-weighted" if measure == "value" else ""))
     stats = with_rest_patterns(data.get_stats(run, *RUN_KEY), run, RUN_KEY)
     stats = stats[stats["layer"] == layer]
@@ -125,7 +126,6 @@ RUN_KEY = (s.model, text, s.causal, s.level, s.hide_special, measure, s.layer - 
 VIEW_KEY = (s.model, text, s.causal, s.level, s.hide_special, measure, s.layer - 1, head, all_heads)
 HEATMAP_TITLE = {"attention": "Heatmap, head {head}", "value": "Heatmap, head {head}, value-weighted",
                  "rollout": "Heatmap, rollout up to layer {layer}", "flow": "Heatmap, flow to layer {layer}"}
-MEASURE_NAME = {"rollout": "Rollout", "flow": "Flow"}
 MEASURE_NOTE = {"rollout": "Rollout multiplies the attention of every head and layer up to this one.",
                 "flow": "Flow is the maximum flow through every head and layer up to this one."}
 
