@@ -38,10 +38,13 @@ def with_rest_patterns(stats: pd.DataFrame, run: Run, run_key: tuple) -> pd.Data
     return stats.assign(rest=_rest(run, run_key)[: len(stats)])
 
 
-def head_stats_table(stats: pd.DataFrame, key: str, max_rows: int = 16) -> None:
+def head_stats_table(stats: pd.DataFrame, key: str, max_rows: int = 16, label: str = "head") -> None:
     """``attnviz.stats.head_stats`` rows as a table: 1-based "layer-head" labels only, readable headers,
-    the labels first, every column and (up to ``max_rows``) every row in view without scrolling."""
+    the labels first, every column and (up to ``max_rows``) every row in view without scrolling.
+    ``label``: the first column's header ("layer" for a measure with one map per layer, labelled "L3")."""
     shown = stats.drop(columns=["layer", "head"])
     order = [c for c in _HEAD_STATS if c in shown.columns]
     height = ROW_PX * (min(len(shown), max_rows) + 1) + 3
-    st.dataframe(shown[order], key=key, hide_index=True, column_config=_HEAD_STATS, width="stretch", height=height)
+    config = _HEAD_STATS if label == "head" else {
+        **_HEAD_STATS, "label": st.column_config.TextColumn(label, help="the map of layer N (1-based): every head mixed", width=48)}
+    st.dataframe(shown[order], key=key, hide_index=True, column_config=config, width="stretch", height=height)

@@ -47,5 +47,5 @@ if picked is not None:
 export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), "masked" if s.causal else "unmasked"),
                key="grid")
 st.subheader("Statistics per layer" if mixed else "Head statistics")
-head_stats_table(stats, key="heads_stats")
+head_stats_table(stats, key="heads_stats", label="layer" if mixed else "head")
 controls.write_url(view)

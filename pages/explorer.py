@@ -77,7 +77,7 @@ def head_views() -> None:
     matrix = weights[0] if not all_heads else weights.mean(axis=0)
     with right:
         st.subheader(HEATMAP_TITLE[measure].format(layer=s.layer, head=head_label(layer, head)) if not all_heads
-                     else f"Heatmap{', value-weighted' if measure == 'value' else ''}, layer {s.layer} (mean of heads)")
+                     else f"Heatmap, layer {s.layer} (mean of heads)")
         st.plotly_chart(data_heatmap(matrix, view.short_title), key="explorer_heatmap", config={"displaylogo": False},
                         width="stretch")
         if n_tokens > figures.MAX_TICKS:
@@ -92,7 +92,7 @@ def head_views() -> None:
     stats = stats[stats["layer"] == layer]
     if mixed:
         stats = stats.assign(label=f"L{s.layer}")
-    head_stats_table(stats, key="explorer_stats")
+    head_stats_table(stats, key="explorer_stats", label="layer" if mixed else "head")
     st.subheader("Strongest links")
     st.caption(f"Each token's three {'most-attended tokens' if measure == 'attention' else 'strongest links (' + value_label(measure) + ')'}"
                + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
@@ -124,7 +124,8 @@ RUN_KEY = (s.model, text, s.causal, s.level, s.hide_special, measure, s.layer - 
 #: What identifies a figure: the run (model, text, mask, level, specials), the measure, then layer, head, overlay.
 #: ``_arcs`` reads the layer at [-3] and ``_heatmap`` the measure at [5].
 VIEW_KEY = (s.model, text, s.causal, s.level, s.hide_special, measure, s.layer - 1, head, all_heads)
-HEATMAP_TITLE = {"attention": "Heatmap, head {head}", "value": "Heatmap, head {head}, value-weighted",
+#: (the plot's own title names the value-weighted measure: "Heatmap, head 2-10, value-weighted" wraps in its column)
+HEATMAP_TITLE = {"attention": "Heatmap, head {head}", "value": "Heatmap, head {head}",
                  "rollout": "Heatmap, rollout up to layer {layer}", "flow": "Heatmap, flow to layer {layer}"}
 MEASURE_NOTE = {"rollout": "Rollout multiplies the attention of every head and layer up to this one.",
                 "flow": "Flow is the maximum flow through every head and layer up to this one."}

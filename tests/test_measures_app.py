@@ -132,7 +132,7 @@ def test_switching_the_measure_changes_the_explorer_and_never_runs_the_model(min
     np.testing.assert_allclose(z, want["attention"], atol=1e-6)
     titles = {"value": "value-weighted · layer 2, head 10 ·", "rollout": "rollout up to layer 2 (all heads) ·",
               "flow": "flow to layer 2 (all heads) ·", "attention": "layer 2, head 10 ·"}
-    subheaders = {"value": "Heatmap, head 2-10, value-weighted", "rollout": "Heatmap, rollout up to layer 2",
+    subheaders = {"value": "Heatmap, head 2-10", "rollout": "Heatmap, rollout up to layer 2",
                   "flow": "Heatmap, flow to layer 2", "attention": "Heatmap, head 2-10"}
     shown = {}
     with forward_calls() as calls:

@@ -33,7 +33,7 @@ def test_a_link_with_measure_value_shows_value_weighted_attention_then_rollout(a
     assert title(app, "value-weighted").startswith("value-weighted · layer 2, head 10 · no mask")
     z = app.z_now(value)
     assert np.allclose(z, value, atol=1e-5) and not np.allclose(z, run.attention[1, 9], atol=1e-3)
-    assert "Heatmap, head 2-10, value-weighted" in app.page.locator('[data-testid="stMain"]').inner_text()
+    assert "Heads of layer 2, value-weighted" in app.page.locator('[data-testid="stMain"]').inner_text()
     sidebar = app.page.locator('[data-testid="stSidebar"]')
     assert sidebar.locator('a[href="https://arxiv.org/abs/2004.10102"]').count() == 1  # the paper, linked
     assert app.page.locator(".st-key-measure input[type=radio]:checked").count() == 1
