@@ -1,9 +1,10 @@
 """Take the README's screenshots: each page at 1440 x 900 in headless Chromium, into docs/screenshots/.
 
-    HF_HUB_OFFLINE=1 python scripts/screenshots.py
+    HF_HUB_OFFLINE=1 python scripts/screenshots.py                     # every screenshot
+    HF_HUB_OFFLINE=1 python scripts/screenshots.py explorer-value.png  # only these
 
 Starts the app on a free port (as the README does), opens each page, scrolls to what it shows
-and saves a viewport screenshot.
+(and the sidebar to the control it is about) and saves a viewport screenshot.
 """
 
 from __future__ import annotations
@@ -22,18 +23,27 @@ OUT = ROOT / "docs" / "screenshots"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 LONG = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
         "rejected the proposal because the budget was far too small for such an ambitious public project")
-#: (file, path, what to wait for, text to scroll to the top or None)
+#: (file, path, what to wait for, text to scroll to the top or None[, sidebar text to scroll to the top])
 SHOTS = [
     ("explorer.png", "/", "text.token", "Dependency arcs"),
     ("explorer-long.png", "/?text=" + quote(LONG), "text.token", "Dependency arcs"),
     ("all-heads.png", "/heads", ".st-key-heads_grid .main-svg", "Each thumbnail is one head"),
     ("dependencies.png", "/dependencies", ".st-key-dep_head text.token", "Dependency tree"),
     ("walkthrough.png", "/walkthrough", ".st-key-wt_enc_trained .main-svg", "6. Encoder and decoder"),
+    # head 2-10 puts most of its weight on [CLS]; value-weighted, "makes" looks at "snow"
+    ("explorer-value.png", "/?measure=value&layer=2&head=10", "text.token", "Dependency arcs", "Hide special tokens"),
+    ("all-heads-rollout.png", "/heads?measure=rollout", ".st-key-heads_grid .main-svg", "Rollout and flow mix the heads",
+     "Hide special tokens"),
 ]
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
     from playwright.sync_api import sync_playwright
+
+    unknown = set(names) - {shot[0] for shot in SHOTS}
+    if unknown:
+        raise SystemExit(f"no screenshot named {', '.join(sorted(unknown))}; known: {', '.join(s[0] for s in SHOTS)}")
+    shots = [shot for shot in SHOTS if not names or shot[0] in names]
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,15 +65,20 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("ATTNVIZ_CHROMIUM", "/usr/bin/chromium"),
                                         headless=True, args=["--no-sandbox", "--disable-gpu"])
-            for name, path, ready, scroll_to in SHOTS:
+            for name, path, ready, scroll_to, *sidebar in shots:
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(url + path)
                 page.wait_for_selector(ready, timeout=180_000)
                 page.wait_for_selector(IDLE, timeout=180_000)
                 page.wait_for_timeout(2000)
                 if scroll_to:
-                    page.get_by_text(scroll_to).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                    page.locator('[data-testid="stMain"]').get_by_text(scroll_to).first.evaluate(
+                        "e => e.scrollIntoView({block: 'start'})")
                     page.wait_for_timeout(800)
+                if sidebar:
+                    page.locator('[data-testid="stSidebar"]').get_by_text(sidebar[0]).first.evaluate(
+                        "e => e.scrollIntoView({block: 'start'})")
+                    page.wait_for_timeout(500)
                 page.screenshot(path=str(OUT / name))
                 print("wrote", OUT / name)
                 page.close()
@@ -74,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
