@@ -27,7 +27,7 @@ def pages() -> list:
         # the default page is served at "/"; /explorer (old links, typed addresses) opens it too
         st.Page("pages/explorer.py", title="Explorer", icon=":material/search:", url_path="start", default=True),
         st.Page(_explorer_alias, title="Explorer", url_path="explorer", visibility="hidden"),
-        st.Page("pages/all_heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
+        st.Page("pages/heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
         st.Page("pages/dependencies.py", title="Heads vs. syntax", icon=":material/account_tree:", url_path="dependencies"),
         st.Page("pages/walkthrough.py", title="From attention to transformers", icon=":material/school:",
                 url_path="walkthrough"),

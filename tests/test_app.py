@@ -203,7 +203,7 @@ def test_which_heads_link_two_tokens(minilm):
 
 def test_all_heads_grid_and_opening_a_head():
     at = AppTest.from_file(APP, default_timeout=180).run()  # the page is known by its url_path after a first run
-    at.switch_page("pages/all_heads.py").run()
+    at.switch_page("pages/heads.py").run()
     assert_clean(at)
     grid = figures(at)["heads_grid"]
     heatmaps = [t for t in grid["data"] if t["type"] == "heatmap"]
@@ -226,13 +226,13 @@ def test_all_heads_grid_is_built_once_per_view(monkeypatch):
     monkeypatch.setattr(attnviz_figures, "grid", lambda *a, **k: built.append(1) or real(*a, **k))
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["text"] = "grid caching proof: a sentence only this test uses"
-    at.run().switch_page("pages/all_heads.py").run()
+    at.run().switch_page("pages/heads.py").run()
     assert_clean(at)
     assert built == [1]
     at.selectbox(key="open_layer").set_value(3).run()
     at.selectbox(key="open_head").set_value(2).run()
     at.switch_page("pages/walkthrough.py").run()
-    at.switch_page("pages/all_heads.py").run()
+    at.switch_page("pages/heads.py").run()
     assert built == [1] and len([t for t in figures(at)["heads_grid"]["data"] if t["type"] == "heatmap"]) == 72
     at.toggle(key="causal").set_value(True).run()
     assert built == [1, 1]
@@ -242,7 +242,7 @@ def test_all_heads_grid_is_built_once_per_view(monkeypatch):
 def test_all_heads_thumbnails_are_downsampled_for_long_input():
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["text"] = "snow " * 300
-    at.run().switch_page("pages/all_heads.py").run()
+    at.run().switch_page("pages/heads.py").run()
     assert_clean(at)
     grid = figures(at)["heads_grid"]
     z = decode(next(t for t in grid["data"] if t["type"] == "heatmap")["z"])
@@ -365,7 +365,7 @@ def test_trained_local_model_and_the_generated_corpus():
 
 def test_the_view_survives_page_switches():
     at = app(model="local-trained", layer="3", head="2", mask="on", text="the dogs run")
-    for page in ("pages/all_heads.py", "pages/walkthrough.py", "pages/dependencies.py", "pages/explorer.py"):
+    for page in ("pages/heads.py", "pages/walkthrough.py", "pages/dependencies.py", "pages/explorer.py"):
         at.switch_page(page).run()
         assert_clean(at)
         assert at.session_state["model"] == "local-trained" and at.session_state["causal"] is True

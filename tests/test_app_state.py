@@ -62,7 +62,7 @@ def test_widget_values_survive_page_switches_both_ways():
     assert sidebar_values(at) == chosen
 
     # explorer -> all heads: every shared value is shown there, not the widgets' defaults
-    at.switch_page("pages/all_heads.py").run()
+    at.switch_page("pages/heads.py").run()
     assert_clean(at)
     assert sidebar_values(at) == chosen
     assert (at.selectbox(key="open_layer").value, at.selectbox(key="open_head").value) == (3, 2)
@@ -181,14 +181,14 @@ def test_cached_runs_are_read_only_and_the_pages_still_work(minilm):
     at.run()
     assert_clean(at)
     assert np.array_equal(heatmap(at), run.attention[0, 0])
-    for page in ("pages/all_heads.py", "pages/dependencies.py", "pages/walkthrough.py", "pages/explorer.py"):
+    for page in ("pages/heads.py", "pages/dependencies.py", "pages/walkthrough.py", "pages/explorer.py"):
         at.switch_page(page).run()
         assert_clean(at)
     at.radio(key="level").set_value("word").run()
     at.toggle(key="hide_special").set_value(True).run()
     at.toggle(key="all_heads").set_value(True).run()
     assert_clean(at)
-    at.switch_page("pages/all_heads.py").run()
+    at.switch_page("pages/heads.py").run()
     assert_clean(at)
     at.switch_page("pages/dependencies.py").run()
     assert_clean(at)

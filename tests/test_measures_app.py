@@ -29,7 +29,7 @@ from components.state import DEFAULT_TEXT
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "measure proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 LONG = " ".join(["the old river ran past our quiet town every spring"] * 4)  # 42 tokens: too long for flow
-PAGES = (None, "pages/all_heads.py", "pages/dependencies.py")
+PAGES = (None, "pages/heads.py", "pages/dependencies.py")
 
 
 def app(page: str | None = None, timeout: float = 180, **params) -> AppTest:
@@ -185,7 +185,7 @@ def test_rollout_keeps_the_picked_head_for_the_other_measures(minilm):
 
 
 def test_all_heads_grid_per_measure_without_running_the_model(minilm):
-    at = app("pages/all_heads.py", text=TEXT)
+    at = app("pages/heads.py", text=TEXT)
     assert_clean(at)
     run = attnviz.capture(minilm, TEXT)
     value, rollout = measure_run(run, "value").attention, measure_run(run, "rollout").attention
@@ -282,7 +282,7 @@ def test_the_url_carries_the_measure_and_a_shared_link_restores_it():
     assert "measure" not in dict(at.query_params)  # the default is not written
     at.radio(key="measure").set_value("value").run()
     assert dict(at.query_params) == {"text": TEXT, "measure": "value"}
-    at.switch_page("pages/all_heads.py").run()
+    at.switch_page("pages/heads.py").run()
     assert dict(at.query_params)["measure"] == "value" and at.radio(key="measure").value == "value"
 
     shared = app(text=TEXT, measure="rollout", layer="3")  # a fresh session opening the link
@@ -302,7 +302,7 @@ def test_flow_on_a_long_input_falls_back_to_the_weights_with_an_info(minilm):
     np.testing.assert_allclose(z, attnviz.capture(minilm, LONG).attention[0, 0], atol=1e-6)
     assert title.startswith("layer 1, head 1")
     assert dict(at.query_params)["measure"] == "flow"  # the choice stays in the link
-    at.switch_page("pages/all_heads.py").run()
+    at.switch_page("pages/heads.py").run()
     assert_clean(at)
     assert any(f"limited to {FLOW_MAX_TOKENS} tokens" in i.value for i in at.info)
     assert len(grid(at)[0]) == 72

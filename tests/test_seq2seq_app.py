@@ -163,7 +163,7 @@ def test_generated_target_with_the_step_slider(folders):
 
 
 def test_all_heads_grid_for_cross_attention(folders):
-    at = app(page="pages/all_heads.py", model=folders["bart"], target=TARGET, kind="cross")
+    at = app(page="pages/heads.py", model=folders["bart"], target=TARGET, kind="cross")
     assert_clean(at)
     info = shown(at)
     assert info["kind"] == "cross" and info["shape"][:2] == [2, 4]

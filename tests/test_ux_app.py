@@ -80,7 +80,7 @@ def test_the_corpus_heatmap_labels_every_head_and_can_be_clicked():
 
 def test_no_ascii_arrows_in_what_the_pages_say():
     """Bug 7: arrows were written "->" in some places and "→" in others."""
-    for page in ("pages/explorer.py", "pages/walkthrough.py", "pages/all_heads.py", "pages/dependencies.py"):
+    for page in ("pages/explorer.py", "pages/walkthrough.py", "pages/heads.py", "pages/dependencies.py"):
         at = AppTest.from_file(APP, default_timeout=180).run()
         at.switch_page(page).run()
         clean(at)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import StreamlitServer
 
 THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
                 "rejected the proposal because the budget was far too small for such an ambitious public project")
@@ -169,9 +170,29 @@ def test_bug6_head_table_and_walkthrough_table_fit(app):
     assert over[0] <= 1, over  # Q K^T: all 7 keys
 
 
+@pytest.fixture
+def fresh_server(request):
+    """A server of its own that no page has been asked of yet (stopped after the test's screenshots)."""
+    s = StreamlitServer(f"fresh-{request.node.callspec.id}").start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("path, title", [("heads", "All heads"), ("walkthrough", "From attention to transformers")])
+def test_a_fresh_servers_first_request_may_be_a_deep_link(open_app, fresh_server, path, title):
+    """Bug 2, its other half: when a server's very first request is /heads, Streamlit runs the page
+    scripts in its pages-folder mode, where a page's path is its file name; pages/all_heads.py made
+    /heads "Page not found". The page files are named after their paths, so the link opens its page."""
+    app = open_app(on=fresh_server)
+    app.open(path, layer="2")
+    app.wait_for(lambda: app.page.locator("h1").first.inner_text() == title, what=f"the {title} page")
+    assert "Page not found" not in app.page.locator("body").inner_text()
+    assert query(app).get("layer") == "2"
+
+
 def test_bug7_model_menu_label_is_not_cut_and_back_returns_to_the_previous_page(app):
-    # reach All heads as a person does, from the start page's sidebar (a session whose very first request
-    # is a deep link to /heads is a separate case: Streamlit may show its "Page not found" dialog first)
+    # reach All heads as a person does, from the start page's sidebar (a deep link from a fresh server
+    # is tested above)
     app.open()
     app.rerun(lambda: app.page.locator('[data-testid="stSidebarNav"] a').filter(has_text="All heads").click())
     app.wait_for(lambda: app.page.locator("h1").first.inner_text() == "All heads", what="the All heads page")
