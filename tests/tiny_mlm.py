@@ -39,6 +39,9 @@ class TorchEncoderLM(nn.Module):
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
         return self.encoder(self.embed(ids), src_key_padding_mask=ids == PAD)
 
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor | None = None) -> torch.Tensor:
+        return self.lm_head(self.encode(src))  # attnviz.capture calls module(ids, ids)
+
 
 def torch_mha_model() -> attnviz.LoadedModel:
     with torch.random.fork_rng():
