@@ -15,7 +15,7 @@ from attnviz.local.model import (
     causal_mask,
     scaled_dot_product_attention,
 )
-from attnviz.local.tokenizer import CLS, SEP, UNK, WordTokenizer
+from attnviz.local.tokenizer import CLS, MASK, SEP, UNK, WordTokenizer
 
 
 def copy_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
@@ -146,3 +146,13 @@ def test_word_tokenizer():
     hashing = WordTokenizer(vocab_size=100)
     assert hashing.token_id("snow") == hashing.token_id("SNOW") != hashing.token_id("rain")
     assert len(tok.encode("a " * 50, max_length=10).ids) == 10
+
+
+def test_a_typed_mask_is_one_mask_token():
+    for tok in (WordTokenizer(vocab=["dogs", "fast"]), WordTokenizer(vocab_size=100)):
+        enc = tok.encode("the dogs [MASK] fast")
+        assert enc.tokens == ["[CLS]", "the", "dogs", "[MASK]", "fast", "[SEP]"]
+        assert enc.ids[3] == MASK and enc.special[3] is False and enc.offsets[3] == (9, 15)
+        assert "[MASK]" not in enc.unknown
+    # only the exact text: brackets around another word stay punctuation, a lower-case [mask] is not the token
+    assert WordTokenizer(vocab_size=100).encode("[mask] [MASKS]").tokens[1:-1] == ["[", "mask", "]", "[", "MASKS", "]"]

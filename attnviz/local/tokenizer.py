@@ -3,6 +3,10 @@
 With a vocabulary, unknown words become ``[UNK]``. Without one (the random-weights
 model), words are hashed into buckets so that different words still get different
 embeddings; hashing is stable across processes (crc32, not Python's ``hash``).
+
+A typed ``[MASK]`` (exactly so, in capitals) is one token, the mask token, and counts as a
+word (not a special token), as in Hugging Face tokenizers: "the dogs [MASK] fast" asks a
+masked-word model to fill in the verb.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass, field
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIALS))
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
+MASK_TEXT = SPECIALS[MASK]  # typed in a text, it is the mask token
+_WORD = re.compile(r"\[MASK\]|\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
 
 
 @dataclass
@@ -37,6 +42,8 @@ class WordTokenizer:
             self.vocab, self._ids, self.vocab_size = None, None, vocab_size
 
     def token_id(self, word: str) -> int:
+        if word == MASK_TEXT:
+            return MASK
         if self.lowercase:
             word = word.lower()
         if self._ids is not None:

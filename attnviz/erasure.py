@@ -1,0 +1,96 @@
+"""Leave-one-out erasure: how much does the model's output at one position depend on each word?
+
+    importance = erasure(model, "the dogs that the cat sees [MASK] fast", position=7)
+    importance[w]   # word w (``Run.word_spans`` order): the drop in probability of the prediction at 7
+
+Erasure is the reference that attention-based relevance is compared against (Abnar & Zuidema
+2020 correlate rollout and flow with it): erase one word, run the model again, see how much the
+output moves. It needs one forward pass per word; attnviz runs them in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from attnviz.ablation import final_outputs, has_lm_head, mask_token_id
+from attnviz.capture import plan_batches
+from attnviz.errors import EmptyInputError
+from attnviz.loaded import LoadedModel
+from attnviz.words import units
+
+
+def erasure(model: LoadedModel, text: str | Sequence[str], position: int, target: int | None = None,
+            batch_size: int = 64) -> np.ndarray:
+    """Leave-one-out importance of every word of ``text`` (a string, or a list of words) for the model's
+    output at token ``position``: one value per word, in ``Run.word_spans`` order (the words of
+    ``attnviz.capture(model, text)``, special tokens excluded).
+
+    Erasing a word replaces every token of it by the mask token (by the unknown token when the
+    tokenizer has no mask token), keeping the length, so positions do not shift.
+
+    * A model with an LM head (``attnviz.ablation.has_lm_head``): the token at ``position`` is
+      replaced by the mask token (a typed mask stays), so the model fills it in from the other words;
+      importance = p(target | full input) - p(target | word erased), the drop in probability of
+      ``target`` (a vocabulary id; default: the model's top prediction with the full input) at
+      ``position``. Negative when erasing the word makes ``target`` more likely.
+    * Otherwise: importance = 1 - cos(h, h_erased) of the final output vector at ``position``.
+
+    The word that contains ``position`` gets 0: it is the position being explained (with an LM head it
+    is masked already; without one, erasing it would only measure that a token's vector depends on the
+    token itself). ``batch_size``: erased copies per forward pass; the result does not depend on it.
+
+    Raises EmptyInputError for an empty text, ValueError for a position outside the tokens (or a
+    special token with an LM head), a ``target`` outside the vocabulary or given for a model without an
+    LM head, and for a tokenizer with neither a mask nor an unknown token.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if (isinstance(text, str) and not text.strip()) or (not isinstance(text, str) and not any(w.strip() for w in text)):
+        raise EmptyInputError("The text is empty: type a sentence.")
+    batch = plan_batches(model, [text])[0]
+    enc = batch.encoded[0]
+    n = len(enc.ids)
+    if not isinstance(position, (int, np.integer)) or not 0 <= position < n:
+        raise ValueError(f"position {position!r} is not a token of this text: it has tokens 0..{n - 1}")
+    lm = has_lm_head(model)
+    blank = mask_token_id(model)
+    if blank is None:
+        blank = getattr(model.tokenizer, "unk_token_id", None)
+    if blank is None:
+        raise ValueError(f"{model.name!r}'s tokenizer has neither a mask nor an unknown token to erase words with")
+    base = batch.ids.clone()
+    if lm:
+        if enc.special[position]:
+            raise ValueError(f"position {position} is {enc.tokens[position]!r}, a special token: choose a word's token")
+        base[0, position] = blank
+    elif target is not None:
+        raise ValueError(f"{model.name!r} has no LM head: erasure compares output vectors, there is no target to give")
+    spans = [g for g in units(enc.word_ids) if enc.word_ids[g[0]] is not None]
+    erased = [w for w, span in enumerate(spans) if position not in span]
+    rows = [base[0]]
+    for w in erased:
+        row = base[0].clone()
+        row[spans[w]] = blank
+        rows.append(row)
+    inputs = torch.stack(rows)
+    ones = torch.ones_like(inputs)
+    picked = []
+    for start in range(0, inputs.shape[0], batch_size):
+        hidden, logits = final_outputs(model, inputs[start:start + batch_size], ones[start:start + batch_size])
+        picked.append(logits[:, position] if lm else hidden[:, position])
+    out_at = torch.cat(picked).double()  # (1 + erased words, vocab | d)
+    if lm:
+        probs = torch.softmax(out_at, dim=-1)
+        if target is None:
+            target = int(probs[0].argmax())
+        if not isinstance(target, (int, np.integer)) or not 0 <= target < probs.shape[-1]:
+            raise ValueError(f"target {target!r} is not a vocabulary id (0..{probs.shape[-1] - 1})")
+        scores = probs[0, target] - probs[1:, target]
+    else:
+        scores = 1 - torch.nn.functional.cosine_similarity(out_at[1:], out_at[:1].expand_as(out_at[1:]), dim=-1)
+    importance = np.zeros(len(spans), dtype=np.float64)
+    importance[erased] = scores.numpy()
+    return importance

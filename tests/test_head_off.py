@@ -1,0 +1,56 @@
+"""components/head_off.py in Streamlit's AppTest (no page wires it in yet): the tables it shows."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def block(model_name: str, text: str, layer: int, head: int) -> None:
+    import attnviz
+    from components.head_off import head_off_view
+
+    model = attnviz.load_model(model_name)
+    head_off_view(model, attnviz.capture(model, text), layer, head, key="t")
+
+
+def run_block(*args) -> AppTest:
+    at = AppTest.from_function(block, args=args, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_masked_word_model_shows_predictions_with_the_head_on_and_off():
+    at = run_block("local-trained", "the dogs [MASK] fast", 2, 1)
+    assert at.expander[0].label == "Switch head 3-2 off"
+    table = at.dataframe[0].value
+    assert list(table["position"].unique()) == ["3: [MASK]"] and len(table) == 5
+    assert table["p (on)"].is_monotonic_decreasing and table["p (off)"].is_monotonic_decreasing
+    assert list(table["head on"]) != list(table["head off"]) or not table["p (on)"].equals(table["p (off)"])
+    at.radio(key="t-mode").set_value("mean").run()
+    assert not at.exception and len(at.dataframe[0].value) == 5
+
+
+def test_an_encoder_without_lm_head_shows_the_change_per_token():
+    at = run_block("sentence-transformers/all-MiniLM-L6-v2", "heavy snow <b>falls</b>", 5, 0)
+    table = at.dataframe[0].value
+    assert list(table["token"]) == ["[CLS]", "heavy", "snow", "<", "b", ">", "falls", "<", "/", "b", ">", "[SEP]"]
+    assert (table["change"] > 0).all()
+    assert not at.info and not at.warning
+
+
+def test_a_model_whose_heads_cannot_be_switched_off_gets_a_message():
+    at = AppTest.from_function(_torch_block, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "cannot be switched off" in at.warning[0].value and not at.dataframe
+
+
+def _torch_block() -> None:
+    from tiny_mlm import torch_mha_model
+
+    import attnviz
+    from components.head_off import head_off_view
+
+    model = torch_mha_model()
+    head_off_view(model, attnviz.capture(model, "the dogs run"), 0, 1, key="t")
