@@ -8,6 +8,7 @@ from attnviz.stats import top_links
 from components import controls, data
 from components.arcs import arc_view
 from components.downloads import export_buttons, file_stem
+from components.head_off import head_off_view
 from components.kinds import explorer_view  # seq2seq
 from components.links import heads_linking_view
 from components.measures import colorbar_label, file_tag, mixes_heads, value_label
@@ -137,6 +138,9 @@ def data_heatmap(matrix, title: str):
 
 head_views()
 
+if not mixed and not all_heads:  # "switch this head off": the model again without it (components/head_off.py)
+    head_off_view(view.model, weights_run, s.layer - 1, s.head - 1, key="explorer_head_off")
+
 st.subheader("Which heads link two tokens")
 st.caption("Different heads follow different links: pick a token and one it may attend to, and see every head of "
            "the model ranked by that link. Click a row to show that head above."
@@ -147,7 +151,5 @@ if (picked := heads_linking_view(run if not mixed else weights_run, key="link",
     st.session_state["_scroll_arcs"] = st.session_state.get("_scroll_count", 0) + 1
     st.session_state["_scroll_count"] = st.session_state["_scroll_arcs"]
     controls.open_in_explorer(*picked)
-
-# head off: components/head_off.py
 
 controls.write_url(view)

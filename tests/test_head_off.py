@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from attnviz.toygrammar import grammar
+
 
 def block(model_name: str, text: str, layer: int, head: int) -> None:
     import attnviz
@@ -54,3 +56,23 @@ def _torch_block() -> None:
 
     model = torch_mha_model()
     head_off_view(model, attnviz.capture(model, "the dogs run"), 0, 1, key="t")
+
+
+def test_the_explorer_switches_the_shown_head_off():
+    """Wired into the explorer under the head's views: the shown head, the typed [MASK], both modes."""
+    from pathlib import Path
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180)
+    at.query_params.update(model="local-trained", text="the dogs near the cat [MASK] fast", layer="3", head="2")
+    at.run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander if e.label.startswith("Switch head")] == ["Switch head 3-2 off"]
+    table = next(d.value for d in at.dataframe if "head on" in d.value.columns)
+    assert list(table["position"].unique()) == ["6: [MASK]"]
+    on = list(table["head on"])
+    assert grammar.VERB_NUMBER.get(on[0]) == "Plur", on  # the trained model fills the slot with a plural verb ("dogs")
+    at.slider(key="head").set_value(1).run()
+    assert [e.label for e in at.expander if e.label.startswith("Switch head")] == ["Switch head 3-1 off"]
+    at.query_params["measure"] = "rollout"
+    at.radio(key="measure").set_value("rollout").run()
+    assert not [e for e in at.expander if e.label.startswith("Switch head")]  # rollout mixes the heads: no single head
