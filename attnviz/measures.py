@@ -22,6 +22,7 @@ row's total), and rollout and flow have one "head" per layer (they mix all heads
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -113,9 +114,10 @@ def flow_graph(attention: np.ndarray, layer: int) -> np.ndarray:
     return capacity
 
 
-def flow(attention: np.ndarray, layer: int, max_tokens: int = FLOW_MAX_TOKENS) -> np.ndarray:
+def flow(attention: np.ndarray, layer: int, max_tokens: int = FLOW_MAX_TOKENS, rows: Sequence[int] | None = None) -> np.ndarray:
     """Attention flow to ``layer`` (0-based): ``[n, n]``, entry (i, j) the maximum flow from position i
-    after ``layer`` to input token j (Abnar & Zuidema 2020). Raises for inputs over ``max_tokens``."""
+    after ``layer`` to input token j (Abnar & Zuidema 2020). Raises for inputs over ``max_tokens``.
+    ``rows``: compute only these positions' rows (n maximum flows each); the other rows stay 0."""
     n = attention.shape[-1]
     if n > max_tokens:
         raise MeasureUnavailableError(
@@ -124,7 +126,7 @@ def flow(attention: np.ndarray, layer: int, max_tokens: int = FLOW_MAX_TOKENS) -
     graph = csr_matrix(np.round(flow_graph(attention, layer) * FLOW_SCALE).astype(np.int32))
     top = (layer + 1) * n
     out = np.zeros((n, n), dtype=np.float32)
-    for i in range(n):
+    for i in range(n) if rows is None else rows:
         for j in range(n):
             out[i, j] = maximum_flow(graph, top + i, j, method="dinic").flow_value / FLOW_SCALE
     return out

@@ -236,6 +236,14 @@ def test_flow_equals_a_reference_maximum_flow_and_beats_every_single_path():
     np.testing.assert_allclose(flow(att, layer=0), r1, atol=1e-6)
 
 
+def test_flow_of_chosen_rows_equals_those_rows_of_the_whole_flow():
+    att = attention_of(A1, A2)
+    whole = flow(att, layer=1)
+    part = flow(att, layer=1, rows=[2])
+    np.testing.assert_array_equal(part[2], whole[2])
+    assert not part[:2].any()
+
+
 def test_flow_refuses_long_inputs_with_the_limit_in_the_message():
     att = np.full((1, 1, 40, 40), 1 / 40)
     with pytest.raises(MeasureUnavailableError, match="limited to 32 tokens.*40"):
