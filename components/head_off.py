@@ -40,10 +40,14 @@ def change_table(effect: HeadEffect) -> pd.DataFrame:
 
 
 def head_off_view(model: LoadedModel, run: Run, layer: int, head: int, key: str) -> None:
-    """An expander "Switch head L-H off": a zero / mean choice, then for a model with a masked-word head
+    """A toggle "Switch head L-H off" (the model runs again only while it is on): a zero / mean choice, then for a model with a masked-word head
     the top predictions at each masked position with the head on and off, otherwise the change of each
     token's output vector. Problems are shown as messages (``st.info`` / ``st.warning``), never tracebacks."""
-    with st.expander(f"Switch head {head_label(layer, head)} off", expanded=False):
+    on = st.toggle(f"Switch head {head_label(layer, head)} off", key=f"{key}-on",
+                   help="Runs the model again without this head (two more forward passes, only while this is on).")
+    if not on:
+        return
+    with st.container(border=True):
         st.caption("Switching a head off replaces what it hands on (its share of the layer's output) by zero or by its "
                    "average over the text, and runs the model again: what changes is what this head contributed.")
         mode = st.radio("Replace the head's output by", list(MODES), format_func=MODES.get, horizontal=True,

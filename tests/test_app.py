@@ -7,7 +7,6 @@ plotly figure specs, the dataframes, the widgets and the URL's query parameters.
 import base64
 import html
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,23 +20,7 @@ from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import data  # the same process-wide caches the app uses
 from components.state import DEFAULT_TEXT
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-
-
-def figures(at: AppTest) -> dict[str, dict]:
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+from tests.apptest import APP, app, assert_clean, figures
 
 
 def decode(z) -> np.ndarray:

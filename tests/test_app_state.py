@@ -19,13 +19,10 @@ import attnviz
 from attnviz import walkthrough as wt
 from attnviz.local.model import MultiHeadAttention
 from components import data
+from tests.apptest import assert_clean
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "the dogs that the cat sees run fast"
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
 
 
 def heatmap(at: AppTest) -> np.ndarray:

@@ -16,15 +16,19 @@ def block(model_name: str, text: str, layer: int, head: int) -> None:
 
 
 def run_block(*args) -> AppTest:
+    """The block with its toggle switched on (off, it shows only the toggle and runs nothing)."""
     at = AppTest.from_function(block, args=args, default_timeout=60)
     at.run()
+    assert not at.exception, at.exception
+    assert not at.dataframe and not at.radio  # off: nothing computed
+    at.toggle(key="t-on").set_value(True).run()
     assert not at.exception, at.exception
     return at
 
 
 def test_a_masked_word_model_shows_predictions_with_the_head_on_and_off():
     at = run_block("local-trained", "the dogs [MASK] fast", 2, 1)
-    assert at.expander[0].label == "Switch head 3-2 off"
+    assert at.toggle(key="t-on").label == "Switch head 3-2 off"
     table = at.dataframe[0].value
     assert list(table["position"].unique()) == ["3: [MASK]"] and len(table) == 5
     assert table["p (on)"].is_monotonic_decreasing and table["p (off)"].is_monotonic_decreasing
@@ -44,6 +48,7 @@ def test_an_encoder_without_lm_head_shows_the_change_per_token():
 def test_a_model_whose_heads_cannot_be_switched_off_gets_a_message():
     at = AppTest.from_function(_torch_block, default_timeout=60)
     at.run()
+    at.toggle(key="t-on").set_value(True).run()
     assert not at.exception
     assert "cannot be switched off" in at.warning[0].value and not at.dataframe
 
@@ -66,13 +71,16 @@ def test_the_explorer_switches_the_shown_head_off():
     at.query_params.update(model="local-trained", text="the dogs near the cat [MASK] fast", layer="3", head="2")
     at.run()
     assert not at.exception, at.exception
-    assert [e.label for e in at.expander if e.label.startswith("Switch head")] == ["Switch head 3-2 off"]
+    assert at.toggle(key="explorer_head_off-on").label == "Switch head 3-2 off"
+    assert not any("head on" in d.value.columns for d in at.dataframe)  # off until asked: no extra forward pass
+    at.toggle(key="explorer_head_off-on").set_value(True).run()
     table = next(d.value for d in at.dataframe if "head on" in d.value.columns)
     assert list(table["position"].unique()) == ["6: [MASK]"]
     on = list(table["head on"])
     assert grammar.VERB_NUMBER.get(on[0]) == "Plur", on  # the trained model fills the slot with a plural verb ("dogs")
     at.slider(key="head").set_value(1).run()
-    assert [e.label for e in at.expander if e.label.startswith("Switch head")] == ["Switch head 3-1 off"]
+    assert at.toggle(key="explorer_head_off-on").label == "Switch head 3-1 off"  # stays on for the next head
+    assert next(d.value for d in at.dataframe if "head off" in d.value.columns).columns[4] == "head off"
     at.query_params["measure"] = "rollout"
     at.radio(key="measure").set_value("rollout").run()
-    assert not [e for e in at.expander if e.label.startswith("Switch head")]  # rollout mixes the heads: no single head
+    assert not [t for t in at.toggle if t.key == "explorer_head_off-on"]  # rollout mixes the heads: no single head

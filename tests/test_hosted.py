@@ -26,6 +26,7 @@ from attnviz.models import default_model_path
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
 from components.jobs import JobQueue, QueueFull, RerunThrottle
+from tests.apptest import app as _app
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -34,10 +35,7 @@ BIG_HUB_ID = "FacebookAI/roberta-large"  # 355M parameters: under the 400M cap, 
 
 
 def app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+    return _app(timeout=300, **params)
 
 
 def notices(at: AppTest) -> list[str]:

@@ -10,9 +10,7 @@ model" is checked with a forward pre-hook on the cached model the pages use
 from __future__ import annotations
 
 import base64
-import json
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,29 +23,11 @@ from attnviz.scoring import relations_table, score_heads, sentence_hits
 from attnviz.stats import top_links
 from components import data
 from components.state import DEFAULT_TEXT
+from tests.apptest import app, assert_clean, figures
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "measure proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 LONG = " ".join(["the old river ran past our quiet town every spring"] * 4)  # 42 tokens: too long for flow
 PAGES = (None, "pages/heads.py", "pages/dependencies.py")
-
-
-def app(page: str | None = None, timeout: float = 180, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-
-
-def figures(at: AppTest) -> dict[str, dict]:
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
 def decode(z) -> np.ndarray:

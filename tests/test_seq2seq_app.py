@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,29 +21,15 @@ import attnviz
 from attnviz.figures.cross import cross_svg
 from components.kinds import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
+from tests.apptest import app, assert_clean
 from tests.tiny_models import save_models, seq2seq_configs
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TARGET = "the snow is heavy"
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     return {k: str(v) for k, v in save_models(tmp_path_factory.mktemp("seq2seq"), seq2seq_configs()).items()}
-
-
-def app(page: str | None = None, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
 
 
 def shown(at: AppTest) -> dict:

@@ -5,8 +5,6 @@ Each test failed on main before its fix; the browser-only ones are in tests/e2e/
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,25 +12,12 @@ from streamlit.testing.v1 import AppTest
 
 from attnviz import figures
 from attnviz.stats import top_links
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def clean(at: AppTest) -> AppTest:
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+from tests.apptest import APP, app, assert_clean
 
 
 def test_under_the_mask_the_link_pickers_offer_no_future_token():
     """Bug 5: with the mask on, "To" offered later tokens (every head 0.000 for them)."""
-    at = clean(app(mask="on"))
+    at = assert_clean(app(mask="on"))
     query = at.selectbox(key="link_from").value
     targets = at.selectbox(key="link_to").options
     assert targets and all(int(t.split(":")[0]) <= query for t in targets), (query, targets)
@@ -41,7 +26,7 @@ def test_under_the_mask_the_link_pickers_offer_no_future_token():
 
 def test_under_the_mask_strongest_links_list_no_masked_key():
     """Bug 5: "Strongest links" listed masked (future) keys with weight 0."""
-    at = clean(app(mask="on"))
+    at = assert_clean(app(mask="on"))
     links = next(df.value for df in at.dataframe if "#1 weight" in df.value.columns)
     for rank in (1, 2, 3):
         weights = links[f"#{rank} weight"].to_numpy(dtype=float)
@@ -60,10 +45,10 @@ def test_top_links_leave_out_masked_and_zero_keys():
 
 def test_the_chosen_link_tokens_are_in_the_url_and_restored_from_it():
     """Bug 7: the chosen pair was not in the URL."""
-    at = clean(app())
+    at = assert_clean(app())
     at.selectbox(key="link_to").set_value(2).run()
     assert at.query_params["to"] == "2" and at.query_params["from"] == "3"
-    again = clean(app(**{"from": "4", "to": "1"}))
+    again = assert_clean(app(**{"from": "4", "to": "1"}))
     assert (again.selectbox(key="link_from").value, again.selectbox(key="link_to").value) == (4, 1)
 
 
@@ -83,7 +68,7 @@ def test_no_ascii_arrows_in_what_the_pages_say():
     for page in ("pages/explorer.py", "pages/walkthrough.py", "pages/heads.py", "pages/dependencies.py"):
         at = AppTest.from_file(APP, default_timeout=180).run()
         at.switch_page(page).run()
-        clean(at)
+        assert_clean(at)
         shown = " ".join(el.value for kind in ("markdown", "caption", "subheader", "header") for el in getattr(at, kind))
         assert "->" not in shown, (page, shown[shown.find("->") - 60: shown.find("->") + 20])
 
@@ -91,7 +76,7 @@ def test_no_ascii_arrows_in_what_the_pages_say():
 @pytest.mark.parametrize("text", ["heavy snow makes driving more difficult"])
 def test_each_head_has_a_label_apart_from_sink_attention(text):
     """Labels said little: 59 of 72 heads were "sink"; the table now says what each does with the rest."""
-    at = clean(app(text=text, layer="2"))
+    at = assert_clean(app(text=text, layer="2"))
     stats = next(df.value for df in at.dataframe if "rest" in df.value.columns)
     assert len(stats) == 12
     row = stats.set_index("label").loc["2-8"]
