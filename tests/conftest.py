@@ -7,6 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
+from tiny_mlm import tiny_bert_mlm  # noqa: E402
 
 import attnviz  # noqa: E402
 
@@ -27,3 +28,15 @@ def ud_dev() -> Path:
     if not SHARED_UD.is_file():
         pytest.skip(f"needs the shared UD dev file at {SHARED_UD} (not part of the repository)")
     return SHARED_UD
+
+
+@pytest.fixture(scope="session")
+def trained() -> "attnviz.LoadedModel":
+    """The local transformer trained on the toy grammar (the committed checkpoint)."""
+    return attnviz.load_trained()
+
+
+@pytest.fixture(scope="session")
+def tiny(minilm) -> "attnviz.LoadedModel":
+    """A tiny random BertForMaskedLM with the default model's tokenizer (tests/tiny_mlm.py)."""
+    return tiny_bert_mlm(minilm.tokenizer)

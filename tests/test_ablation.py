@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
-from tiny_mlm import tiny_bert_mlm, torch_mha_model
+from tiny_mlm import torch_mha_model
 
 import attnviz
 from attnviz.ablation import HeadEffect, Prediction, has_lm_head, head_effect, masked_predictions
@@ -23,16 +23,6 @@ from attnviz.local.tokenizer import MASK
 from attnviz.toygrammar import grammar
 
 TEXTS = ["the dogs that the cat sees run fast", "the teacher sings"]
-
-
-@pytest.fixture(scope="module")
-def trained() -> attnviz.LoadedModel:
-    return attnviz.load_trained()
-
-
-@pytest.fixture(scope="module")
-def tiny(minilm) -> attnviz.LoadedModel:
-    return tiny_bert_mlm(minilm.tokenizer)
 
 
 @pytest.fixture(params=["trained", "minilm", "tiny"])

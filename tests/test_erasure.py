@@ -6,23 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_mlm import tiny_bert_mlm, torch_mha_model
+from tiny_mlm import torch_mha_model
 
 import attnviz
 from attnviz.capture import plan_batches
 from attnviz.erasure import erasure
 from attnviz.errors import EmptyInputError
 from attnviz.local.tokenizer import MASK
-
-
-@pytest.fixture(scope="module")
-def trained() -> attnviz.LoadedModel:
-    return attnviz.load_trained()
-
-
-@pytest.fixture(scope="module")
-def tiny(minilm) -> attnviz.LoadedModel:
-    return tiny_bert_mlm(minilm.tokenizer)
 
 
 def word_spans(model, text) -> list[list[int]]:
