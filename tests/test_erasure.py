@@ -19,6 +19,20 @@ def word_spans(model, text) -> list[list[int]]:
     return attnviz.capture(model, text).word_spans
 
 
+def leave_one_out(model, text, position: int, ids: torch.Tensor, blank: int, score) -> np.ndarray:
+    """``score(x)`` with every word erased in turn (its tokens set to ``blank``), one pass each; 0 for the
+    word at ``position``."""
+    out = []
+    for span in word_spans(model, text):
+        if position in span:
+            out.append(0.0)
+            continue
+        x = ids.clone()
+        x[span] = blank
+        out.append(score(x))
+    return np.array(out)
+
+
 def reference_lm(model, text, position: int, target: int | None = None) -> np.ndarray:
     """p(target | full) - p(target | word erased) at ``position`` (masked), one forward pass per word."""
     ids = plan_batches(model, [text])[0].ids[0]
@@ -36,36 +50,20 @@ def reference_lm(model, text, position: int, target: int | None = None) -> np.nd
 
     full = probs(ids)
     target = int(full.argmax()) if target is None else target
-    out = []
-    for span in word_spans(model, text):
-        if position in span:
-            out.append(0.0)
-            continue
-        x = ids.clone()
-        x[span] = blank
-        out.append(float(full[target] - probs(x)[target]))
-    return np.array(out)
+    return leave_one_out(model, text, position, ids, blank, lambda x: float(full[target] - probs(x)[target]))
 
 
 def reference_vectors(model, text, position: int) -> np.ndarray:
     """1 - cos of the final output vector at ``position``, one forward pass per erased word."""
-    batch = plan_batches(model, [text])[0]
-    ids = batch.ids[0]
+    ids = plan_batches(model, [text])[0].ids[0]
 
     def vector(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return model.module(input_ids=x[None]).last_hidden_state[0, position].double()
 
     full = vector(ids)
-    out = []
-    for span in word_spans(model, text):
-        if position in span:
-            out.append(0.0)
-            continue
-        x = ids.clone()
-        x[span] = model.tokenizer.mask_token_id
-        out.append(float(1 - torch.nn.functional.cosine_similarity(vector(x), full, dim=0)))
-    return np.array(out)
+    return leave_one_out(model, text, position, ids, model.tokenizer.mask_token_id,
+                         lambda x: float(1 - torch.nn.functional.cosine_similarity(vector(x), full, dim=0)))
 
 
 def test_trained_model_against_the_reference_loop(trained):
