@@ -161,11 +161,9 @@ def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highli
     out.append(f'<text x="{right_x:.1f}" y="{y + 12}" font-size="11" fill="#666">attended to</text>')
     a, b = left_x + 6, right_x - 6
     offset = (hs - (n_heads - 1) / 2) * min(2.0, (ROW - 4) / max(n_heads, 1))  # heads of an overlay apart
-    starts = np.searchsorted(hs, np.arange(n_heads + 1))
-    for h in range(n_heads):
-        out.append(f'<g class="head" data-head="{h}" data-label={xml_attr(names[h])} stroke={xml_attr(colors[h])} '
-                   f'fill="none" marker-end="url(#ah{h})">')
-        for i in range(starts[h], starts[h + 1]):
+    for h, (group, arcs) in enumerate(head_groups(hs, n_heads, names, colors)):
+        out.append(group)
+        for i in arcs:
             q, k, wt = int(qs[i]), int(ks[i]), float(ws[i])
             y1, y2 = ys[q] + offset[i], ys[k] + offset[i]
             d = f"M{a:.1f},{y1:.1f} C{a + 50:.1f},{y1:.1f} {b - 50:.1f},{y2:.1f} {b:.1f},{y2:.1f}"
@@ -207,7 +205,7 @@ def _text_width(text: str, size: float = FONT_SIZE) -> float:
     return len(text) * 0.62 * size
 
 
-def _keep_arcs(w: np.ndarray, top_k: int | None, threshold: float) -> np.ndarray:
+def keep_arcs(w: np.ndarray, top_k: int | None, threshold: float) -> np.ndarray:
     """bool ``[H, Q, K]``: weights > 0 and >= threshold, and among each query's top_k."""
     keep = (w > 0) & (w >= threshold)
     if top_k is not None:
@@ -218,6 +216,26 @@ def _keep_arcs(w: np.ndarray, top_k: int | None, threshold: float) -> np.ndarray
         np.put_along_axis(top, order, True, axis=-1)
         keep &= top
     return keep
+
+
+def strongest(keep: np.ndarray, w: np.ndarray, max_arcs: int) -> tuple[np.ndarray, int]:
+    """``keep`` cut to its ``max_arcs`` strongest arcs, and how many were left out."""
+    if keep.sum() <= max_arcs:
+        return keep, 0
+    kept = np.flatnonzero(keep)
+    chosen = kept[np.argsort(-w.ravel()[kept], kind="stable")[:max_arcs]]
+    out = np.zeros_like(keep)
+    out.ravel()[chosen] = True
+    return out, kept.size - chosen.size
+
+
+def head_groups(hs: np.ndarray, n_heads: int, names: Sequence[str], colors: Sequence[str], markers: bool = True):
+    """For each head h: its opening ``<g class="head">`` tag and the indexes of its arcs (``hs`` sorted by head)."""
+    starts = np.searchsorted(hs, np.arange(n_heads + 1))
+    for h in range(n_heads):
+        marker = f' marker-end="url(#ah{h})"' if markers else ""
+        yield (f'<g class="head" data-head="{h}" data-label={xml_attr(names[h])} stroke={xml_attr(colors[h])} '
+               f'fill="none"{marker}>', range(starts[h], starts[h + 1]))
 
 
 def arcs_svg(
@@ -281,14 +299,7 @@ def arcs_svg(
     sink_set = {int(k) for k in (sinks or ())}
     labels = {(int(q), int(k)): str(v) for (q, k), v in (labels or {}).items()}
 
-    keep = _keep_arcs(w, top_k, threshold)
-    dropped = 0
-    if keep.sum() > max_arcs:  # keep the strongest max_arcs
-        kept = np.flatnonzero(keep)
-        strongest = kept[np.argsort(-w.ravel()[kept], kind="stable")[:max_arcs]]
-        dropped = kept.size - strongest.size
-        keep = np.zeros_like(keep)
-        keep.ravel()[strongest] = True
+    keep, dropped = strongest(keep_arcs(w, top_k, threshold), w, max_arcs)
     hs, qs, ks = np.nonzero(keep)
     ws = w[hs, qs, ks]
     is_sink = np.isin(ks, list(sink_set)) & (qs != ks) if sink_set else np.zeros(len(ks), bool)
@@ -326,11 +337,9 @@ def arcs_svg(
 
     # -- arcs, one group per head
     x_from, x_to = centres[qs] - 3, centres[ks] + 3   # q -> k and k -> q do not coincide
-    starts = np.searchsorted(hs, np.arange(n_heads + 1))
-    for h in range(n_heads):
-        out.append(f'<g class="head" data-head="{h}" data-label={xml_attr(names[h])} stroke={xml_attr(colors[h])} '
-                   f'fill="none" marker-end="url(#ah{h})">')
-        for i in range(starts[h], starts[h + 1]):
+    for h, (group, arcs) in enumerate(head_groups(hs, n_heads, names, colors)):
+        out.append(group)
+        for i in arcs:
             q, k, wt = int(qs[i]), int(ks[i]), float(ws[i])
             if q == k:
                 c = centres[q]

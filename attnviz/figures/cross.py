@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from attnviz.figures.arcs import ACCENT, MAX_ARCS, PALETTE, ArcDrawing
+from attnviz.figures.arcs import ACCENT, MAX_ARCS, PALETTE, ArcDrawing, head_groups, keep_arcs, strongest
 from attnviz.figures.safe_text import xml_attr, xml_text
 from attnviz.figures.style import FONT
 
@@ -81,22 +81,10 @@ def cross_svg(
         raise ValueError(f"{len(colors)} colours and {len(names)} labels for {n_heads} heads")
     picked = None if rows is None else {int(r) for r in rows}
 
-    keep = (w > 0) & (w >= threshold)
+    keep = keep_arcs(w, top_k, threshold)
     if picked is not None:
         keep &= np.isin(np.arange(len(target)), sorted(picked))[None, :, None]
-    if top_k is not None:
-        if top_k < 1:
-            raise ValueError("top_k must be at least 1")
-        top = np.zeros_like(keep)
-        np.put_along_axis(top, np.argsort(-w, axis=-1, kind="stable")[..., :top_k], True, axis=-1)
-        keep &= top
-    dropped = 0
-    if keep.sum() > max_arcs:
-        kept = np.flatnonzero(keep)
-        strongest = kept[np.argsort(-w.ravel()[kept], kind="stable")[:max_arcs]]
-        dropped = kept.size - strongest.size
-        keep = np.zeros_like(keep)
-        keep.ravel()[strongest] = True
+    keep, dropped = strongest(keep, w, max_arcs)
     hs, ts, ss = np.nonzero(keep)
     ws = w[hs, ts, ss]
     order = np.lexsort((ws, hs))  # by head, weakest first so strong links lie on top
@@ -139,12 +127,10 @@ def cross_svg(
                        f'font-size="12">{xml_text(names[h])}</text></g>')
             x += 34 + _width(names[h], 12) + 14
 
-    starts = np.searchsorted(hs, np.arange(n_heads + 1))
     mid = (top_y + bottom_y) / 2
-    for h in range(n_heads):
-        out.append(f'<g class="head" data-head="{h}" data-label={xml_attr(names[h])} stroke={xml_attr(colors[h])} '
-                   'fill="none">')
-        for i in range(starts[h], starts[h + 1]):
+    for h, (group, arcs) in enumerate(head_groups(hs, n_heads, names, colors, markers=False)):
+        out.append(group)
+        for i in arcs:
             t, s, wt = int(ts[i]), int(ss[i]), float(ws[i])
             a, b = tx[t], sx[s]
             d = f"M{a:.1f},{bottom_y:.1f} C{a:.1f},{mid:.1f} {b:.1f},{mid:.1f} {b:.1f},{top_y:.1f}"
