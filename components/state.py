@@ -75,6 +75,13 @@ _PARAM.update(kind="kind", target="target", new="new")  # seq2seq
 _PARAM.update(measure="measure")
 
 
+def _cut(what: str, value: str, notices: list[str]) -> str:
+    """A text from a link, cut to MAX_TEXT_CHARS (with a notice when it was longer)."""
+    if len(value) > MAX_TEXT_CHARS:
+        notices.append(f"The {what} in the link had {len(value):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
+    return value[:MAX_TEXT_CHARS]
+
+
 def _short(value: str, n: int = 40) -> str:
     return value if len(value) <= n else value[:n] + "…"
 
@@ -88,10 +95,7 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
         notices.append(f"Ignored {name}={_short(raw)!r} from the link ({expected}); using {fallback!r}.")
 
     if "text" in params:
-        text = str(params["text"])
-        if len(text) > MAX_TEXT_CHARS:
-            notices.append(f"The text in the link had {len(text):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
-            text = text[:MAX_TEXT_CHARS]
+        text = _cut("text", str(params["text"]), notices)
         if text.strip():
             values["text"] = text
         else:
@@ -171,11 +175,7 @@ def _parse_seq2seq(params: Mapping[str, str], values: dict, notices: list[str]) 
         else:
             notices.append(f"Ignored kind={_short(raw)!r} from the link ('encoder', 'decoder' or 'cross'); using 'encoder'.")
     if "target" in params:
-        target = str(params["target"])
-        if len(target) > MAX_TEXT_CHARS:
-            notices.append(f"The target in the link had {len(target):,} characters; kept the first {MAX_TEXT_CHARS:,}.")
-            target = target[:MAX_TEXT_CHARS]
-        values["target"] = target
+        values["target"] = _cut("target", str(params["target"]), notices)
     if "new" in params:
         raw = str(params["new"])
         try:
