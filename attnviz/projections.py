@@ -88,12 +88,17 @@ class Projections:
         return w.reshape(w.size(0), self.n_heads, self.head_dim)
 
     def head_norms(self, values: Tensor) -> Tensor:
-        """‖f_h(x_j)‖ for every head and key: values (batch, key, kv_heads, head_dim) -> (batch, heads, key)."""
+        """‖f_h(x_j)‖ for every head and key: values (batch, key, kv_heads, head_dim) -> (batch, heads, key).
+
+        ‖v W_O^hᵀ‖² = v (W_O^hᵀ W_O^h) vᵀ: one (head_dim x head_dim) Gram matrix per head instead of the
+        d_out-wide vectors themselves (d_out / head_dim times fewer operations)."""
         v = values.float()
         if self.n_kv_heads != self.n_heads:  # grouped-query attention: head h reads kv head h // group
             v = v.repeat_interleave(self.n_heads // self.n_kv_heads, dim=2)
-        f = torch.einsum("bshd,ohd->bhso", v, self.out_weight().float())  # (B, H, S, d_out)
-        return f.norm(dim=-1)
+        w = self.out_weight().detach().float()  # (d_out, H, d)
+        gram = torch.einsum("ohd,ohe->hde", w, w)  # (H, d, d)
+        squares = (torch.einsum("bshd,hde->bshe", v, gram) * v).sum(-1)  # (B, S, H)
+        return squares.clamp(min=0).sqrt().transpose(1, 2)
 
 
 def _heads(module: nn.Module) -> tuple[int | None, int | None, int | None]:
