@@ -157,6 +157,28 @@ def _auto_class(config, kind: str):
     return AutoModel, False
 
 
+def _encoder_with_head(source: str, config):
+    """An encoder with its masked-word head when the checkpoint has one (``bert-base-uncased``: ablation
+    can then show predictions), else the bare encoder (all-MiniLM-L6-v2 ships none: a head would be random).
+    The masked-LM class is tried first; where the checkpoint lacks any of its head's weights, its base
+    model is kept and the head dropped. Loading messages about the missing head are silenced."""
+    from transformers import MODEL_FOR_MASKED_LM_MAPPING, AutoModel, AutoModelForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    if type(config) not in MODEL_FOR_MASKED_LM_MAPPING:
+        return AutoModel.from_pretrained(source, trust_remote_code=False, attn_implementation="eager").eval()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        masked, info = AutoModelForMaskedLM.from_pretrained(source, trust_remote_code=False, attn_implementation="eager",
+                                                            output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    prefix = masked.base_model_prefix + "."
+    head_missing = any(not key.startswith(prefix) for key in info.get("missing_keys", ()))
+    return (masked.base_model if head_missing else masked).eval()
+
+
 def _dtype_bytes(config) -> int:
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(dtype, str):
@@ -228,7 +250,10 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS, available_memory
     check_fits(name, need, available_memory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-        module = auto.from_pretrained(source, trust_remote_code=False, attn_implementation="eager").eval()
+        if kind == "encoder":
+            module = _encoder_with_head(source, config)
+        else:
+            module = auto.from_pretrained(source, trust_remote_code=False, attn_implementation="eager").eval()
     except Exception as exc:  # noqa: BLE001
         raise _explain(name, exc) from exc
     if not getattr(tokenizer, "is_fast", False):

@@ -13,6 +13,7 @@ from transformers import AutoConfig
 
 import attnviz
 from attnviz import memory
+from attnviz.ablation import has_lm_head, head_effect
 from attnviz.capture import generate
 from tests.tiny_models import IDS, PAD, SEP, TOKENIZER, V, save_models, seq2seq_configs
 
@@ -46,6 +47,24 @@ def test_each_kind_loads_with_its_head(loaded, minilm):
     assert (loaded["t5"].kind, loaded["t5"].model_type) == ("encoder-decoder", "t5")
     local = attnviz.local_model()
     assert (local.kind, local.can_generate) == ("encoder-decoder", False)
+
+
+def test_an_encoder_keeps_its_masked_word_head_only_when_the_checkpoint_has_one(tmp_path, tiny, minilm):
+    """A BertForMaskedLM checkpoint loads with its head (switching a head off then shows predictions);
+    one saved without a head (MiniLM's, or a bare BertModel) loads bare, never with a random head."""
+    with_head, bare = tmp_path / "with_head", tmp_path / "bare"
+    tiny.module.save_pretrained(with_head)
+    tiny.module.base_model.save_pretrained(bare)
+    for folder in (with_head, bare):
+        TOKENIZER.save_pretrained(folder)
+    loaded_head, loaded_bare = attnviz.load_model(str(with_head)), attnviz.load_model(str(bare))
+    assert (loaded_head.architecture, has_lm_head(loaded_head)) == ("BertForMaskedLM", True)
+    assert (loaded_bare.architecture, has_lm_head(loaded_bare), has_lm_head(minilm)) == ("BertModel", False, False)
+    torch.testing.assert_close(loaded_head.module.cls.predictions.transform.dense.weight,
+                               tiny.module.cls.predictions.transform.dense.weight)  # the checkpoint's head, not a new one
+    run = attnviz.capture(loaded_head, "the snow [MASK] heavy")
+    assert run.attention.shape[:2] == (2, 4)
+    assert head_effect(loaded_head, "the snow [MASK] heavy", [(1, 2)]).predictions[0].word == "[MASK]"
 
 
 def test_a_decoder_records_its_own_look_ahead(loaded):
