@@ -85,7 +85,8 @@ async def eight_people(server_url: str, views: list[tuple[int, int]], texts: lis
         await asyncio.gather(*(page.goto(f"{server_url}/?layer={layer}&head={head}")
                                for page, (layer, head) in zip(pages, views)))
         await asyncio.gather(*(s.finished_after(0, page) for s, page in zip(sessions, pages)))
-        await asyncio.gather(*(page.wait_for_selector(".st-key-explorer_heatmap .js-plotly-plot .main-svg")
+        # eight pages drawing their first charts on two cores: allow as long as a run may take (not a speed test)
+        await asyncio.gather(*(page.wait_for_selector(".st-key-explorer_heatmap .js-plotly-plot .main-svg", timeout=180_000)
                                for page in pages))
         marks = [len(s.finish_times) for s in sessions]
 
