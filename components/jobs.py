@@ -208,29 +208,30 @@ JOBS = JobQueue()
 class RerunThrottle:
     """Slows down a session that starts runs faster than a person can (e.g. 50 reruns in a few seconds).
 
-    ``delay(session)`` is called at the start of each run: once a session has started more than
-    ``burst`` runs within ``window`` seconds, it waits ``pause`` seconds for each run above that
-    (at most ``max_pause``). A newer rerun request replaces the waiting run at its first
-    Streamlit call, so a burst costs the server a few runs, not fifty, and other sessions keep the CPU.
+    A token bucket per session: ``burst`` runs may start at once, then one per ``interval`` seconds.
+    ``delay(session)`` is called at the start of each run and says how long that run waits first (at
+    most ``max_pause``). A newer rerun request replaces the waiting run at its first Streamlit call,
+    so a burst of fifty costs the server about one run per ``interval``, and other sessions keep the CPU.
+    (Counting run starts in a sliding window instead let the pressure come back: the throttled runs
+    started so rarely that the window emptied and runs were free again.)
     """
 
-    def __init__(self, burst: int = 4, window: float = 3.0, pause: float = 0.25, max_pause: float = 2.0,
-                 max_sessions: int = 1000):
-        self.burst, self.window, self.pause, self.max_pause, self.max_sessions = burst, window, pause, max_pause, max_sessions
-        self._starts: dict[str, deque[float]] = {}
+    def __init__(self, burst: int = 4, interval: float = 1.0, max_pause: float = 3.0, max_sessions: int = 1000):
+        self.burst, self.interval, self.max_pause, self.max_sessions = burst, interval, max_pause, max_sessions
+        self._state: dict[str, tuple[float, float]] = {}  # session -> (tokens, when they were counted)
         self._lock = threading.Lock()
 
     def delay(self, session: str, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
         with self._lock:
-            starts = self._starts.pop(session, None) or deque(maxlen=256)
-            self._starts[session] = starts  # most recent last: the oldest sessions are forgotten first
-            while len(self._starts) > self.max_sessions:
-                del self._starts[next(iter(self._starts))]
-            while starts and now - starts[0] > self.window:
-                starts.popleft()
-            starts.append(now)
-            return min(self.max_pause, self.pause * max(0, len(starts) - self.burst))
+            tokens, counted = self._state.pop(session, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + max(0.0, now - counted) / self.interval)
+            wait = 0.0 if tokens >= 1 else min(self.max_pause, (1 - tokens) * self.interval)
+            # this run takes a token when it starts (after ``wait``); a debt is kept, at most one burst deep
+            self._state[session] = (max(-float(self.burst), tokens + wait / self.interval - 1), now + wait)
+            while len(self._state) > self.max_sessions:  # most recent last: the oldest sessions are forgotten first
+                del self._state[next(iter(self._state))]
+            return wait
 
 
 #: The process's throttle (used in hosted mode).

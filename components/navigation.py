@@ -41,17 +41,18 @@ def _explorer_alias() -> None:
 
 def run_app() -> None:
     """Page config and navigation; runs the page the URL names."""
-    st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
-                       layout="wide")
-    st.session_state[_VIA_APP] = True
-    page = st.navigation(pages())
-    st.session_state["_page"] = page.url_path
-    if settings().hosted:  # a session rerunning faster than a person can waits, so others keep the CPU
+    if settings().hosted:  # a session rerunning faster than a person can waits first (before it draws
+        # anything), so others keep the CPU; a newer request replaces the waiting run at its first element
         if "_session_id" not in st.session_state:
             st.session_state["_session_id"] = uuid.uuid4().hex
         pause = THROTTLE.delay(st.session_state["_session_id"])
         if pause:
             time.sleep(pause)
+    st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
+                       layout="wide")
+    st.session_state[_VIA_APP] = True
+    page = st.navigation(pages())
+    st.session_state["_page"] = page.url_path
     with JOBS.foreground():  # heavy jobs (corpus scoring) pause between chunks while a page runs
         page.run()
 

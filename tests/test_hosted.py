@@ -286,8 +286,22 @@ def test_hosted_mode_from_cloud_secrets(monkeypatch):
 
 
 def test_a_session_rerunning_faster_than_a_person_is_slowed_down():
-    throttle = RerunThrottle(burst=4, window=3.0, pause=0.25, max_pause=1.0)
-    delays = [throttle.delay("busy", now=10 + 0.05 * k) for k in range(10)]
-    assert delays == [0.0] * 4 + [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]  # the longer the burst, the longer the wait
-    assert throttle.delay("other", now=10.5) == 0.0  # other sessions are not affected
-    assert throttle.delay("busy", now=20.0) == 0.0  # after a quiet spell, no pause
+    """A session's runs are sequential: a rerun request stops the waiting run at its first Streamlit call
+    and the next run asks for its delay then. So a person firing requests every 0.1 s gets a burst, then one
+    run per interval, however long it goes on; other sessions are never delayed."""
+    throttle = RerunThrottle(burst=4, interval=1.0, max_pause=3.0)
+    starts, now = [], 10.0
+    for _ in range(14):
+        wait = throttle.delay("busy", now=now)
+        starts.append(now + wait)
+        now += wait + 0.1  # the run starts after its wait, is replaced by the next request 0.1 s later
+    assert starts[3] - starts[0] < 0.5  # the first four are a free burst
+    gaps = [b - a for a, b in zip(starts[4:], starts[5:])]
+    assert all(0.95 <= g <= 1.2 for g in gaps), gaps  # then one run per second
+    other = RerunThrottle(burst=4, interval=1.0)
+    for k in range(20):
+        other.delay("busy", now=100 + 0.01 * k)
+    assert other.delay("calm", now=100.3) == 0.0  # another session is not affected
+    assert other.delay("busy", now=130.0) == 0.0  # after a quiet spell, no pause
+
+
