@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attnviz.capture import plan_batches
+from attnviz.capture import pad_token_id, plan_batches
 from attnviz.errors import EmptyInputError
 from attnviz.hooks import Ablation, model_lock, record
 from attnviz.loaded import LoadedModel
-from attnviz.local.tokenizer import MASK, PAD
+from attnviz.local.tokenizer import MASK
 
 MODES = ("zero", "mean")
 
@@ -79,10 +79,6 @@ def mask_token_id(model: LoadedModel) -> int | None:
         return MASK
     mask = getattr(model.tokenizer, "mask_token_id", None)
     return None if mask is None else int(mask)
-
-
-def pad_token_id(model: LoadedModel) -> int:
-    return PAD if model.is_local else int(getattr(model.tokenizer, "pad_token_id", None) or 0)
 
 
 def token_label(model: LoadedModel, token_id: int) -> str:

@@ -104,6 +104,11 @@ def _encode_local(model: LoadedModel, items: Sequence[str | Sequence[str]], max_
     return out
 
 
+def pad_token_id(model: LoadedModel) -> int:
+    """The id padded batches are filled with (attnviz's [PAD], or the tokenizer's pad token, else 0)."""
+    return PAD if model.is_local else int(getattr(model.tokenizer, "pad_token_id", None) or 0)
+
+
 def decoder_start(model: LoadedModel) -> int:
     """The id an encoder-decoder's decoder starts from."""
     config = model.module.config
@@ -198,7 +203,7 @@ def plan_batches(
     readable = [i for i, e in enumerate(encoded) if not all(e.special)]
     if len(readable) < len(encoded) and not skip_empty:
         raise EmptyInputError("The text has no words the model can read: type a sentence.")
-    pad_id = PAD if model.is_local else (model.tokenizer.pad_token_id or 0)
+    pad_id = pad_token_id(model)
     order = sorted(readable, key=lambda i: len(encoded[i].ids))
     batches = []
     for start in range(0, len(order), batch_size):

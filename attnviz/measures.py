@@ -132,13 +132,14 @@ def flow(attention: np.ndarray, layer: int, max_tokens: int = FLOW_MAX_TOKENS, r
     return out
 
 
-def measure_run(run: Run, measure: str, layer: int | None = None) -> Run:
+def measure_run(run: Run, measure: str, layer: int | None = None, all_layers: bool = False) -> Run:
     """``run`` (token level) with ``attention`` replaced by ``measure`` (a key of ``MEASURES``), so
     that ``.view()`` and every figure work unchanged.
 
     "value": ``[layers, heads, n, n]``, each row the share of its total; "rollout": ``[layers, 1, n, n]``;
     "flow": ``[layers, 1, n, n]`` with only ``layer`` computed (the others zero: flow costs a maximum
-    flow per pair) and every row normalised to sum to 1.
+    flow per pair), or every layer with ``all_layers=True`` (about the number of layers times one
+    layer's time), each row normalised to sum to 1.
     """
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
@@ -151,8 +152,9 @@ def measure_run(run: Run, measure: str, layer: int | None = None) -> Run:
     elif measure == "rollout":
         attention = rollout(run.attention)[:, None]
     else:
-        if layer is None:
-            raise ValueError("flow needs the layer to flow to")
+        if layer is None and not all_layers:
+            raise ValueError("flow needs the layer to flow to (or all_layers=True)")
         attention = np.zeros((run.n_layers, 1, run.n_tokens, run.n_tokens), dtype=np.float32)
-        attention[layer, 0] = _rows_to_one(flow(run.attention, layer))
+        for k in range(run.n_layers) if all_layers else [layer]:
+            attention[k, 0] = _rows_to_one(flow(run.attention, k))
     return replace(run, attention=attention, value_norms=None, meta={**run.meta, "measure": measure})

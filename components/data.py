@@ -11,9 +11,6 @@ that tried to change them in place would raise instead of changing another sessi
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import numpy as np
 import streamlit as st
 
 import attnviz
@@ -77,16 +74,7 @@ def get_measured(_model: LoadedModel, model_name: str, text: str, causal: bool, 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Computing the measure…")
 def _measured(_model: LoadedModel, model_name: str, text: str, causal: bool, measure: str, layer: int | None) -> Run:
-    return read_only(measured(get_run(_model, model_name, text, causal), measure, layer))
-
-
-def measured(run: Run, measure: str, layer: int | None = None) -> Run:
-    """``attnviz.measures.measure_run``, and for "flow" with ``layer`` None every layer (one maximum-flow
-    problem per pair of tokens and layer, so about the number of layers times one layer's time)."""
-    if measure == "flow" and layer is None:
-        layers = [measure_run(run, "flow", k) for k in range(run.n_layers)]
-        return replace(layers[0], attention=np.stack([m.attention[k] for k, m in enumerate(layers)]))
-    return measure_run(run, measure, layer)
+    return read_only(measure_run(get_run(_model, model_name, text, causal), measure, layer, all_layers=layer is None))
 
 
 def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool,

@@ -39,7 +39,7 @@ import attnviz
 from attnviz import LoadedModel, Run, figures
 from attnviz.figures.cross import cross_svg
 from attnviz.labels import head_label
-from attnviz.measures import MeasureUnavailableError
+from attnviz.measures import MeasureUnavailableError, measure_run
 from components import controls, data
 from components import measures as measure_names
 from components.arcs import arc_view
@@ -71,9 +71,9 @@ def get_generated(_model: LoadedModel, model_name: str, prompt: str, n_new: int,
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
 def get_view(_run: Run, model_name: str, key: tuple, level: str, hide_special: bool, measure: str = "attention",
              layer: int | None = None) -> Run:
-    """``_run`` (keyed by ``key``) in ``measure`` (``data.measured``; ``layer`` for flow only, None: every layer),
+    """``_run`` (keyed by ``key``) in ``measure`` (``measure_run``; ``layer`` for flow only, None: every layer),
     at token or word level, with or without special tokens. Raises ``MeasureUnavailableError`` like ``data.get_measured``."""
-    return data.read_only(data.measured(_run, measure, layer).view(level, drop_special=hide_special))
+    return data.read_only(measure_run(_run, measure, layer, all_layers=layer is None).view(level, drop_special=hide_special))
 
 
 # ---------------------------------------------------------------- what is shown

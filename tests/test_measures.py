@@ -266,6 +266,9 @@ def test_measure_run_gives_attention_shaped_runs():
     fl = measure_run(run, "flow", layer=2)
     assert fl.attention.shape == (layers, 1, n, n)
     assert not fl.attention[:2].any() and np.allclose(fl.attention[2, 0].sum(-1), 1, atol=1e-5)
+    every = measure_run(run, "flow", all_layers=True)
+    for k in range(layers):  # every layer, each the one-layer flow
+        np.testing.assert_array_equal(every.attention[k], measure_run(run, "flow", layer=k).attention[k])
     for derived in (value, roll, fl):
         words = derived.view("word", drop_special=True)
         assert words.attention.shape[-1] == len(run.words)
