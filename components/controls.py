@@ -21,7 +21,7 @@ from attnviz.measures import MEASURES, MeasureUnavailableError
 from components import data, hosting
 from components import measures as measure_names
 from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
-from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
+from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, URL_EXTRA, URL_SEED, ViewState, fit, parse
 
 OTHER = "__other__"
 #: The model menu's labels, short enough for the sidebar (the full descriptions are in its help).
@@ -53,6 +53,13 @@ def literal(text: str) -> str:
 class View:
     state: ViewState
     model: LoadedModel
+    #: The layer and head controls are the page's own (drawn by ``head_controls`` inside the page's
+    #: fragment, so that a new head reruns only the views), not the sidebar's.
+    head_controls_in_page: bool = False
+
+    def refreshed(self) -> View:
+        """This view with the current widget values (a fragment's rerun sees the new layer and head)."""
+        return replace(self, state=_current())
 
     @property
     def short_title(self) -> str:
@@ -102,6 +109,7 @@ def seed_from_url() -> None:
     if st.session_state.get("_url_read"):
         return
     params = st.query_params.to_dict()
+    st.session_state[URL_SEED] = dict(params)  # as the link had them (pages read their own ones from here)
     hosted = settings()
     refused = False
     if hosted.hosted and "model" in params:
@@ -143,8 +151,12 @@ def _current() -> ViewState:
     return ViewState(**values)
 
 
-def sidebar() -> View:
-    """Model and head controls in the sidebar; loads the model (falling back to the default)."""
+def sidebar(head_controls_in_page: bool = False) -> View:
+    """Model and head controls in the sidebar; loads the model (falling back to the default).
+
+    ``head_controls_in_page``: the page draws Layer, Head and "All heads of the layer" itself
+    (``head_controls``, in its fragment) for an encoder; a model with a decoder keeps them here,
+    where the views of its kinds of attention read them."""
     seed_from_url()
     restore_after_page_switch()
     st.session_state.update(st.session_state.pop("_pending", {}))  # values set before a page switch
@@ -178,10 +190,9 @@ def sidebar() -> View:
         st.session_state["layer"], st.session_state["head"] = fitted.layer, fitted.head
     sb.caption(f"{model.architecture}: {model.n_layers} layers × {model.n_heads} heads, "
                f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
-    sb.slider("Layer", 1, model.n_layers, key="layer")
-    sb.slider("Head", 1, model.n_heads, key="head", disabled=st.session_state.get("all_heads", False))
-    sb.toggle("All heads of the layer", key="all_heads",
-              help="Overlay every head of the layer, one colour per head (arcs only).")
+    in_page = head_controls_in_page and model.kind == "encoder"
+    if not in_page:
+        head_controls(model, sb)
     lock_mask(model)  # seq2seq
     sb.toggle("Look-ahead mask", key="causal", disabled=mask_locked(model),
               help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
@@ -191,7 +202,17 @@ def sidebar() -> View:
     sb.toggle("Hide special tokens", key="hide_special",
               help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
     measure_control(sb)
-    return View(_current(), model)
+    return View(_current(), model, head_controls_in_page=in_page)
+
+
+def head_controls(model: LoadedModel, *where) -> None:
+    """Layer and head sliders and the all-heads overlay: all in ``where[0]`` (the sidebar), or one in each
+    of three containers (a row of the page). ``sidebar`` fitted their values to the model before."""
+    layer_at, head_at, overlay_at = (where * 3)[:3]
+    layer_at.slider("Layer", 1, model.n_layers, key="layer")
+    head_at.slider("Head", 1, model.n_heads, key="head", disabled=st.session_state.get("all_heads", False))
+    overlay_at.toggle("All heads of the layer", key="all_heads",
+                 help="Overlay every head of the layer, one colour per head (arcs only).")
 
 
 def measure_control(sb) -> str:
@@ -211,12 +232,13 @@ def measure_control(sb) -> str:
     return measure
 
 
-def measured(view: View, text: str, run: Run, all_layers: bool = False) -> tuple[View, Run]:
+def measured(view: View, text: str, run: Run, all_layers: bool = False, quiet: bool = False) -> tuple[View, Run]:
     """The view's measure of ``run`` (the page's cached attention view of ``text``), and the view.
 
     A measure this model or input does not allow (flow above its token limit, value norms the model
     does not give) gets an info saying why, and the view falls back to attention weights (the URL keeps
-    the choice). ``all_layers``: flow for every layer (the all-heads grid), not only the view's."""
+    the choice). ``all_layers``: flow for every layer (the all-heads grid), not only the view's.
+    ``quiet``: no info (a second view of the same page, whose first view said it)."""
     s = view.state
     if s.measure == "attention":
         return view, run
@@ -224,7 +246,8 @@ def measured(view: View, text: str, run: Run, all_layers: bool = False) -> tuple
         return view, data.get_view(view.model, s.model, text, s.causal, s.level, s.hide_special, s.measure,
                                    None if all_layers else s.layer - 1)
     except MeasureUnavailableError as exc:
-        unavailable(exc)
+        if not quiet:
+            unavailable(exc)
         return replace(view, state=replace(s, measure="attention")), run
 
 
@@ -301,9 +324,9 @@ def captured(view: View, text: str) -> Run | None:
     return run
 
 
-def sentence_page(title: str) -> tuple[View, str, Run]:
+def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View, str, Run]:
     """Sidebar, title, sentence box and the captured run; without a run, stop the page here."""
-    view = sidebar()
+    view = sidebar(head_controls_in_page)
     st.title(title)
     text = sentence_box()
     run = captured(view, text)
@@ -329,6 +352,7 @@ def write_url(view: View | None = None) -> None:
     accepted for the pages that have one), so a page without the sidebar, such as the
     walk-through, keeps the text, model, layer and head in the URL too.
     """
-    # a page's own parameters (the explorer's link pair) are set during its run, for this run only
-    st.query_params.from_dict({**_current().to_params(), **st.session_state.pop("_url_extra", {})})
+    # a page's own parameters (the explorer's link pair) are set during its full run and kept for its
+    # fragments' reruns (navigation.run_app clears them when a full run starts)
+    st.query_params.from_dict({**_current().to_params(), **st.session_state.get(URL_EXTRA, {})})
     remember()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from attnviz import Run
 from attnviz.stats import heads_linking
+from components.state import URL_EXTRA, URL_SEED
 
 _COLUMNS = {
     "label": st.column_config.TextColumn("head", help="layer-head, 1-based"),
@@ -27,7 +28,9 @@ def allowed_keys(run: Run, query: int) -> list[int]:
 
 
 def _from_url(name: str, options: list[int]) -> int | None:
-    raw = st.query_params.get(name)
+    """The link's value of ``name`` if it is one of ``options`` (read from the link the session opened
+    with: the page's fragment may have rewritten the address before this view runs)."""
+    raw = st.session_state.get(URL_SEED, {}).get(name)
     try:
         value = int(raw) if raw is not None else None
     except ValueError:
@@ -51,8 +54,15 @@ def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "
     k_from, k_to = f"{key}_from", f"{key}_to"
     options = list(range(n))
     default_from = real[(len(real) - 1) // 2]
+    # a pair names positions: new tokens (sentence, level, special tokens) start again from the defaults,
+    # except on the first run, where the link the session was opened with may name the pair
+    seen, first = f"_{key}_tokens", f"_{key}_tokens" not in st.session_state
+    if st.session_state.get(seen) != run.tokens:
+        st.session_state[seen] = run.tokens
+        for k in (k_from, k_to):
+            st.session_state.pop(k, None)
     if st.session_state.get(k_from) not in options:
-        st.session_state[k_from] = _from_url(URL_FROM, options)
+        st.session_state[k_from] = _from_url(URL_FROM, options) if first else None
         if st.session_state[k_from] is None:
             st.session_state[k_from] = default_from
     left, right = st.columns(2)
@@ -60,12 +70,12 @@ def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "
     targets = allowed_keys(run, query)
     default_to = ([k for k in targets if k in real and k != query] or targets)[-1]
     if st.session_state.get(k_to) not in targets:
-        from_url = _from_url(URL_TO, targets)
+        from_url = _from_url(URL_TO, targets) if first else None
         st.session_state[k_to] = from_url if from_url is not None else default_to
     target = right.selectbox("To (attended to)", targets, format_func=label, key=k_to,
                              help="Under the look-ahead mask a token may attend only to itself and earlier tokens.")
     if (query, target) != (default_from, default_to):  # like every parameter: only when not the default
-        st.session_state["_url_extra"] = {URL_FROM: str(query), URL_TO: str(target)}
+        st.session_state[URL_EXTRA] = {URL_FROM: str(query), URL_TO: str(target)}
     table = heads_linking(run.attention, query, target)
     columns = {**_COLUMNS, "weight": st.column_config.ProgressColumn(value_label, min_value=0.0, max_value=1.0, format="%.3f")}
     event = st.dataframe(table.drop(columns=["layer", "head"]).head(shown), key=f"{key}_table_{query}_{target}",

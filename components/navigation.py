@@ -16,6 +16,7 @@ import streamlit as st
 
 from components.controls import settings
 from components.jobs import JOBS, THROTTLE
+from components.state import URL_EXTRA
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.png"
 
@@ -51,6 +52,7 @@ def run_app() -> None:
     st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
                        layout="wide")
     st.session_state[_VIA_APP] = True
+    st.session_state.pop(URL_EXTRA, None)  # a page's own link parameters: its full run sets them again
     page = st.navigation(pages())
     st.session_state["_page"] = page.url_path
     with JOBS.foreground():  # heavy jobs (corpus scoring) pause between chunks while a page runs

@@ -32,6 +32,10 @@ MAX_TEXT_CHARS = 10_000  # longer text is cut here; the model then keeps what fi
 MAX_URL_TEXT_CHARS = 2_000  # longer sentences are not written into a shared link
 MAX_MODEL_CHARS = 200
 TOP_K = (1, 2, 3, 5, 10, 0)  # 0 = all links
+#: Session key of a page's own URL parameters (``{name: value}``, e.g. the explorer's link pair), beside the view's.
+URL_EXTRA = "_url_extra"
+#: Session key of the query parameters the session's first run found: the link it was opened with.
+URL_SEED = "_url_seed"
 
 
 @dataclass(frozen=True)
