@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from conftest import StreamlitServer
 
+from components.state import DEFAULT_TEXT
+
 THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
                 "rejected the proposal because the budget was far too small for such an ambitious public project")
 assert len(THIRTY_WORDS.split()) == 30
@@ -112,6 +114,26 @@ def test_a_pinned_token_survives_a_head_change(app):
     assert app.page.locator('text.token.pinned').text_content() == "makes"
     dims = app.page.eval_on_selector_all("path.arc", "els => els.map(e => [e.dataset.from, e.dataset.to, e.classList.contains('dim')])")
     assert dims and all(dim == (f != "3" and t != "3") for f, t, dim in dims)
+
+
+def test_a_head_change_reruns_only_the_views_and_keeps_the_link_pair_in_the_url(app, reference):
+    """Layer and head sit in the explorer's fragment: moving them reruns the views (a fragment run,
+    fewer bytes than a full run), the arcs carry the new head's weights and the URL keeps the rest."""
+    app.open("", to="2")
+    assert query(app)["to"] == "2"
+    full = app.frame_log[:]
+    app.set_slider("head", 3)
+    runs = [kind for _, _, kind in app.frame_log[len(full):] if kind and kind.startswith("script_finished")]
+    assert runs and all(kind == "script_finished:FINISHED_FRAGMENT_RUN_SUCCESSFULLY" for kind in runs), runs
+    want = reference(DEFAULT_TEXT).attention[0, 2]
+    drawn = app.eventually(app.arcs, lambda a: a and all(abs(w - want[q, k]) < 1e-4 for q, k, w in a))
+    assert drawn and all(abs(w - want[q, k]) < 1e-4 for q, k, w in drawn)
+    app.settle()
+    assert query(app)["head"] == "3" and query(app)["to"] == "2"  # the page's own pair stays in the link
+    # the sentence box and the sidebar were not sent again: a full run re-sends them
+    full_bytes = app.toggle("causal")
+    head_bytes = app.set_slider("head", 4)
+    assert head_bytes < full_bytes, (head_bytes, full_bytes)
 
 
 def link_table(app):
