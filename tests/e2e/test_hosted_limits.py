@@ -11,7 +11,7 @@ folder (no weights): allowed, but too big for 1 GiB, so the memory check must re
   never killed, the peak stays under the limit (printed, written to test-artifacts/hosted_limits.json);
 * abuse: a 400M-class Hub id and server paths in links get one notice and touch nothing; 50 rapid
   reruns of one session and a corpus scoring of another leave a third session's explorer answering
-  (its latency is recorded against the 2 s target in test-artifacts/hosted_latency.json);
+  (the median of five probes under the 2 s target; each one in test-artifacts/hosted_latency.json);
   a second upload while scoring runs.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -36,11 +37,12 @@ from components import hosting
 LIMIT = 1 << 30
 BIG_HUB_ID = "FacebookAI/roberta-large"
 REFUSED = hosting.refused_notice("sentence-transformers/all-MiniLM-L6-v2")
-#: The issue's target for another visitor's explorer while one session is busy. It is a speed
-#: target, so it is measured and written to test-artifacts/hosted_latency.json, not asserted: on this
-#: shared 2-core machine it was met while quiet (0.5-1.4 s) but not always under load (up to 5.5 s).
+#: The issue's target for another visitor's explorer while one session is busy: the median of the
+#: five probes must be under it (every probe is written to test-artifacts/hosted_latency.json). Measured
+#: here: 0.23-0.59 s during the 50 reruns, 0.62-1.02 s during a corpus scoring. One probe may be slow
+#: when the shared 2-core machine is (a new sentence's run, a chart redrawn in the probing browser), so
+#: each probe only has to be answered within ANSWERED_S.
 LATENCY_TARGET_S = 2.0
-#: What the tests assert: the other visitor is answered at all, within this long.
 ANSWERED_S = 30.0
 
 
@@ -402,6 +404,7 @@ def test_fifty_rapid_reruns_of_one_session_leave_another_answered(limited, hoste
     print(f"\nother session, quiet: {[round(t, 2) for t in quiet]} s; during 50 rapid reruns: {[round(t, 2) for t in latencies]} s")
     record_latency("fifty_rapid_reruns", quiet, latencies)
     assert len(latencies) == 5 and max(latencies) < ANSWERED_S, latencies
+    assert statistics.median(latencies) < LATENCY_TARGET_S, latencies
 
 
 def test_a_corpus_scoring_and_a_second_upload_leave_the_explorer_answered(limited, hosted_apps, tmp_path):
@@ -440,6 +443,7 @@ def test_a_corpus_scoring_and_a_second_upload_leave_the_explorer_answered(limite
     late.page.locator(SCORES_TABLE).filter(has_text="baseline accuracy").first.wait_for(state="attached", timeout=900_000)
     record_latency("corpus_scoring", quiet, latencies)
     assert len(latencies) == 5 and max(latencies) < ANSWERED_S, latencies
+    assert statistics.median(latencies) < LATENCY_TARGET_S, latencies
     assert limited["server"].proc.poll() is None
 
 
