@@ -16,6 +16,7 @@ import attnviz
 from attnviz import figures
 from attnviz.labels import head_label
 from attnviz.stats import rest_patterns
+from components.charts import chart
 from components.measures import MEASURES, colorbar_label, mixes_heads
 
 
@@ -114,8 +115,7 @@ def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: 
 
 def grid_view(clickable: go.Figure, key: str) -> tuple[int, int] | None:
     """Show the grid (from ``grid_figures``); return the 1-based (layer, head) that was clicked, if any."""
-    event = st.plotly_chart(clickable, key=key, on_select="rerun", selection_mode="points",
-                            config={"displaylogo": False}, width="stretch")
+    event = chart(clickable, key=key, on_select="rerun", selection_mode="points")
     for point in (event.selection.points if event else []):
         custom = point.get("customdata")
         if custom:

@@ -43,6 +43,7 @@ from attnviz.measures import MeasureUnavailableError, measure_run
 from components import controls, data
 from components import measures as measure_names
 from components.arcs import arc_view
+from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS
 
@@ -274,7 +275,7 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     with right:
         label = named if mixed else head_label(layer, head) if not all_heads else f"layer {s.layer} (mean of heads)"
         st.subheader(f"Heatmap, {label}" + (f", {named}" if named and not mixed else ""))
-        st.plotly_chart(heat(title, 360), key="kind_heatmap", config={"displaylogo": False}, width="stretch")
+        chart(heat(title, 360), key="kind_heatmap")
         export_buttons(lambda: heat(f"{s.model.split('/')[-1]} · {title}"), stem + "_heatmap", key="kind_heatmap_dl",
                        matrix=matrix, query_tokens=list(shown.query_tokens), key_tokens=list(shown.key_tokens))
     if row is not None:
@@ -401,7 +402,7 @@ def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
         fig = figures.grid(shown.attention, title=f"{s.model} · {name.lower()}{' · ' + named if named else ''} · all heads",
                            special=shown.query_special if shown.square else None,
                            colorbar_label=measure_names.colorbar_label(shown.measure))
-    st.plotly_chart(fig, key="kind_grid", config={"displaylogo": False}, width="stretch")
+    chart(fig, key="kind_grid")
     st.session_state["_kind_shown"] = {"kind": shown.kind, "shape": list(shown.attention.shape), "measure": shown.measure}
     export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind, measure_names.file_tag(shown.measure)),
                    key="kind_grid_dl")

@@ -18,6 +18,7 @@ from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
 from attnviz.tree import Sentence
 from components import controls, data, heavy, hosting
 from components.arcs import arc_view
+from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.measures import file_tag, mixes_heads, noun
 from components.navigation import ensure_app
@@ -207,8 +208,8 @@ def corpus_section() -> None:
                                      title=f"{s.model.split('/')[-1]}: accuracy per relation and head{NAMED} (better direction)",
                                      counts=scores.counts[rows])
 
-    event = st.plotly_chart(figures.clickable_cells(heat()), key="dep_heatmap", config={"displaylogo": False},
-                            width="content", on_select="rerun", selection_mode="points")
+    event = chart(figures.clickable_cells(heat()), key="dep_heatmap", width="content", on_select="rerun",
+                  selection_mode="points")
     cell = next((p["customdata"][0] for p in (event.selection.points if event else []) if p.get("customdata")), None)
     if cell and st.session_state.get("_dep_cell") != cell:  # a cell shows its head above (once per click)
         st.session_state["_dep_cell"] = cell

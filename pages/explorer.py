@@ -7,6 +7,7 @@ from attnviz.labels import head_label
 from attnviz.stats import top_links
 from components import controls, data
 from components.arcs import arc_view
+from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.head_off import head_off_view
 from components.kinds import explorer_view  # seq2seq
@@ -111,8 +112,7 @@ def head_views() -> None:
     with right:
         st.subheader(HEATMAP_TITLE[measure].format(layer=s.layer, head=head_label(layer, head)) if not all_heads
                      else f"Heatmap, layer {s.layer} (mean of heads)")
-        st.plotly_chart(_heatmap(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap",
-                        config={"displaylogo": False}, width="stretch")
+        chart(_heatmap(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
         if n_tokens > figures.MAX_TICKS:
             st.caption(f"{n_tokens} tokens: drag a box on the heatmap to zoom in and label every token; double-click to zoom out.")
         export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=shown.title, value_label=value_label(measure),

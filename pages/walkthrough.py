@@ -7,6 +7,7 @@ import streamlit as st
 from attnviz import figures
 from attnviz import walkthrough as wt
 from components import controls
+from components.charts import chart
 from components.navigation import ensure_app
 
 ensure_app()
@@ -23,8 +24,7 @@ def encoder_decoder() -> wt.EncoderDecoder:
 
 
 def heat(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, key: str) -> None:
-    st.plotly_chart(figures.heatmap(matrix, rows, cols, title=title, side=220), key=key, config={"displaylogo": False},
-                    width="content")
+    chart(figures.heatmap(matrix, rows, cols, title=title, side=220), key=key, width="content")
 
 
 controls.seed_from_url()

@@ -81,3 +81,17 @@ def test_each_head_has_a_label_apart_from_sink_attention(text):
     assert len(stats) == 12
     row = stats.set_index("label").loc["2-8"]
     assert row["pattern"] == "[CLS]/[SEP] sink" and row["rest"] not in ("[CLS]/[SEP] sink", "")
+
+
+def test_every_page_shows_its_figures_as_attnviz_drew_them():
+    """Charts go through components.charts with theme=None: the look of the export, and no theme for
+    the browser to merge into every new figure (0.4 s per new heatmap here). A page that called
+    st.plotly_chart itself would get Streamlit's theme ("streamlit") back."""
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    seen = {}
+    for page in ("pages/explorer.py", "pages/heads.py", "pages/dependencies.py", "pages/walkthrough.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+        seen.update({el.key: el.proto.theme for el in at.get("plotly_chart")})
+    assert {"explorer_heatmap", "heads_grid"} <= set(seen), sorted(seen)
+    assert len(seen) >= 4 and set(seen.values()) == {""}, seen
