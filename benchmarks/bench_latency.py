@@ -1,6 +1,6 @@
 """Latency of the app as a person feels it, measured in headless Chromium.
 
-    python benchmarks/bench_latency.py [--root DIR] [--repeat 5]
+    python benchmarks/bench_latency.py [--root DIR] [--compare DIR] [--repeat 5] [--skip-start]
 
 Four figures, each the median of ``--repeat`` runs (printed as a table):
 
@@ -12,8 +12,10 @@ Four figures, each the median of ``--repeat`` runs (printed as a table):
     grid click -> explorer drawn   a click on a thumbnail of the all-heads grid until the explorer's
                                    arcs and heatmap are drawn
 
-``--root`` runs another checkout of the app (for a before/after comparison). Only the markup
-both versions share is read: ``text.token`` and ``path.arc[data-weight]`` in the arc view.
+``--root`` runs another checkout of the app; ``--compare DIR`` measures a second checkout in turns
+with it in the same run (one measurement each, alternately), for a before/after ratio that a noisy
+machine's slow spells do not decide. Only the markup both versions share is read: ``text.token``
+and ``path.arc[data-weight]`` in the arc view, and the ``head`` slider wherever the page puts it.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def settle(page, quiet_ms: int = 400) -> None:
     page.wait_for_selector(IDLE, timeout=120_000)
 
 
-def bench_start(browser, root: Path, repeat: int) -> list[float]:
-    out = []
+def start_samples(browser, root: Path, repeat: int):
+    """Yields ("start", seconds) per cold start of a server."""
     for _ in range(repeat):
         t0 = time.perf_counter()
         proc, url = start_server(root)
@@ -120,16 +122,16 @@ def bench_start(browser, root: Path, repeat: int) -> list[float]:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(url)
             poll(page, lambda pg=page: "snow" in arc_state(pg)["tokens"], timeout=120)
-            out.append(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
             page.close()
         finally:
             stop(proc)
-    return out
+        yield "start", seconds
 
 
-def bench_in_app(browser, root: Path, repeat: int) -> dict[str, list[float]]:
+def in_app_samples(browser, root: Path, repeat: int):
+    """Yields (action, seconds) one measurement at a time, so that two apps can take turns."""
     proc, url = start_server(root)
-    times: dict[str, list[float]] = {"head": [], "sentence": [], "grid": []}
     try:
         wait_health(url)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -144,9 +146,10 @@ def bench_in_app(browser, root: Path, repeat: int) -> dict[str, list[float]]:
             t0 = time.perf_counter()
             slider.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
             poll(page, lambda old=before: (s := arc_state(page)["arcs"]) and s != old)
-            if i:
-                times["head"].append(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
             settle(page)
+            if i:
+                yield "head", seconds
         # -- a new 20-word sentence (a different one each time: nothing cached)
         box = page.locator('[data-testid="stTextArea"] textarea')
         for i in range(repeat):
@@ -158,8 +161,9 @@ def bench_in_app(browser, root: Path, repeat: int) -> dict[str, list[float]]:
             box.press("Control+Enter")
             new_word = words[i % len(words)]
             poll(page, lambda w=new_word: w in (t := arc_state(page)["tokens"]) and len(t) >= 20)
-            times["sentence"].append(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
             settle(page)
+            yield "sentence", seconds
         # -- grid click -> explorer
         for i in range(repeat):
             page.goto(url + "/heads")
@@ -176,10 +180,26 @@ def bench_in_app(browser, root: Path, repeat: int) -> dict[str, list[float]]:
                  and page.locator(".st-key-explorer_heatmap .js-plotly-plot .main-svg").count() > 0
                  and page.locator(".st-key-explorer_heatmap .js-plotly-plot").evaluate(
                      "gd => !!(gd.layout && gd.layout.title)"))
-            times["grid"].append(time.perf_counter() - t0)
+            yield "grid", time.perf_counter() - t0
         page.close()
     finally:
         stop(proc)
+
+
+def take_turns(*runs) -> list[dict[str, list[float]]]:
+    """Step the sample generators in turn (one measurement each), so that a slow spell of a noisy
+    machine falls on every app alike; each app's figures by action."""
+    times: list[dict[str, list[float]]] = [{} for _ in runs]
+    live = list(enumerate(runs))
+    while live:
+        for entry in list(live):
+            index, samples = entry
+            try:
+                action, seconds = next(samples)
+            except StopIteration:
+                live.remove(entry)
+                continue
+            times[index].setdefault(action, []).append(seconds)
     return times
 
 
@@ -188,25 +208,34 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the app's checkout")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--skip-start", action="store_true", help="leave out the server-start figure")
+    ap.add_argument("--compare", type=Path, help="another checkout (e.g. the version before a change), measured in "
+                                                 "turns with --root in the same run; prints both and their ratio")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
+    roots = [args.root] + ([args.compare] if args.compare else [])
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        times = bench_in_app(browser, args.root, args.repeat)
+        times = take_turns(*(in_app_samples(browser, root, args.repeat) for root in roots))
         if not args.skip_start:
-            times["start"] = bench_start(browser, args.root, args.repeat)
+            for figures, started in zip(times, take_turns(*(start_samples(browser, root, args.repeat) for root in roots))):
+                figures.update(started)
         browser.close()
     rows = [("head change -> arcs updated", "head", 0.25), ("new 20-word sentence -> arcs updated", "sentence", 0.6),
             ("grid thumbnail click -> explorer drawn", "grid", 1.0), ("server start -> first arcs", "start", 6.0)]
-    print(f"app: {args.root}")
-    print(f"| {'action':<40} | median s | min s | max s | target s | runs |")
-    print(f"|{'-' * 42}|---------:|------:|------:|---------:|-----:|")
-    for name, key, target in rows:
-        if key not in times:
-            continue
-        t = times[key]
-        print(f"| {name:<40} | {statistics.median(t):8.3f} | {min(t):5.2f} | {max(t):5.2f} | {target:8.2f} | {len(t):4d} |")
+    for root, figures in zip(roots, times):
+        print(f"app: {root}")
+        print(f"| {'action':<40} | median s | min s | max s | target s | runs |")
+        print(f"|{'-' * 42}|---------:|------:|------:|---------:|-----:|")
+        for name, key, target in rows:
+            if key in figures:
+                t = figures[key]
+                print(f"| {name:<40} | {statistics.median(t):8.3f} | {min(t):5.2f} | {max(t):5.2f} | {target:8.2f} | {len(t):4d} |")
+    if args.compare:
+        print(f"\nratio of medians, {args.root} / {args.compare} (measured in turns, same run):")
+        for name, key, _ in rows:
+            if key in times[0] and key in times[1]:
+                print(f"  {name:<40} {statistics.median(times[0][key]) / statistics.median(times[1][key]):.2f}")
 
 
 if __name__ == "__main__":
