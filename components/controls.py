@@ -212,7 +212,7 @@ def head_controls(model: LoadedModel, *where) -> None:
     layer_at.slider("Layer", 1, model.n_layers, key="layer")
     head_at.slider("Head", 1, model.n_heads, key="head", disabled=st.session_state.get("all_heads", False))
     overlay_at.toggle("All heads of the layer", key="all_heads",
-                 help="Overlay every head of the layer, one colour per head (arcs only).")
+                      help="Overlay every head of the layer, one colour per head (arcs only).")
 
 
 def measure_control(sb) -> str:

@@ -27,10 +27,9 @@ def allowed_keys(run: Run, query: int) -> list[int]:
     return allowed or [query]
 
 
-def _from_url(name: str, options: list[int]) -> int | None:
-    """The link's value of ``name`` if it is one of ``options`` (read from the link the session opened
-    with: the page's fragment may have rewritten the address before this view runs)."""
-    raw = st.session_state.get(URL_SEED, {}).get(name)
+def _from_url(link: dict, name: str, options: list[int]) -> int | None:
+    """``link``'s value of ``name`` if it is one of ``options``."""
+    raw = link.get(name)
     try:
         value = int(raw) if raw is not None else None
     except ValueError:
@@ -55,14 +54,16 @@ def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "
     options = list(range(n))
     default_from = real[(len(real) - 1) // 2]
     # a pair names positions: new tokens (sentence, level, special tokens) start again from the defaults,
-    # except on the first run, where the link the session was opened with may name the pair
-    seen, first = f"_{key}_tokens", f"_{key}_tokens" not in st.session_state
+    # except on the first run, where the link the session was opened with may name the pair (read from
+    # the link as it came: the page's fragment may already have rewritten the address)
+    seen = f"_{key}_tokens"
+    link = st.session_state.get(URL_SEED, {}) if seen not in st.session_state else {}
     if st.session_state.get(seen) != run.tokens:
         st.session_state[seen] = run.tokens
         for k in (k_from, k_to):
             st.session_state.pop(k, None)
     if st.session_state.get(k_from) not in options:
-        st.session_state[k_from] = _from_url(URL_FROM, options) if first else None
+        st.session_state[k_from] = _from_url(link, URL_FROM, options)
         if st.session_state[k_from] is None:
             st.session_state[k_from] = default_from
     left, right = st.columns(2)
@@ -70,7 +71,7 @@ def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "
     targets = allowed_keys(run, query)
     default_to = ([k for k in targets if k in real and k != query] or targets)[-1]
     if st.session_state.get(k_to) not in targets:
-        from_url = _from_url(URL_TO, targets) if first else None
+        from_url = _from_url(link, URL_TO, targets)
         st.session_state[k_to] = from_url if from_url is not None else default_to
     target = right.selectbox("To (attended to)", targets, format_func=label, key=k_to,
                              help="Under the look-ahead mask a token may attend only to itself and earlier tokens.")

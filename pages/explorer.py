@@ -29,8 +29,6 @@ if explorer_view(view, text, weights_run):  # seq2seq: target, kind of attention
     controls.write_url(view)
     st.stop()
 n_tokens = len(weights_run.tokens)
-#: Rollout and flow mix the heads: one map per layer (index 0), the head picker and the overlay do not apply.
-measure_mixes = mixes_heads(view.state.measure)
 
 HEATMAP_TITLE = {"attention": "Heatmap, head {head}", "value": "Heatmap, head {head}",
                  "rollout": "Heatmap, rollout up to layer {layer}", "flow": "Heatmap, flow to layer {layer}"}
@@ -70,7 +68,7 @@ def head_views() -> None:
     shown, run = controls.measured(shown, text, weights_run)  # the chosen measure (or weights, with an info saying why)
     s = shown.state
     measure = s.measure
-    mixed = mixes_heads(measure)
+    mixed = mixes_heads(measure)  # rollout and flow: one map per layer (index 0); head and overlay do not apply
     all_heads = s.all_heads and not mixed
     layer, head = s.layer - 1, 0 if mixed else s.head - 1
     view_key = (s.model, text, s.causal, s.level, s.hide_special, measure, layer, head, all_heads)
@@ -146,7 +144,7 @@ st.subheader("Which heads link two tokens")
 st.caption("Different heads follow different links: pick a token and one it may attend to, and see every head of "
            "the model ranked by that link. Click a row to show that head above."
            + (" Ranked by value-weighted attention." if view.state.measure == "value" else
-              " Ranked by attention weights: rollout and flow mix the heads." if measure_mixes else ""))
+              " Ranked by attention weights: rollout and flow mix the heads." if mixes_heads(view.state.measure) else ""))
 # ranked by each head's value-weighted attention, else its weights (rollout and flow mix the heads)
 ranked_view, ranked = (controls.measured(view, text, weights_run, quiet=True) if view.state.measure == "value"
                        else (view, weights_run))
