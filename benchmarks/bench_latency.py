@@ -16,6 +16,8 @@ Four figures, each the median of ``--repeat`` runs (printed as a table):
 with it in the same run (one measurement each, alternately), for a before/after ratio that a noisy
 machine's slow spells do not decide. Only the markup both versions share is read: ``text.token``
 and ``path.arc[data-weight]`` in the arc view, and the ``head`` slider wherever the page puts it.
+Each end point is checked in the page at every animation frame (``wait_for_function`` with
+``polling="raf"``): when the change is painted, not when a poll from here next looks.
 """
 
 from __future__ import annotations
@@ -88,22 +90,40 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def poll(page, predicate, timeout: float = 60.0, step_ms: int = 10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        page.wait_for_timeout(step_ms)
-    raise TimeoutError("condition not met")
+#: In-page helpers, defined once per page. The arc view lives in a component's shadow root under
+#: ``.st-key-explorer_arcs``; the explorer's heatmap is an SVG in the same kind of component (up to 64
+#: tokens) or a plotly chart (earlier versions, longer inputs): either counts once it is drawn.
+HELPERS = """() => {
+  const shadow = (key) => { const host = document.querySelector(`.st-key-${key} [data-testid="stBidiComponentIsolated"]`);
+                            return host && host.shadowRoot; };
+  window.__arcs = () => {
+    const root = shadow('explorer_arcs');
+    if (!root) return {tokens: [], arcs: ''};
+    return {tokens: [...root.querySelectorAll('text.token')].map(t => t.textContent),
+            arcs: [...root.querySelectorAll('path.arc')].map(p => p.dataset.from + '>' + p.dataset.to + ':' + p.dataset.weight).join(' ')};
+  };
+  window.__heatmapDrawn = () => {
+    const box = document.querySelector('.st-key-explorer_heatmap');
+    if (!box) return false;
+    const gd = box.querySelector('.js-plotly-plot');
+    if (gd) return !!(box.querySelector('.main-svg') && gd.layout && gd.layout.title);
+    const root = shadow('explorer_heatmap');
+    return !!(root && root.querySelector('g.cells rect'));
+  };
+}"""
+
+
+def wait_in_page(page, predicate: str, arg=None, timeout: float = 60.0) -> None:
+    """Wait until ``predicate`` (JavaScript, given ``arg``) holds, checked in the page at every animation
+    frame: the time a person would see the change, without a round trip to the browser per check."""
+    page.evaluate(HELPERS)
+    page.wait_for_function(predicate, arg=arg, polling="raf", timeout=timeout * 1000)
 
 
 def arc_state(page) -> dict:
-    """The arc view's token labels and arcs (playwright's selectors reach into the component's shadow root)."""
-    tokens = page.locator("text.token").all_text_contents()
-    arcs = page.eval_on_selector_all(
-        "path.arc", "els => els.map(p => p.dataset.from + '>' + p.dataset.to + ':' + p.dataset.weight).join(' ')")
-    return {"tokens": tokens, "arcs": arcs}
+    """The arc view's token labels and arcs."""
+    page.evaluate(HELPERS)
+    return page.evaluate("() => window.__arcs()")
 
 
 def settle(page, quiet_ms: int = 400) -> None:
@@ -121,7 +141,8 @@ def start_samples(browser, root: Path, repeat: int):
             wait_health(url)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(url)
-            poll(page, lambda pg=page: "snow" in arc_state(pg)["tokens"], timeout=120)
+            page.wait_for_selector(".st-key-explorer_arcs", timeout=120_000)  # the app's first run is under way
+            wait_in_page(page, "() => window.__arcs().tokens.includes('snow')", timeout=120)
             seconds = time.perf_counter() - t0
             page.close()
         finally:
@@ -136,7 +157,8 @@ def in_app_samples(browser, root: Path, repeat: int):
         wait_health(url)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
-        poll(page, lambda: len(arc_state(page)["tokens"]) == 8, timeout=120)
+        page.wait_for_selector(".st-key-explorer_arcs", timeout=120_000)
+        wait_in_page(page, "() => window.__arcs().tokens.length === 8", timeout=120)
         settle(page)
         # -- head change
         slider = page.locator('.st-key-head input[type="range"]')
@@ -145,7 +167,7 @@ def in_app_samples(browser, root: Path, repeat: int):
             slider.focus()
             t0 = time.perf_counter()
             slider.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-            poll(page, lambda old=before: (s := arc_state(page)["arcs"]) and s != old)
+            wait_in_page(page, "(old) => { const a = window.__arcs().arcs; return a && a !== old; }", before)
             seconds = time.perf_counter() - t0
             settle(page)
             if i:
@@ -160,7 +182,7 @@ def in_app_samples(browser, root: Path, repeat: int):
             t0 = time.perf_counter()
             box.press("Control+Enter")
             new_word = words[i % len(words)]
-            poll(page, lambda w=new_word: w in (t := arc_state(page)["tokens"]) and len(t) >= 20)
+            wait_in_page(page, "(w) => { const t = window.__arcs().tokens; return t.includes(w) && t.length >= 20; }", new_word)
             seconds = time.perf_counter() - t0
             settle(page)
             yield "sentence", seconds
@@ -175,11 +197,9 @@ def in_app_samples(browser, root: Path, repeat: int):
             target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)  # after the scroll
             t0 = time.perf_counter()
             page.mouse.click(target["x"], target["y"])
-            poll(page, lambda: page.locator("h1").first.inner_text() == "Attention explorer"
-                 and len(arc_state(page)["tokens"]) > 0
-                 and page.locator(".st-key-explorer_heatmap .js-plotly-plot .main-svg").count() > 0
-                 and page.locator(".st-key-explorer_heatmap .js-plotly-plot").evaluate(
-                     "gd => !!(gd.layout && gd.layout.title)"))
+            wait_in_page(page, """() => { const h = document.querySelector('h1');
+                return h && h.innerText === 'Attention explorer' && window.__arcs().tokens.length > 0
+                       && window.__heatmapDrawn(); }""")
             yield "grid", time.perf_counter() - t0
         page.close()
     finally:

@@ -1,8 +1,9 @@
-"""The arc view: attnviz's SVG in a small custom component that isolates a token's links.
+"""The arc view and the heatmap view: attnviz's SVGs in a small custom component.
 
-The SVG comes from ``attnviz.figures.arcs_svg`` (token text escaped there). The
-component parses it as XML (never as HTML), drops anything that is not plain SVG
-drawing (no scripts, no event-handler attributes), and adds behaviour:
+The SVG comes from ``attnviz.figures.arcs_svg`` or ``heatmap_svg`` (token text escaped
+there). The component parses it as XML (never as HTML), drops anything that is not plain
+SVG drawing (no scripts, no event-handler attributes), and adds behaviour. Heatmap: hovering
+a cell writes its query, key and value under the drawing and marks the two tokens. Arcs:
 
 - hovering a token shows only its links: outgoing (where it looks) in orange, incoming
   (who looks at it) in blue; a click pins it. The pin is kept per view (``key``) in the
@@ -33,6 +34,8 @@ _CSS = f"""
 .attnviz-arcs path.arc.in {{ stroke: {IN_COLOUR}; stroke-opacity: 0.9; }}
 .attnviz-arcs g.legend {{ cursor: pointer; }}
 .attnviz-arcs g.legend.off {{ opacity: 0.3; }}
+.attnviz-arcs text.row.active, .attnviz-arcs text.col.active {{ font-weight: 700; fill: #d62728; }}
+.attnviz-arcs g.cells rect.active {{ stroke: #d62728; stroke-width: 2; }}
 .attnviz-key {{ font: 12px sans-serif; color: #555; margin: 4px 0 0 0; }}
 .attnviz-key .out {{ color: {OUT_COLOUR}; font-weight: 600; }}
 .attnviz-key .in {{ color: {IN_COLOUR}; font-weight: 600; }}
@@ -62,6 +65,27 @@ function span(cls, text) {
   return s;
 }
 
+// a heatmap: the cell under the pointer (found from its x, y) named under the drawing, its tokens marked
+function heatmap(shown, cells, keyLine, readout) {
+  keyLine.replaceChildren(span("", "Rows: the token attending (query); columns: the token attended to (key). "
+    + "Hover a cell for its value."));
+  const g = cells.dataset, x0 = +g.x0, y0 = +g.y0, cell = +g.cell;
+  const rows = Array.from(shown.querySelectorAll("text.row")), cols = Array.from(shown.querySelectorAll("text.col"));
+  let marked = [];
+  const mark = (els) => { for (const el of marked) el.classList.remove("active"); marked = els;
+                          for (const el of els) el.classList.add("active"); };
+  cells.addEventListener("mouseover", (event) => {
+    const rect = event.target;
+    if (rect.localName !== "rect") return;
+    const q = Math.round((+rect.getAttribute("y") - y0) / cell), k = Math.round((+rect.getAttribute("x") - x0) / cell);
+    if (!rows[q] || !cols[k]) return;
+    mark([rows[q], cols[k], rect]);
+    readout.textContent = `query ${rows[q].textContent} (#${q}) → key ${cols[k].textContent} (#${k}): `
+      + (+rect.dataset.w).toFixed(4);
+  });
+  cells.addEventListener("mouseleave", () => { mark([]); readout.textContent = ""; });
+}
+
 export default function ({ data, parentElement }) {
   const key = data.key || "arcs";
   let root = parentElement.querySelector(".attnviz-arcs");
@@ -86,15 +110,16 @@ export default function ({ data, parentElement }) {
   const shown = document.importNode(svg, true);
   root.replaceChildren(shown);
   root.classList.toggle("columns", shown.dataset.layout === "columns");
+  // Always as wide as the column at most: a wider drawing shrinks (max-width: 100% in the CSS).
+  const natural = parseFloat(shown.getAttribute("width")) || 0;
+  shown.style.width = natural ? `min(100%, ${natural}px)` : "";
+  readout.textContent = "";
+  const cells = shown.querySelector("g.cells");
+  if (cells) { heatmap(shown, cells, keyLine, readout); return; }
   keyLine.replaceChildren(
     span("", "The arrow points to the token attended to. Hover a token: "), span("out", "orange"),
     span("", " = where it looks, "), span("in", "blue"), span("", " = who looks at it. Click a token to pin it."
       + (shown.querySelector("g.legend") ? " Click a head in the legend to hide or show it." : "")));
-  readout.textContent = "";
-
-  // Always as wide as the column at most: a wider drawing shrinks (max-width: 100% in the CSS).
-  const natural = parseFloat(shown.getAttribute("width")) || 0;
-  shown.style.width = natural ? `min(100%, ${natural}px)` : "";
 
   const tokens = Array.from(root.querySelectorAll("text.token"));
   const keyTokens = Array.from(root.querySelectorAll("text.key-token"));
@@ -180,6 +205,11 @@ export default function ({ data, parentElement }) {
 """
 
 _mount = st.components.v2.component("attnviz.arcs", css=_CSS, js=_JS)
+
+
+def heatmap_view(svg: str, key: str) -> None:
+    """Show a heatmap SVG (from ``attnviz.figures.heatmap_svg``); hovering a cell names it and its value."""
+    _mount(data={"svg": svg, "key": key, "scroll": 0}, key=key)
 
 
 def arc_view(svg: str, key: str, scroll: int = 0) -> None:

@@ -6,7 +6,7 @@ from attnviz import figures
 from attnviz.labels import head_label
 from attnviz.stats import top_links
 from components import controls, data
-from components.arcs import arc_view
+from components.arcs import arc_view, heatmap_view
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.head_off import head_off_view
@@ -44,6 +44,12 @@ def _heatmap(_matrix, _tokens, view_key: tuple, title: str):
     measure = view_key[5]
     return figures.heatmap(_matrix, _tokens, _tokens, title=title, value_label=value_label(measure),
                            colorbar_label=colorbar_label(measure))
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _heatmap_svg(_matrix, _tokens, view_key: tuple, title: str) -> str:
+    """The SVG heatmap of one view (``view_key`` as for ``_heatmap``), for inputs of at most MAX_TICKS tokens."""
+    return figures.heatmap_svg(_matrix, _tokens, _tokens, title=title, colorbar_label=colorbar_label(view_key[5]))
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
@@ -110,12 +116,21 @@ def head_views() -> None:
     with right:
         st.subheader(HEATMAP_TITLE[measure].format(layer=s.layer, head=head_label(layer, head)) if not all_heads
                      else f"Heatmap, layer {s.layer} (mean of heads)")
-        chart(_heatmap(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
-        if n_tokens > figures.MAX_TICKS:
+        svg_heatmap = n_tokens <= figures.MAX_TICKS  # an SVG swaps in ms; plotly's zoom for longer inputs
+        if svg_heatmap:
+            heatmap_view(_heatmap_svg(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
+        else:
+            chart(_heatmap(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
             st.caption(f"{n_tokens} tokens: drag a box on the heatmap to zoom in and label every token; double-click to zoom out.")
-        export_buttons(lambda: figures.heatmap(matrix, run.tokens, run.tokens, title=shown.title, value_label=value_label(measure),
-                                               colorbar_label=colorbar_label(measure)), stem + "_heatmap",
-                       key="heatmap", matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
+
+        def heatmap_for_export():
+            if svg_heatmap:
+                return figures.heatmap_svg(matrix, run.tokens, run.tokens, title=shown.title, colorbar_label=colorbar_label(measure))
+            return figures.heatmap(matrix, run.tokens, run.tokens, title=shown.title, value_label=value_label(measure),
+                                   colorbar_label=colorbar_label(measure))
+
+        export_buttons(heatmap_for_export, stem + "_heatmap", key="heatmap", svg_native=svg_heatmap,
+                       matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
     st.subheader(measure_title(measure, s.layer).capitalize() if mixed else
                  f"Heads of layer {s.layer}" + (", value-weighted" if measure == "value" else ""))

@@ -2,14 +2,17 @@
 
     at = app(text="the dogs run", layer="2")          # the start page, with a link's query parameters
     at = app("pages/heads.py", model="local-trained")  # then switch to a page
-    assert_clean(at); figures(at)["explorer_heatmap"]
+    assert_clean(at); figures(at)["heads_grid"]; explorer_heatmap(at)
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -35,3 +38,44 @@ def assert_clean(at: AppTest) -> AppTest:
 def figures(at: AppTest) -> dict[str, dict]:
     """Every plotly chart's spec by its key."""
     return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def decode(z) -> np.ndarray:
+    """A plotly trace's array as sent to the browser (numpy arrays travel as {dtype, bdata, shape})."""
+    if isinstance(z, dict):
+        shape = [int(s) for s in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
+def component_svg(at: AppTest, key: str) -> str | None:
+    """The SVG handed to the arcs/heatmap component ``key`` (its data is JSON in the element's proto)."""
+    for el in at.get("bidi_component"):
+        if el.proto.id.endswith("-" + key):
+            return json.loads(el.proto.json)["svg"]
+    return None
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_heatmap(svg: str) -> tuple[np.ndarray, list[str], list[str], str]:
+    """An ``attnviz.figures.heatmap_svg`` drawing read back: cells (data-w), row and column labels, title."""
+    root = ET.fromstring(svg)
+    cells = root.find(f".//{SVG}g[@class='cells']")
+    n_rows, n_cols = int(cells.get("data-rows")), int(cells.get("data-cols"))
+    z = np.array([float(r.get("data-w")) for r in cells.iter(f"{SVG}rect")], dtype=np.float32).reshape(n_rows, n_cols)
+    rows = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "row"]
+    cols = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "col"]
+    title = next((t.text for t in root.iter(f"{SVG}text") if t.get("class") == "title"), "")
+    return z, rows, cols, title
+
+
+def explorer_heatmap(at: AppTest, key: str = "explorer_heatmap") -> tuple[np.ndarray, str]:
+    """The explorer's heatmap as sent to the browser, SVG (up to 64 tokens) or plotly: cells and title."""
+    svg = component_svg(at, key)
+    if svg is not None:
+        z, _, _, title = svg_heatmap(svg)
+        return z, title
+    fig = figures(at)[key]
+    return decode(fig["data"][0]["z"]), fig["layout"]["title"]["text"]

@@ -4,8 +4,6 @@ AppTest runs no JavaScript, so the tests read what the pages hand to the browser
 plotly figure specs, the dataframes, the widgets and the URL's query parameters.
 """
 
-import base64
-import html
 import json
 
 import numpy as np
@@ -20,19 +18,11 @@ from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import data  # the same process-wide caches the app uses
 from components.state import DEFAULT_TEXT
-from tests.apptest import APP, app, assert_clean, figures
-
-
-def decode(z) -> np.ndarray:
-    """plotly sends numpy arrays as {dtype, bdata, shape}."""
-    if isinstance(z, dict):
-        shape = [int(s) for s in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
-    return np.asarray(z, dtype=float)
+from tests.apptest import APP, app, assert_clean, component_svg, decode, explorer_heatmap, figures, svg_heatmap
 
 
 def heatmap(at: AppTest) -> np.ndarray:
-    return decode(figures(at)["explorer_heatmap"]["data"][0]["z"])
+    return explorer_heatmap(at)[0]
 
 
 def links(at: AppTest):
@@ -119,7 +109,7 @@ def test_empty_input_gets_a_message(text):
     at.text_area(key="text").set_value(text).run()
     assert_clean(at)
     assert any("sentence" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and component_svg(at, "explorer_heatmap") is None
 
 
 def test_hostile_text_stays_text():
@@ -132,10 +122,10 @@ def test_hostile_text_stays_text():
     # "{{7*7}}" is shown as the characters typed, never evaluated as a template (to "49")
     template = ["{", "{", "7", "*", "7", "}", "}"]
     assert any(tokens[i:i + len(template)] == template for i in range(len(tokens))), tokens
-    axis = figures(at)["explorer_heatmap"]["layout"]["yaxis"]
-    assert "<img" not in json.dumps(axis["ticktext"]) and "&lt;" in json.dumps(axis["ticktext"])
-    shown = [tokens[int(value.split(":")[0])] for value in axis["tickvals"]]  # long axes label every other token
-    assert [html.unescape(t) for t in axis["ticktext"]] == shown  # escaped for the browser, nothing else changed
+    svg = component_svg(at, "explorer_heatmap")  # the heatmap's SVG: every token labelled, escaped
+    assert "<img" not in svg and "<script" not in svg and "&lt;" in svg
+    _, rows, cols, _ = svg_heatmap(svg)
+    assert rows == cols == tokens  # read back by an XML parser: the characters typed, nothing else
 
 
 def test_changing_the_head_does_not_run_the_model_again():
@@ -198,7 +188,7 @@ def test_all_heads_grid_and_opening_a_head():
     at.button(key="open_head_button").click().run()
     assert_clean(at)
     assert at.slider(key="layer").value == 5 and at.slider(key="head").value == 9
-    assert "explorer_heatmap" in figures(at)
+    assert component_svg(at, "explorer_heatmap")
 
 
 def test_all_heads_grid_is_built_once_per_view(monkeypatch):
@@ -264,10 +254,15 @@ def test_without_a_browser_the_app_works_and_says_how_to_enable_export(monkeypat
     assert_clean(at)
     png = [b for b in at.get("download_button") if b.proto.label == "PNG"]
     assert png and all(b.proto.disabled for b in png)
-    svg_arcs = next(b for b in at.get("download_button") if b.proto.label == "SVG")
-    assert not svg_arcs.proto.disabled  # the arcs are SVG already
+    svg = {b.key: b for b in at.get("download_button") if b.proto.label == "SVG"}
+    assert not svg["arcs_svg"].proto.disabled and not svg["heatmap_svg"].proto.disabled  # both are SVG already
     assert any("apt-get install chromium" in c.value for c in at.caption)
-    assert "explorer_heatmap" in figures(at)  # the plotly toolbar's own PNG download remains
+    assert component_svg(at, "explorer_heatmap")
+    long_text = " ".join(["word"] * 70)  # beyond 64 tokens the heatmap is plotly's: its toolbar still saves a PNG
+    at.text_area(key="text").set_value(long_text).run()
+    assert_clean(at)
+    assert "explorer_heatmap" in figures(at) and svg["heatmap_svg"].key in [b.key for b in at.get("download_button")]
+    assert next(b for b in at.get("download_button") if b.key == "heatmap_svg").proto.disabled
 
 
 def test_dependencies_page_for_the_typed_sentence():

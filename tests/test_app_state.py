@@ -5,9 +5,7 @@ Real AppTest runs and real models. AppTest sends widget values the way the brows
 ``remember`` / ``restore_after_page_switch``.
 """
 
-import base64
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +17,15 @@ import attnviz
 from attnviz import walkthrough as wt
 from attnviz.local.model import MultiHeadAttention
 from components import data
-from tests.apptest import assert_clean
+from tests.apptest import assert_clean, explorer_heatmap
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "the dogs that the cat sees run fast"
 
 
 def heatmap(at: AppTest) -> np.ndarray:
-    """The explorer's heatmap as sent to the browser (plotly encodes numpy arrays as {dtype, bdata, shape})."""
-    z = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key == "explorer_heatmap")["data"][0]["z"]
-    shape = [int(n) for n in str(z["shape"]).split(",")]
-    return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
+    """The explorer's heatmap as sent to the browser."""
+    return explorer_heatmap(at)[0]
 
 
 def sidebar_values(at: AppTest) -> dict:

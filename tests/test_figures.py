@@ -25,6 +25,7 @@ from attnviz.figures import (
     export_available,
     grid,
     heatmap,
+    heatmap_svg,
     matrix_csv,
     to_png,
     to_svg,
@@ -117,6 +118,64 @@ def test_heatmap_labels_every_token_up_to_64(n):
 def test_heatmap_rejects_mismatched_tokens():
     with pytest.raises(ValueError):
         heatmap(rows(4), ["a", "b", "c"], ["a", "b", "c", "d"], "bad")
+
+
+# ------------------------------------------------------------------ SVG heatmap
+def svg_cells(svg: str) -> tuple[ET.Element, list[ET.Element], list[str], list[str]]:
+    root = ET.fromstring(svg)  # well-formed XML, whatever the tokens were
+    cells = root.find(f".//{SVG}g[@class='cells']")
+    texts = list(root.iter(f"{SVG}text"))
+    return (cells, list(cells.iter(f"{SVG}rect")), [t.text for t in texts if t.get("class") == "row"],
+            [t.text for t in texts if t.get("class") == "col"])
+
+
+def test_svg_heatmap_holds_every_value_exactly_in_reading_order():
+    m = np.random.default_rng(3).dirichlet(np.ones(7), 5).astype(np.float32)  # rectangular: 5 queries x 7 keys
+    m[0, 0] = 1e-9
+    q, k = [f"q{i}" for i in range(5)], [f"k{i}" for i in range(7)]
+    cells, rects, rows_, cols = svg_cells(heatmap_svg(m, q, k, "t"))
+    assert (cells.get("data-rows"), cells.get("data-cols")) == ("5", "7") and rows_ == q and cols == k
+    z = np.array([np.float32(r.get("data-w")) for r in rects]).reshape(5, 7)
+    assert np.array_equal(z, m)  # the page holds the float32 the model computed, not a rounding of it
+    x0, y0, cell = float(cells.get("data-x0")), float(cells.get("data-y0")), float(cells.get("data-cell"))
+    where = [(round((float(r.get("y")) - y0) / cell), round((float(r.get("x")) - x0) / cell)) for r in rects]
+    assert where == [(i, j) for i in range(5) for j in range(7)]  # row and column follow from x, y
+
+
+def test_svg_heatmap_colours_are_plotlys_scale_from_0_to_1():
+    from plotly.colors import sample_colorscale
+
+    lo, hi = (tuple(int(float(c)) for c in s[4:-1].split(",")) for s in sample_colorscale(figures.COLORSCALE, [0.0, 1.0]))
+    m = np.array([[0.0, 0.25, 0.5, 1.0, 7.0]], dtype=np.float32)  # out of range: clipped to the last colour
+    _, rects, _, _ = svg_cells(heatmap_svg(m, ["q"], list("abcde")))
+    fills = [r.get("fill") for r in rects]
+    assert fills[0] == "#%02x%02x%02x" % lo and fills[3] == "#%02x%02x%02x" % hi and fills[4] == fills[3]
+    darkness = [sum(int(f[i:i + 2], 16) for i in (1, 3, 5)) for f in fills[:4]]
+    assert darkness == sorted(darkness, reverse=True) and len(set(darkness)) == 4
+
+
+@pytest.mark.parametrize("n", [5, 30, 64])
+def test_svg_heatmap_labels_every_token(n):
+    tokens = [f"w{i}" for i in range(n)]
+    _, rects, rows_, cols = svg_cells(heatmap_svg(rows(n), tokens, tokens, "every token", colorbar_label="weight"))
+    assert rows_ == cols == tokens and len(rects) == n * n
+
+
+def test_svg_heatmap_escapes_hostile_text_and_shortens_long_tokens():
+    tokens = [*HOSTILE, "x" * 40]
+    svg = heatmap_svg(rows(len(tokens)), tokens, tokens, title="<b>title</b>", colorbar_label="<i>w</i>")
+    assert "<img" not in svg and "<script" not in svg and "<b>" not in svg and "<i>" not in svg
+    _, _, rows_, cols = svg_cells(svg)
+    # the characters typed (longer ones cut to 15 and "…"), read back by an XML parser
+    assert rows_[: len(HOSTILE)] == [t if len(t) <= 16 else t[:15] + "…" for t in HOSTILE]
+    assert rows_[-1] == "x" * 15 + "…" and cols == rows_
+    root = ET.fromstring(svg)
+    assert any(t.text == "<b>title</b>" for t in root.iter(f"{SVG}text"))
+
+
+def test_svg_heatmap_rejects_mismatched_tokens():
+    with pytest.raises(ValueError, match="does not match 3 x 4"):
+        heatmap_svg(rows(4), ["a", "b", "c"], ["a", "b", "c", "d"])
 
 
 # ------------------------------------------------------------------ arcs

@@ -30,7 +30,8 @@ LAYERS = [
      "attnviz.measures", "attnviz.ablation"],  # analyses
     ["attnviz.scoring", "attnviz.erasure"],  # erasure runs its forward passes through attnviz.ablation
     ["attnviz.figures.style", "attnviz.figures.safe_text"],  # figures
-    ["attnviz.figures.heatmaps", "attnviz.figures.arcs", "attnviz.figures.matrix_csv", "attnviz.figures.export"],
+    ["attnviz.figures.heatmaps", "attnviz.figures.heatmap_svg", "attnviz.figures.arcs", "attnviz.figures.matrix_csv",
+     "attnviz.figures.export"],
     ["attnviz.figures.cross"],  # cross-attention between two rows (uses arcs' drawing type)
     ["attnviz.figures"],
     ["attnviz.toygrammar", "attnviz.toygrammar.grammar"],  # the toy grammar, above everything it uses

@@ -9,7 +9,6 @@ model" is checked with a forward pre-hook on the cached model the pages use
 
 from __future__ import annotations
 
-import base64
 from contextlib import contextmanager
 
 import numpy as np
@@ -23,25 +22,16 @@ from attnviz.scoring import relations_table, score_heads, sentence_hits
 from attnviz.stats import top_links
 from components import data
 from components.state import DEFAULT_TEXT
-from tests.apptest import app, assert_clean, figures
+from tests.apptest import app, assert_clean, decode, explorer_heatmap, figures
 
 TEXT = "measure proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 LONG = " ".join(["the old river ran past our quiet town every spring"] * 4)  # 42 tokens: too long for flow
 PAGES = (None, "pages/heads.py", "pages/dependencies.py")
 
 
-def decode(z) -> np.ndarray:
-    """plotly sends numpy arrays as {dtype, bdata, shape}."""
-    if isinstance(z, dict):
-        shape = [int(s) for s in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
-    return np.asarray(z, dtype=float)
-
-
 def heatmap(at: AppTest) -> tuple[np.ndarray, str]:
     """The explorer's heatmap: its cells and its title."""
-    fig = figures(at)["explorer_heatmap"]
-    return decode(fig["data"][0]["z"]), fig["layout"]["title"]["text"]
+    return explorer_heatmap(at)
 
 
 def links(at: AppTest) -> pd.DataFrame:

@@ -9,7 +9,6 @@ and ``st.session_state["_kind_shown"]`` (what components.kinds drew).
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -21,7 +20,7 @@ import attnviz
 from attnviz.figures.cross import cross_svg
 from components.kinds import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
-from tests.apptest import app, assert_clean
+from tests.apptest import app, assert_clean, component_svg, decode
 from tests.tiny_models import save_models, seq2seq_configs
 
 TARGET = "the snow is heavy"
@@ -40,19 +39,10 @@ def plot(at: AppTest, key: str) -> dict:
     return next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key == key)
 
 
-def decode(z) -> np.ndarray:
-    if isinstance(z, dict):
-        shape = [int(s) for s in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
-    return np.asarray(z, dtype=float)
-
-
 def arcs_svg_of(at: AppTest, key: str = "kind_arcs") -> str:
-    """The SVG handed to the arcs component (its data is JSON in the element's proto)."""
-    for el in at.get("bidi_component"):
-        if el.proto.id.endswith("-" + key):
-            return json.loads(el.proto.json)["svg"]
-    raise AssertionError(f"no arcs component {key!r}")
+    svg = component_svg(at, key)
+    assert svg is not None, f"no arcs component {key!r}"
+    return svg
 
 
 # ---------------------------------------------------------------- URL state
@@ -119,7 +109,7 @@ def test_kind_selector_switches_between_the_three_kinds(folders):
     at = app(model=folders["bart"], target=TARGET)
     assert_clean(at)
     assert at.radio(key="kind").value == "encoder" and "_kind_shown" not in at.session_state
-    assert plot(at, "explorer_heatmap")  # the explorer's own view: the encoder's self-attention
+    assert component_svg(at, "explorer_heatmap")  # the explorer's own view: the encoder's self-attention
     at.radio(key="kind").set_value("decoder").run()
     assert_clean(at)
     n_target = len(shown(at)["query_tokens"])

@@ -93,5 +93,9 @@ def test_every_page_shows_its_figures_as_attnviz_drew_them():
         at.switch_page(page).run()
         assert_clean(at)
         seen.update({el.key: el.proto.theme for el in at.get("plotly_chart")})
+    at.switch_page("pages/explorer.py").run()
+    at.text_area(key="text").set_value(" ".join(["word"] * 70)).run()  # beyond 64 tokens: plotly's heatmap
+    assert_clean(at)
+    seen.update({el.key: el.proto.theme for el in at.get("plotly_chart")})
     assert {"explorer_heatmap", "heads_grid"} <= set(seen), sorted(seen)
     assert len(seen) >= 4 and set(seen.values()) == {""}, seen
