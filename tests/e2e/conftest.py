@@ -150,6 +150,25 @@ def browser():
         b.close()
 
 
+#: An SVG heatmap (``attnviz.figures.heatmap_svg``, inside the component's shadow root under ``.st-key-{key}``)
+#: as drawn: its cells' values, row labels and title; null while there is none.
+HEATMAP_SVG_JS = """(key) => {
+  const host = document.querySelector(`.st-key-${key} [data-testid="stBidiComponentIsolated"]`);
+  const root = host && host.shadowRoot, g = root && root.querySelector('g.cells');
+  if (!g) return null;
+  return {rows: +g.dataset.rows, cols: +g.dataset.cols, w: [...g.querySelectorAll('rect')].map(r => r.dataset.w),
+          labels: [...root.querySelectorAll('text.row')].map(t => t.textContent),
+          title: (root.querySelector('text.title') || {}).textContent || ''};
+}"""
+
+
+def svg_cells(drawn: dict | None) -> np.ndarray | None:
+    """The values of a heatmap read by ``HEATMAP_SVG_JS`` (exact float32s), ``[rows, cols]``."""
+    if not drawn:
+        return None
+    return np.array(drawn["w"], dtype=np.float32).reshape(drawn["rows"], drawn["cols"])
+
+
 def decode_z(z) -> np.ndarray:
     """A plotly z as the page holds it: nested lists, or {dtype, bdata, shape} (base64 typed array)."""
     if isinstance(z, dict) and "bdata" in z:
@@ -354,8 +373,17 @@ class App:
                          xticks: gd.layout.xaxis && gd.layout.xaxis.ticktext,
                          title: gd.layout.title && gd.layout.title.text}; }""", key)
 
+    def heatmap_svg(self, key: str = "explorer_heatmap") -> dict | None:
+        """An SVG heatmap (``attnviz.figures.heatmap_svg``, inside the component's shadow root) as drawn:
+        its cells' values, row labels and title; None while there is none."""
+        return self.page.evaluate(HEATMAP_SVG_JS, key)
+
     def heatmap_z(self, key: str = "explorer_heatmap") -> np.ndarray:
-        self.page.wait_for_selector(f".st-key-{key} .js-plotly-plot .main-svg")
+        """The heatmap's values as the page holds them: an SVG heatmap's cells, else the plotly chart's z."""
+        self.page.wait_for_selector(f".st-key-{key} .js-plotly-plot .main-svg, .st-key-{key} g.cells rect")
+        drawn = self.heatmap_svg(key)
+        if drawn is not None:
+            return svg_cells(drawn)
         return decode_z(self.page.evaluate(
             "(key) => document.querySelector(`.st-key-${key} .js-plotly-plot`).data[0].z", key))
 

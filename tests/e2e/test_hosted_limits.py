@@ -245,7 +245,7 @@ async def four_sessions(url: str) -> dict:
 
             async def explorer():
                 await go("", text=SENTENCES[i])
-                await page.wait_for_selector(".st-key-explorer_heatmap .js-plotly-plot .main-svg", timeout=60_000)
+                await page.wait_for_selector(".st-key-explorer_heatmap g.cells rect", timeout=60_000)
                 seen["tokens"] = await page.locator("text.token").all_text_contents()
 
             async def grid():

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import VIEWPORT, App
 
+from attnviz.figures.heatmap_svg import MAX_LABEL
 from attnviz.figures.safe_text import xml_clean
 
 WORKS = "the app still works"
@@ -61,11 +62,16 @@ def svg_clean(token: str) -> str:
     return xml_clean(token)
 
 
-def tick_labels(app: App) -> tuple[list[int], list[str]]:
-    """The heatmap's labelled query positions (from the figure) and their labels as drawn (SVG text)."""
+def tick_labels(app: App, tokens: list[str]) -> tuple[list[str], list[str]]:
+    """The heatmap's row labels as drawn, and what they should be: every token of the SVG heatmap (up to
+    64 tokens; longer tokens cut to MAX_LABEL characters), else the tokens at the plotly figure's labelled ticks."""
+    drawn = app.heatmap_svg()
+    if drawn is not None:
+        shown = [svg_clean(t) for t in tokens]
+        return drawn["labels"], [t if len(t) <= MAX_LABEL else t[: MAX_LABEL - 1] + "…" for t in shown]
     positions = app.page.evaluate("""() => document.querySelector('.st-key-explorer_heatmap .js-plotly-plot')
                                          .layout.yaxis.tickvals.map(v => parseInt(v))""")
-    return positions, app.page.locator(".st-key-explorer_heatmap g.ytick text").all_text_contents()
+    return app.page.locator(".st-key-explorer_heatmap g.ytick text").all_text_contents(), [tokens[i] for i in positions]
 
 
 def table_text(app: App) -> str:
@@ -88,8 +94,8 @@ def assert_shown_like_reference(app: App, reference, text: str) -> list[str]:
     z = app.z_now(run.head(0, 0))
     assert np.allclose(z, run.head(0, 0), atol=1e-6) and np.allclose(z.sum(-1), 1, atol=1e-4)
     # the drawn tick labels are the tokens, literally (long inputs label every n-th token)
-    positions, labels = app.eventually(lambda: tick_labels(app), lambda t: t[1] == [run.tokens[i] for i in t[0]])
-    assert labels == [run.tokens[i] for i in positions] and len(labels) >= min(len(run.tokens), 15)  # at most one per 12 px
+    labels, expected = app.eventually(lambda: tick_labels(app, run.tokens), lambda t: t[0] == t[1])
+    assert labels == expected and len(labels) >= min(len(run.tokens), 15)  # at most one per 12 px
     return tokens
 
 

@@ -22,8 +22,7 @@ def query(app) -> dict[str, str]:
 
 def title(app, starts: str) -> str:
     """The heatmap's title as drawn (the SVG text), once it starts with ``starts`` (or the last one seen)."""
-    gtitle = app.page.locator(".st-key-explorer_heatmap .gtitle")
-    return app.eventually(lambda: gtitle.first.text_content() if gtitle.count() else "", lambda t: t.startswith(starts))
+    return app.eventually(lambda: (app.heatmap_svg() or {}).get("title", ""), lambda t: t.startswith(starts))
 
 
 def test_a_link_with_measure_value_shows_value_weighted_attention_then_rollout(app, reference):

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, CHROMIUM, IDLE, LAUNCH_ARGS, STATUS, VIEWPORT, StreamlitServer, decode_z, forward_type
+from conftest import ARTIFACTS, CHROMIUM, HEATMAP_SVG_JS, IDLE, LAUNCH_ARGS, STATUS, VIEWPORT, StreamlitServer, forward_type, svg_cells
 
 SENTENCES = [
     "the dogs that the cat sees run fast",
@@ -86,7 +86,7 @@ async def eight_people(server_url: str, views: list[tuple[int, int]], texts: lis
                                for page, (layer, head) in zip(pages, views)))
         await asyncio.gather(*(s.finished_after(0, page) for s, page in zip(sessions, pages)))
         # eight pages drawing their first charts on two cores: allow as long as a run may take (not a speed test)
-        await asyncio.gather(*(page.wait_for_selector(".st-key-explorer_heatmap .js-plotly-plot .main-svg", timeout=180_000)
+        await asyncio.gather(*(page.wait_for_selector(".st-key-explorer_heatmap g.cells rect", timeout=180_000)
                                for page in pages))
         marks = [len(s.finish_times) for s in sessions]
 
@@ -106,12 +106,11 @@ async def eight_people(server_url: str, views: list[tuple[int, int]], texts: lis
             tokens, z = None, None
             for _ in range(200):  # the component and the chart draw just after the run
                 tokens = await page.locator("text.token").all_text_contents()
-                z = await page.evaluate(
-                    "() => document.querySelector('.st-key-explorer_heatmap .js-plotly-plot').data[0].z")
-                if tokens and decode_z(z).shape == (len(tokens), len(tokens)):
+                z = svg_cells(await page.evaluate(HEATMAP_SVG_JS, "explorer_heatmap"))
+                if tokens and z and z.shape == (len(tokens), len(tokens)):
                     break
                 await asyncio.sleep(0.05)
-            shown.append((tokens, decode_z(z)))
+            shown.append((tokens, z))
             await page.screenshot(path=str(ARTIFACTS / f"test_eight_sessions_at_once-{i}.png"))
         await browser.close()
     starts = [s.first_frame_after for s in sessions]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 from conftest import StreamlitServer
 
@@ -23,19 +24,19 @@ def query(app) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(app.page.url).query).items()}
 
 
-def arc_box(app, key: str = "explorer_arcs") -> dict:
+def arc_box(app, key: str = "explorer_arcs", drawing: str = "svg.attnviz-arcs") -> dict:
     """The drawing's rendered width, its column's width and whether anything scrolls sideways."""
-    app.page.wait_for_selector(f".st-key-{key} svg.attnviz-arcs")
-    return app.page.evaluate("""(key) => {
+    app.page.wait_for_selector(f".st-key-{key} {drawing}")
+    return app.page.evaluate("""([key, drawing]) => {
         const host = document.querySelector(`.st-key-${key}`);
         const find = (root) => { for (const el of root.querySelectorAll('*')) {
-            if (el.matches && el.matches('svg.attnviz-arcs')) return el;
+            if (el.matches && el.matches(drawing)) return el;
             if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; } } return null; };
         const svg = find(host), box = svg.closest('.attnviz-arcs');
         return {svg: svg.getBoundingClientRect().width, column: host.getBoundingClientRect().width,
                 scrolls: box.scrollWidth > box.clientWidth + 1, page: document.querySelector('[data-testid="stMain"]').scrollWidth
                          > document.querySelector('[data-testid="stMain"]').clientWidth + 1,
-                layout: svg.dataset.layout || 'arcs'}; }""", key)
+                layout: svg.dataset.layout || 'arcs'}; }""", [key, drawing])
 
 
 @pytest.mark.parametrize("name, text, n_tokens", [
@@ -55,10 +56,15 @@ def test_long_inputs_fit_their_column_with_every_token(app, reference, name, tex
     assert box["svg"] <= box["column"] + 0.5, box
     assert not box["scrolls"] and not box["page"], box
     assert box["layout"] == "columns"
-    # every token labelled on both heatmap axes (up to 64), zoom beyond
-    plot = app.eventually(app.plot, lambda p: bool(p and p["data"] and p["yticks"] is not None), timeout=30)
+    # up to 64 tokens an SVG heatmap labels every token and fits its column; beyond, plotly's heatmap zooms
     if len(run.tokens) <= 64:
-        assert plot["yticks"] == list(run.tokens)
+        drawn = app.eventually(app.heatmap_svg, lambda d: bool(d and d["labels"] == list(run.tokens)), timeout=30)
+        assert drawn["labels"] == list(run.tokens) and drawn["rows"] == drawn["cols"] == len(run.tokens)
+        heat = arc_box(app, "explorer_heatmap", "svg.attnviz-heatmap")
+        assert heat["svg"] <= heat["column"] + 0.5 and not heat["scrolls"], heat
+    else:
+        assert app.eventually(app.plot, lambda p: bool(p and p["data"]), timeout=30)
+        assert np.asarray(app.heatmap_z()).shape == (len(run.tokens), len(run.tokens)) and app.heatmap_svg() is None
 
 
 def test_the_default_sentence_draws_arcs_in_a_row_inside_the_column(app):
@@ -102,6 +108,26 @@ def test_hover_shows_outgoing_and_incoming_links_in_two_colours_and_an_arcs_weig
     arc.dispatch_event("mouseenter")
     readout = app.page.locator(".attnviz-readout").first.inner_text()
     assert f"{float(w):.3f}" in readout and "→" in readout, readout
+
+
+def test_heatmap_hover_names_the_cell_and_its_value(app, reference):
+    """The SVG heatmap: hovering a cell writes query, key and value under it and marks both tokens."""
+    app.open()
+    run = reference(DEFAULT_TEXT)
+    expected = run.head(0, 0)
+    assert np.array_equal(app.z_now(expected, atol=0), expected)  # the float32s the model computed
+    heat = arc_box(app, "explorer_heatmap", "svg.attnviz-heatmap")
+    assert heat["svg"] <= heat["column"] + 0.5 and not heat["scrolls"], heat
+    n = len(run.tokens)
+    q, k = 3, 2  # "makes" -> "snow"
+    app.page.locator(".st-key-explorer_heatmap g.cells rect").nth(q * n + k).hover()
+    readout = app.page.locator(".st-key-explorer_heatmap .attnviz-readout").inner_text()
+    assert readout == f"query makes (#{q}) → key snow (#{k}): {expected[q, k]:.4f}", readout
+    marked = app.page.locator(".st-key-explorer_heatmap text.active").all_text_contents()
+    assert sorted(marked) == ["makes", "snow"]
+    app.screenshot("heatmap-hover")
+    app.page.mouse.move(5, 5)
+    assert app.page.locator(".st-key-explorer_heatmap .attnviz-readout").inner_text() == ""
 
 
 def test_a_pinned_token_survives_a_head_change(app):
