@@ -1,6 +1,6 @@
 """Latency of the app as a person feels it, measured in headless Chromium.
 
-    python benchmarks/bench_latency.py [--root DIR] [--compare DIR] [--repeat 5] [--skip-start]
+    python benchmarks/bench_latency.py [--root DIR] [--compare DIR] [--repeat 5] [--skip-start] [--actions head,grid]
 
 Four figures, each the median of ``--repeat`` runs (printed as a table):
 
@@ -150,7 +150,7 @@ def start_samples(browser, root: Path, repeat: int):
         yield "start", seconds
 
 
-def in_app_samples(browser, root: Path, repeat: int):
+def in_app_samples(browser, root: Path, repeat: int, actions: tuple[str, ...] = ("head", "sentence", "grid")):
     """Yields (action, seconds) one measurement at a time, so that two apps can take turns."""
     proc, url = start_server(root)
     try:
@@ -162,7 +162,7 @@ def in_app_samples(browser, root: Path, repeat: int):
         settle(page)
         # -- head change
         slider = page.locator('.st-key-head input[type="range"]')
-        for i in range(repeat + 1):  # the first one warms the caches of this sentence
+        for i in range(repeat + 1 if "head" in actions else 0):  # the first one warms the caches of this sentence
             before = arc_state(page)["arcs"]
             slider.focus()
             t0 = time.perf_counter()
@@ -174,7 +174,7 @@ def in_app_samples(browser, root: Path, repeat: int):
                 yield "head", seconds
         # -- a new 20-word sentence (a different one each time: nothing cached)
         box = page.locator('[data-testid="stTextArea"] textarea')
-        for i in range(repeat):
+        for i in range(repeat if "sentence" in actions else 0):
             words = SENTENCE.split()
             words[i % len(words)] = ["grey", "tall", "quiet", "clever", "small", "busy", "happy", "early"][i % 8]
             text = " ".join(words)
@@ -187,7 +187,7 @@ def in_app_samples(browser, root: Path, repeat: int):
             settle(page)
             yield "sentence", seconds
         # -- grid click -> explorer
-        for i in range(repeat):
+        for i in range(repeat if "grid" in actions else 0):
             page.goto(url + "/heads")
             page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg", timeout=120_000)
             settle(page)
@@ -228,6 +228,7 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the app's checkout")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--skip-start", action="store_true", help="leave out the server-start figure")
+    ap.add_argument("--actions", default="head,sentence,grid", help="which in-app figures to measure (comma-separated)")
     ap.add_argument("--compare", type=Path, help="another checkout (e.g. the version before a change), measured in "
                                                  "turns with --root in the same run; prints both and their ratio")
     args = ap.parse_args()
@@ -236,7 +237,8 @@ def main() -> None:
     roots = [args.root] + ([args.compare] if args.compare else [])
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        times = take_turns(*(in_app_samples(browser, root, args.repeat) for root in roots))
+        actions = tuple(a.strip() for a in args.actions.split(",") if a.strip())
+        times = take_turns(*(in_app_samples(browser, root, args.repeat, actions) for root in roots))
         if not args.skip_start:
             for figures, started in zip(times, take_turns(*(start_samples(browser, root, args.repeat) for root in roots))):
                 figures.update(started)

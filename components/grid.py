@@ -6,6 +6,7 @@ invisible scatter point covers each thumbnail; clicking it selects that head.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -113,11 +114,26 @@ def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: 
     return fig, _with_click_targets(fig, _run.n_heads)
 
 
-def grid_view(clickable: go.Figure, key: str) -> tuple[int, int] | None:
-    """Show the grid (from ``grid_figures``); return the 1-based (layer, head) that was clicked, if any."""
-    event = chart(clickable, key=key, on_select="rerun", selection_mode="points")
+#: The thumbnail a click picked, set by the chart's selection callback (before the rerun it starts)
+_PICKED = "_grid_picked"
+
+
+def _remember_pick(key: str) -> None:
+    """``on_select`` callback of the grid: keep the clicked (layer, head), 1-based, for ``picked_thumbnail``."""
+    event = st.session_state.get(key)
     for point in (event.selection.points if event else []):
         custom = point.get("customdata")
         if custom:
-            return int(custom[0]) + 1, int(custom[1]) + 1
-    return None
+            st.session_state[_PICKED] = (int(custom[0]) + 1, int(custom[1]) + 1)
+            return
+
+
+def picked_thumbnail() -> tuple[int, int] | None:
+    """The (layer, head) a click on the grid picked, once: the page can open it before drawing anything
+    (the page's run after the click need not rebuild the grid only to leave it)."""
+    return st.session_state.pop(_PICKED, None)
+
+
+def grid_view(clickable: go.Figure, key: str) -> None:
+    """Show the grid (from ``grid_figures``); a click on a thumbnail is kept for ``picked_thumbnail``."""
+    chart(clickable, key=key, on_select=partial(_remember_pick, key), selection_mode="points")

@@ -4,13 +4,15 @@ import streamlit as st
 
 from components import controls, data
 from components.downloads import export_buttons, file_stem
-from components.grid import grid_figures, grid_view
+from components.grid import grid_figures, grid_view, picked_thumbnail
 from components.kinds import all_heads_view  # seq2seq
 from components.measures import file_tag, mixes_heads
 from components.navigation import ensure_app
 from components.tables import head_stats_table
 
 ensure_app()
+if (picked := picked_thumbnail()) is not None:  # a click on a thumbnail: open it before drawing this page again
+    controls.open_in_explorer(*picked)
 
 view, text, weights_run = controls.sentence_page("All heads")
 if all_heads_view(view, text, weights_run):  # seq2seq: the grid of decoder self- or cross-attention (components/kinds.py)
@@ -34,15 +36,12 @@ else:
                "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). "
                "Click a thumbnail to open that head in the explorer.")
 fig, clickable = grid_figures(run, stats, s.model, text, s.causal, s.level, s.hide_special, s.measure, s.head - 1)
-picked = grid_view(clickable, key="heads_grid")
-if picked is None:
-    with st.container(horizontal=True, vertical_alignment="bottom"):
-        layer = st.selectbox("Layer", range(1, run.n_layers + 1), index=s.layer - 1, key="open_layer")
-        head = st.selectbox("Head", range(1, view.model.n_heads + 1), index=s.head - 1, key="open_head")
-        if st.button("Open in the explorer", key="open_head_button"):
-            picked = (layer, head)
-if picked is not None:
-    controls.open_in_explorer(*picked)
+grid_view(clickable, key="heads_grid")
+with st.container(horizontal=True, vertical_alignment="bottom"):
+    layer = st.selectbox("Layer", range(1, run.n_layers + 1), index=s.layer - 1, key="open_layer")
+    head = st.selectbox("Head", range(1, view.model.n_heads + 1), index=s.head - 1, key="open_head")
+    if st.button("Open in the explorer", key="open_head_button"):
+        controls.open_in_explorer(layer, head)
 
 export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), "masked" if s.causal else "unmasked"),
                key="grid")
