@@ -141,12 +141,16 @@ def head_views() -> None:
     if mixed:
         stats = stats.assign(label=f"L{s.layer}")
     head_stats_table(stats, key="explorer_stats", label="layer" if mixed else "head")
-    st.subheader("Strongest links")
-    st.caption(f"Each token's three {'most-attended tokens' if measure == 'attention' else 'strongest links (' + value_label(measure) + ')'}"
-               + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
-    st.dataframe(top_links(matrix, run.tokens, mask=run.mask), key="explorer_links", hide_index=True,
-                 column_config={f"#{r} weight": st.column_config.NumberColumn(
-                     f"#{r} {'weight' if measure == 'attention' else colorbar_label(measure)}", format="%.3f") for r in (1, 2, 3)})
+    # each token's strongest links as a table: drawn only while opened (a data grid costs the browser
+    # ~40 ms on every head change, measured with benchmarks/bench_latency.py)
+    links_box = st.expander("Strongest links, as a table", key="explorer_links_open", on_change="rerun")
+    if links_box.open:
+        with links_box:
+            st.caption(f"Each token's three {'most-attended tokens' if measure == 'attention' else 'strongest links (' + value_label(measure) + ')'}"
+                       + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
+            st.dataframe(top_links(matrix, run.tokens, mask=run.mask), key="explorer_links", hide_index=True,
+                         column_config={f"#{r} weight": st.column_config.NumberColumn(
+                             f"#{r} {'weight' if measure == 'attention' else colorbar_label(measure)}", format="%.3f") for r in (1, 2, 3)})
 
     if not mixed and not all_heads:  # "switch this head off": the model again without it (components/head_off.py)
         head_off_view(view.model, weights_run, layer, head, key="explorer_head_off")

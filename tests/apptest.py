@@ -79,3 +79,14 @@ def explorer_heatmap(at: AppTest, key: str = "explorer_heatmap") -> tuple[np.nda
         return z, title
     fig = figures(at)[key]
     return decode(fig["data"][0]["z"]), fig["layout"]["title"]["text"]
+
+
+def strongest_links(at: AppTest):
+    """The explorer's "Strongest links" table (the one with a #1 column), opening its expander first
+    (the table is drawn only while the expander is open)."""
+    is_open = "explorer_links_open" in at.session_state and at.session_state["explorer_links_open"]
+    if not is_open:
+        at.session_state["explorer_links_open"] = True
+        at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return next(df.value for df in at.dataframe if "#1" in df.value.columns)

@@ -18,7 +18,7 @@ from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import data  # the same process-wide caches the app uses
 from components.state import DEFAULT_TEXT
-from tests.apptest import APP, app, assert_clean, component_svg, decode, explorer_heatmap, figures, svg_heatmap
+from tests.apptest import APP, app, assert_clean, component_svg, decode, explorer_heatmap, figures, strongest_links, svg_heatmap
 
 
 def heatmap(at: AppTest) -> np.ndarray:
@@ -26,8 +26,7 @@ def heatmap(at: AppTest) -> np.ndarray:
 
 
 def links(at: AppTest):
-    """The explorer's "Strongest links" table (the one with a #1 column)."""
-    return next(df.value for df in at.dataframe if "#1" in df.value.columns)
+    return strongest_links(at)
 
 
 def test_explorer_default_view(minilm):

@@ -22,7 +22,7 @@ from attnviz.scoring import relations_table, score_heads, sentence_hits
 from attnviz.stats import top_links
 from components import data
 from components.state import DEFAULT_TEXT
-from tests.apptest import app, assert_clean, decode, explorer_heatmap, figures
+from tests.apptest import app, assert_clean, decode, explorer_heatmap, figures, strongest_links
 
 TEXT = "measure proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 LONG = " ".join(["the old river ran past our quiet town every spring"] * 4)  # 42 tokens: too long for flow
@@ -35,8 +35,7 @@ def heatmap(at: AppTest) -> tuple[np.ndarray, str]:
 
 
 def links(at: AppTest) -> pd.DataFrame:
-    """The explorer's "Strongest links" table."""
-    return next(df.value for df in at.dataframe if "#1" in df.value.columns)
+    return strongest_links(at)
 
 
 def grid(at: AppTest) -> tuple[list[np.ndarray], list[str], str]:

@@ -320,6 +320,13 @@ class App:
         """Click a toggle by its widget key (causal, all_heads, hide_special...)."""
         return self.rerun(lambda: self.page.locator(f".st-key-{key} label").first.click())
 
+    def open_expander(self, key: str) -> None:
+        """Open a keyed expander (a lazy one runs its content then), unless it is open already."""
+        summary = self.page.locator(f".st-key-{key} summary").first
+        summary.wait_for()
+        if not self.page.locator(f".st-key-{key} details").first.evaluate("d => d.open"):
+            self.rerun(lambda: summary.click())
+
     def toggle_value(self, key: str) -> bool:
         return self.page.locator(f".st-key-{key} input").is_checked()
 

@@ -160,6 +160,7 @@ def test_injection_in_the_sentence_stays_text(explorer, reference, name):
     explorer.type_sentence(text)
     tokens = assert_shown_like_reference(explorer, reference, text)
     assert "49" not in tokens
+    explorer.open_expander("explorer_links_open")  # the "Strongest links" table
     assert tokens[1] in explorer.eventually(lambda: table_text(explorer), lambda t: tokens[1] in t)
     assert explorer.injected() == []
     assert explorer.page.locator('img[src="x"], a[href^="javascript:"]').count() == 0
