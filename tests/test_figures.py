@@ -173,6 +173,17 @@ def test_svg_heatmap_escapes_hostile_text_and_shortens_long_tokens():
     assert any(t.text == "<b>title</b>" for t in root.iter(f"{SVG}text"))
 
 
+def test_svg_heatmap_is_wide_enough_for_its_title():
+    title = "value-weighted · layer 2, head 10 · no mask · tokens"
+    svg = heatmap_svg(rows(3), list("abc"), list("abc"), title=title)
+    width = float(ET.fromstring(svg).get("width"))
+    assert width >= 0.62 * 16 * len(title)  # 16 px bold: about 0.62 em a character
+    cells, rects, _, _ = svg_cells(svg)
+    left = float(cells.get("data-x0"))
+    right = width - (left + 3 * float(cells.get("data-cell")))
+    assert left > right > 0  # the cells moved right with the labels on their left, not stuck to the edge
+
+
 def test_svg_heatmap_rejects_mismatched_tokens():
     with pytest.raises(ValueError, match="does not match 3 x 4"):
         heatmap_svg(rows(4), ["a", "b", "c"], ["a", "b", "c", "d"])

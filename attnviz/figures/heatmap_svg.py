@@ -81,6 +81,9 @@ def heatmap_svg(
     x0 = MARGIN + AXIS_TITLE_H + row_w + 6
     y0 = MARGIN + (TITLE_H if title else 0) + BAR_H
     width = x0 + n_k * cell + MARGIN
+    spare = _width(title, 16) * 1.05 + 2 * MARGIN - width  # a title wider than the cells: widen, cells centred
+    if spare > 0:
+        x0, width = x0 + spare / 2, width + spare
     height = y0 + n_q * cell + 6 + col_h + AXIS_TITLE_H + MARGIN
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -122,7 +125,7 @@ def heatmap_svg(
     out.append("</g>")
     out.append(f'<text class="axis" x="{x0 + n_k * cell / 2:.1f}" y="{height - MARGIN:.1f}" text-anchor="middle" '
                f'font-size="12" fill="#444">key (attended to)</text>')
-    out.append(f'<text class="axis" transform="translate({MARGIN + 12:.1f},{y0 + n_q * cell / 2:.1f}) rotate(-90)" '
+    out.append(f'<text class="axis" transform="translate({x0 - 6 - row_w - 6:.1f},{y0 + n_q * cell / 2:.1f}) rotate(-90)" '
                f'text-anchor="middle" font-size="12" fill="#444">query (attending)</text>')
     out.append("</svg>")
     return "".join(out)
