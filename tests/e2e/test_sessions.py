@@ -104,10 +104,10 @@ async def eight_people(server_url: str, views: list[tuple[int, int]], texts: lis
         shown = []
         for i, page in enumerate(pages):
             tokens, z = None, None
-            for _ in range(200):  # the component and the chart draw just after the run
+            for _ in range(200):  # the arcs and the heatmap components draw just after the run
                 tokens = await page.locator("text.token").all_text_contents()
                 z = svg_cells(await page.evaluate(HEATMAP_SVG_JS, "explorer_heatmap"))
-                if tokens and z and z.shape == (len(tokens), len(tokens)):
+                if tokens and z is not None and z.shape == (len(tokens), len(tokens)):
                     break
                 await asyncio.sleep(0.05)
             shown.append((tokens, z))
