@@ -81,7 +81,7 @@ def heatmap_svg(
     x0 = MARGIN + AXIS_TITLE_H + row_w + 6
     y0 = MARGIN + (TITLE_H if title else 0) + BAR_H
     width = x0 + n_k * cell + MARGIN
-    spare = _width(title, 16) * 1.05 + 2 * MARGIN - width  # a title wider than the cells: widen, cells centred
+    spare = 0.7 * 16 * len(title) + 2 * MARGIN - width  # a title (16 px bold) wider than the cells: widen, centred
     if spare > 0:
         x0, width = x0 + spare / 2, width + spare
     height = y0 + n_q * cell + 6 + col_h + AXIS_TITLE_H + MARGIN
