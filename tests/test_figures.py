@@ -174,13 +174,16 @@ def test_svg_heatmap_escapes_hostile_text_and_shortens_long_tokens():
 
 
 def test_svg_heatmap_is_wide_enough_for_its_title():
-    title = "value-weighted · layer 2, head 10 · no mask · tokens"
-    svg = heatmap_svg(rows(3), list("abc"), list("abc"), title=title)
-    width = float(ET.fromstring(svg).get("width"))
-    assert width >= 0.62 * 16 * len(title)  # 16 px bold: about 0.62 em a character
-    cells, rects, _, _ = svg_cells(svg)
+    short, long = "layer 1, head 1", "value-weighted · layer 2, head 10 · no mask · tokens · all-MiniLM-L6-v2 export"
+    for title in (short, long):
+        root = ET.fromstring(heatmap_svg(rows(3), list("abc"), list("abc"), title=title))
+        size = float(next(t for t in root.iter(f"{SVG}text") if t.get("class") == "title").get("font-size"))
+        assert 11 <= size <= 16 and float(root.get("width")) >= 0.7 * size * len(title)  # 0.7 em a bold character
+    assert size == 11  # a long title is set smaller before the drawing widens
+    svg = heatmap_svg(rows(3), list("abc"), list("abc"), title=long)
+    cells, _, _, _ = svg_cells(svg)
     left = float(cells.get("data-x0"))
-    right = width - (left + 3 * float(cells.get("data-cell")))
+    right = float(ET.fromstring(svg).get("width")) - (left + 3 * float(cells.get("data-cell")))
     assert left > right > 0  # the cells moved right with the labels on their left, not stuck to the edge
 
 

@@ -81,7 +81,9 @@ def heatmap_svg(
     x0 = MARGIN + AXIS_TITLE_H + row_w + 6
     y0 = MARGIN + (TITLE_H if title else 0) + BAR_H
     width = x0 + n_k * cell + MARGIN
-    spare = 0.7 * 16 * len(title) + 2 * MARGIN - width  # a title (16 px bold) wider than the cells: widen, centred
+    # a long title: smaller (down to 11 px) before the drawing widens (cells centred), at 0.7 em a bold character
+    title_size = max(11.0, min(16.0, (width - 2 * MARGIN) / (0.7 * max(len(title), 1))))
+    spare = 0.7 * title_size * len(title) + 2 * MARGIN - width
     if spare > 0:
         x0, width = x0 + spare / 2, width + spare
     height = y0 + n_q * cell + 6 + col_h + AXIS_TITLE_H + MARGIN
@@ -94,7 +96,7 @@ def heatmap_svg(
     if background:
         out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
     if title:
-        out.append(f'<text class="title" x="{width / 2:.1f}" y="{MARGIN + 18}" text-anchor="middle" font-size="16" '
+        out.append(f'<text class="title" x="{width / 2:.1f}" y="{MARGIN + 18}" text-anchor="middle" font-size="{title_size:.1f}" '
                    f'font-weight="bold">{xml_text(title)}</text>')
     # the colour bar, centred above the cells: 0 on the left, 1 on the right
     bx, by = x0 + (n_k * cell - BAR_W) / 2, y0 - BAR_H + 4
