@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnviz.figures.safe_text import xml_attr, xml_text
-from attnviz.figures.style import FONT
+from attnviz.figures.style import FONT, short_label, text_width
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,6 @@ ACCENT = "#d62728"
 MAX_ARCS = 20_000
 
 FONT_SIZE = 14
-CHAR_WIDTH = 0.62 * FONT_SIZE   # rough width of one character, px
 MIN_TOKEN_WIDTH = 30
 TOKEN_GAP = 14
 MARGIN = 20
@@ -77,7 +76,7 @@ def _legend_positions(names: Sequence[str], width: float) -> list[tuple[float, i
     """(x, row) of each legend entry, wrapped to ``width``."""
     out, x, row = [], MARGIN, 0
     for nm in names:
-        w = 34 + _text_width(nm, 12) + 14
+        w = 34 + text_width(nm, 12) + 14
         if x > MARGIN and x + w > width - MARGIN:
             x, row = MARGIN, row + 1
         out.append((x, row))
@@ -99,10 +98,6 @@ def _legend(names: Sequence[str], colors: Sequence[str], positions: list[tuple[f
 def _key_text(width: float, y: float) -> str:
     return (f'<text class="key" x="{width - MARGIN:.1f}" y="{y:.1f}" text-anchor="end" font-size="11" '
             f'fill="#666">{xml_text(KEY)}</text>')
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
 def _preamble(width: float, height: float, layout_attr: str, n: int, n_heads: int, n_arcs: int, dropped: int,
@@ -140,13 +135,13 @@ def _preamble(width: float, height: float, layout_attr: str, n: int, n_heads: in
 def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background) -> ArcDrawing:
     """BertViz's head view: queries on the left, keys on the right, a line per link."""
     n = len(tokens)
-    labels = [_short(t) for t in tokens]
-    label_w = max([_text_width(t, COLUMN_FONT) for t in labels] + [30.0])
+    labels = [short_label(t, MAX_LABEL) for t in tokens]
+    label_w = max([text_width(t, COLUMN_FONT) for t in labels] + [30.0])
     left_x = MARGIN + label_w                       # right edge of the left labels
     right_x = left_x + COLUMN_GAP                   # left edge of the right labels
     body_w = right_x + label_w + MARGIN
     show_legend = n_heads > 1
-    width = max(body_w, MARGIN * 2 + _text_width(title or "", 16), 220)
+    width = max(body_w, MARGIN * 2 + text_width(title or "", 16), 220)
     legend_pos = _legend_positions(names[:n_heads], width) if show_legend else []
     title_h = 30 if title else 0
     legend_h = 24 * (1 + max(r for _, r in legend_pos)) if show_legend else 0
@@ -181,7 +176,7 @@ def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highli
 
 def natural_width(tokens: Sequence[str]) -> float:
     """Width in px of the "arcs" layout of ``tokens`` (before any shrinking to fit)."""
-    box = np.maximum(MIN_TOKEN_WIDTH, np.array([_text_width(str(t)) for t in tokens] or [0.0]) + TOKEN_GAP)
+    box = np.maximum(MIN_TOKEN_WIDTH, np.array([text_width(str(t), FONT_SIZE) for t in tokens] or [0.0]) + TOKEN_GAP)
     return float(MARGIN * 2 + box.sum())
 
 
@@ -199,10 +194,6 @@ def _palette(n: int) -> list[str]:
     if n <= len(PALETTE):
         return list(PALETTE[:n])
     return [f"hsl({round(210 + 360 * i / n) % 360}, 70%, 42%)" for i in range(n)]
-
-
-def _text_width(text: str, size: float = FONT_SIZE) -> float:
-    return len(text) * 0.62 * size
 
 
 def keep_arcs(w: np.ndarray, top_k: int | None, threshold: float) -> np.ndarray:
@@ -309,7 +300,7 @@ def arcs_svg(
         return _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background)
 
     # -- horizontal layout: each token gets a box as wide as its text (rough estimate)
-    box = np.maximum(MIN_TOKEN_WIDTH, np.array([_text_width(t) for t in tokens]) + TOKEN_GAP)
+    box = np.maximum(MIN_TOKEN_WIDTH, np.array([text_width(t, FONT_SIZE) for t in tokens]) + TOKEN_GAP)
     centres = MARGIN + np.cumsum(box) - box / 2                          # (n,)
     # height by log distance: neighbours low, far links high, and long links of different
     # lengths still apart (a linear height put every long arc on one flat band at the cap)
@@ -330,7 +321,7 @@ def arcs_svg(
     top = MARGIN + title_h + legend_h + (16 if labels else 0)
     baseline = top + apex + 6                                            # arcs end here
     height = baseline + FONT_SIZE + 14 + MARGIN + KEY_H
-    width = max(body_w, legend_w, MARGIN * 2 + _text_width(title or "", 16), 120)
+    width = max(body_w, legend_w, MARGIN * 2 + text_width(title or "", 16), 120)
 
     out, y = _preamble(width, height, "", n, n_heads, len(ws), dropped, FONT_SIZE, title, title_h, colors, background,
                        names if show_legend else None, legend_pos)

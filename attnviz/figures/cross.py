@@ -22,7 +22,7 @@ import numpy as np
 
 from attnviz.figures.arcs import ACCENT, MAX_ARCS, PALETTE, ArcDrawing, head_groups, keep_arcs, strongest
 from attnviz.figures.safe_text import xml_attr, xml_text
-from attnviz.figures.style import FONT
+from attnviz.figures.style import FONT, text_width
 
 FONT_SIZE = 14
 MIN_TOKEN_WIDTH = 30
@@ -32,13 +32,9 @@ ROW_GAP = 150  # px between the two rows' baselines (the curves live here)
 LABEL_W = 64  # the row labels ("source", "target") on the left
 
 
-def _width(text: str, size: float = FONT_SIZE) -> float:
-    return len(text) * 0.62 * size
-
-
 def _centres(tokens: Sequence[str], left: float, span: float) -> tuple[np.ndarray, float]:
     """Token centres on a row of width ``span`` starting at ``left`` (centred), and the row's own width."""
-    box = np.maximum(MIN_TOKEN_WIDTH, np.array([_width(t) for t in tokens], dtype=float) + TOKEN_GAP)
+    box = np.maximum(MIN_TOKEN_WIDTH, np.array([text_width(t, FONT_SIZE) for t in tokens], dtype=float) + TOKEN_GAP)
     own = float(box.sum())
     return left + (span - own) / 2 + np.cumsum(box) - box / 2, own
 
@@ -90,14 +86,14 @@ def cross_svg(
     order = np.lexsort((ws, hs))  # by head, weakest first so strong links lie on top
     hs, ts, ss, ws = hs[order], ts[order], ss[order], ws[order]
 
-    span = max(sum(max(MIN_TOKEN_WIDTH, _width(t) + TOKEN_GAP) for t in row) for row in (source, target)) if (
+    span = max(sum(max(MIN_TOKEN_WIDTH, text_width(t, FONT_SIZE) + TOKEN_GAP) for t in row) for row in (source, target)) if (
         source or target) else MIN_TOKEN_WIDTH
     left = MARGIN + LABEL_W
     sx, _ = _centres(source, left, span)
     tx, _ = _centres(target, left, span)
     show_legend = n_heads > 1 or layers is not None
-    legend_w = sum(34 + _width(nm, 12) + 14 for nm in names[:n_heads]) if show_legend else 0
-    width = max(left + span + MARGIN, MARGIN * 2 + legend_w, MARGIN * 2 + _width(title or "", 16), 160)
+    legend_w = sum(34 + text_width(nm, 12) + 14 for nm in names[:n_heads]) if show_legend else 0
+    width = max(left + span + MARGIN, MARGIN * 2 + legend_w, MARGIN * 2 + text_width(title or "", 16), 160)
     y = MARGIN + (30 if title else 0) + (24 if show_legend else 0)
     source_y = y + FONT_SIZE + 4  # baseline of the source row's text
     top_y = source_y + 8  # links start just below the source tokens
@@ -125,7 +121,7 @@ def cross_svg(
             out.append(f'<g class="legend" data-head="{h}"><line x1="{x}" y1="{yy + 10}" x2="{x + 26}" y2="{yy + 10}" '
                        f'stroke={xml_attr(colors[h])} stroke-width="3"/><text x="{x + 32}" y="{yy + 14}" '
                        f'font-size="12">{xml_text(names[h])}</text></g>')
-            x += 34 + _width(names[h], 12) + 14
+            x += 34 + text_width(names[h], 12) + 14
 
     mid = (top_y + bottom_y) / 2
     for h, (group, arcs) in enumerate(head_groups(hs, n_heads, names, colors, markers=False)):

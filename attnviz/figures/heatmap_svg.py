@@ -20,7 +20,7 @@ import numpy as np
 from plotly.colors import sample_colorscale
 
 from attnviz.figures.safe_text import xml_attr, xml_text
-from attnviz.figures.style import COLORSCALE, FONT
+from attnviz.figures.style import COLORSCALE, FONT, short_label, text_width
 
 #: Longest token label drawn (characters); longer ones end in "…" (the readout names them whole).
 MAX_LABEL = 16
@@ -42,14 +42,6 @@ def _font(n: int) -> int:
 def _cell(n: int) -> int:
     """px per cell: large for a few tokens, at least the label font's line for many."""
     return int(min(40, max(_font(n) + 3, 560 // max(n, 1))))
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
-
-
-def _width(text: str, size: int) -> float:
-    return 0.62 * size * len(text) + 2
 
 
 def _exact(value: np.float32) -> str:
@@ -75,9 +67,9 @@ def heatmap_svg(
     n_q, n_k = z.shape
     n = max(n_q, n_k, 1)
     size, cell = _font(n), _cell(n)
-    rows, cols = [_short(str(t)) for t in query_tokens], [_short(str(t)) for t in key_tokens]
-    row_w = max([_width(t, size) for t in rows] + [20.0])
-    col_h = max([_width(t, size) for t in cols] + [20.0])  # column labels run upwards (rotated -90)
+    rows, cols = [short_label(str(t), MAX_LABEL) for t in query_tokens], [short_label(str(t), MAX_LABEL) for t in key_tokens]
+    row_w = max([text_width(t, size) + 2 for t in rows] + [20.0])
+    col_h = max([text_width(t, size) + 2 for t in cols] + [20.0])  # column labels run upwards (rotated -90)
     x0 = MARGIN + AXIS_TITLE_H + row_w + 6
     y0 = MARGIN + (TITLE_H if title else 0) + BAR_H
     width = x0 + n_k * cell + MARGIN
