@@ -2,8 +2,14 @@
 
     sentences = attnviz.conllu_io.read_conllu("en_ewt-ud-dev.conllu")
     scores = score_heads(model, sentences, progress=lambda done, total: ...)
-    scores.table()           # relation, arcs, best head "L-H", direction, accuracy, baseline
+    scores.table()           # relation, arcs, best head "L-H", direction, accuracy, baseline,
+                             # hard arcs, the best head beyond position, Voita's flag
     scores.matrix_frame()    # relation x head accuracy, for a heatmap
+    scores.credits()         # per relation, the head credited beyond position
+
+The result type, ``HeadScores``, and what counts beyond position (hard arcs, credits,
+Voita's flag) are in ``attnviz.head_scores``; one sentence's arcs against every head in
+``attnviz.sentence_scores``.
 
 The method of "What Does BERT Look At?" (Clark et al., 2019), section 4.2:
 
@@ -16,7 +22,9 @@ The method of "What Does BERT Look At?" (Clark et al., 2019), section 4.2:
   word is its head) and head->dependent (the head's most-attended word is the
   dependent) - and the better direction is reported;
 * the baseline of a relation is the best fixed offset: always predict the word k
-  positions from the dependent, k in -3..3 except 0.
+  positions from the dependent, k in -3..3 except 0;
+* the hard arcs of a relation are those whose head is not at that best offset, and a
+  head's beyond-position accuracy is the share of them it predicts.
 
 Layers and heads are 1-based in labels and tables ("3-1" = layer 3, head 1), as in the paper.
 
@@ -33,127 +41,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
-import pandas as pd
 import torch
 
-from attnviz.alignment import Alignment, align, align_spans
+from attnviz.alignment import Alignment, align_spans
 from attnviz.capture import Batch, plan_batches, run_batch
-from attnviz.labels import head_label
+from attnviz.head_scores import NEAREST_FIRST, OFFSETS, HeadScores
 from attnviz.measures import MeasureUnavailableError
 from attnviz.tree import Sentence, base_relation, joined_spans
 from attnviz.words import pool
 
-OFFSETS = (-3, -2, -1, 1, 2, 3)
-_NEAREST_FIRST = np.argsort([abs(k) for k in OFFSETS], kind="stable")  # ties go to -1, 1, -2, 2, -3, 3
-DIRECTIONS = ("dependent->head", "head->dependent")
-TABLE_COLUMNS = ["relation", "arcs", "best head", "direction", "accuracy", "baseline offset", "baseline accuracy"]
-
 Progress = Callable[[int, int], None]
 STACK_BYTES = 128 * 2**20  # scoring stacks the layers of a batch up to this size
 RECORD_BYTES = 512 * 2**20  # a batch is split when its recorded attention would exceed this
-
-
-# ---------------------------------------------------------------- the result
-
-
-@dataclass(eq=False)
-class HeadScores:
-    """Per relation, how often each head's most-attended word is the other end of an arc.
-
-    relations:      relation labels, most frequent first
-    counts:         int [R]: arcs of each relation that were scored
-    hits:           int [R, layers, heads, 2]: arcs predicted, per direction (see DIRECTIONS)
-    baseline_hits:  int [R, len(OFFSETS)]: arcs whose head is k words from the dependent
-    """
-
-    relations: list[str]
-    counts: np.ndarray
-    hits: np.ndarray
-    baseline_hits: np.ndarray
-    model_name: str = ""
-    n_sentences: int = 0
-    n_words: int = 0
-    n_skipped_arcs: int = 0
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def n_layers(self) -> int:
-        return self.hits.shape[1]
-
-    @property
-    def n_heads(self) -> int:
-        return self.hits.shape[2]
-
-    @property
-    def n_arcs(self) -> int:
-        return int(self.counts.sum())
-
-    @property
-    def head_labels(self) -> list[str]:
-        """"1-1", "1-2", ... in the column order of ``matrix``."""
-        return [head_label(layer, head) for layer in range(self.n_layers) for head in range(self.n_heads)]
-
-    @property
-    def accuracy(self) -> np.ndarray:
-        """float [R, layers, heads, 2]: hits / arcs (NaN for a relation without arcs)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self.hits / self.counts[:, None, None, None]
-
-    @property
-    def baseline(self) -> np.ndarray:
-        """float [R, len(OFFSETS)]: accuracy of each fixed offset."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self.baseline_hits / self.counts[:, None]
-
-    def best_baseline(self) -> tuple[np.ndarray, np.ndarray]:
-        """(offset [R], accuracy [R]) of the best fixed offset of each relation (ties: the nearer offset)."""
-        k = _NEAREST_FIRST[self.baseline_hits[:, _NEAREST_FIRST].argmax(axis=1)]
-        return np.asarray(OFFSETS)[k], self.baseline[np.arange(len(self.relations)), k]
-
-    def matrix(self, direction: str | None = None) -> np.ndarray:
-        """float [R, layers * heads] for a heatmap: the better direction, or one of DIRECTIONS."""
-        acc = self.accuracy
-        acc = acc.max(axis=-1) if direction is None else acc[..., DIRECTIONS.index(direction)]
-        return acc.reshape(len(self.relations), self.n_layers * self.n_heads)
-
-    def matrix_frame(self, direction: str | None = None) -> pd.DataFrame:
-        """``matrix`` as a DataFrame: index = relations, columns = "L-H" labels."""
-        return pd.DataFrame(self.matrix(direction), index=pd.Index(self.relations, name="relation"), columns=self.head_labels)
-
-    def best(self) -> pd.DataFrame:
-        """Per relation: the best head as 0-based layer and head, its direction and accuracy."""
-        flat = self.hits.reshape(len(self.relations), self.n_layers * self.n_heads * 2)  # (layer, head, direction)
-        k = flat.argmax(axis=1)  # ties: the lowest layer, then head, then dependent->head
-        layer, head, direction = np.unravel_index(k, self.hits.shape[1:])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acc = flat[np.arange(len(k)), k] / self.counts
-        return pd.DataFrame({"relation": self.relations, "layer": layer, "head": head, "direction": direction, "accuracy": acc})
-
-    def table(self, min_count: int = 1) -> pd.DataFrame:
-        """relation, arcs, best head ("L-H"), direction, accuracy, baseline offset and accuracy.
-
-        Relations with fewer than ``min_count`` arcs are left out; most frequent first.
-        """
-        best = self.best()
-        offset, base = self.best_baseline()
-        frame = pd.DataFrame({
-            "relation": self.relations,
-            "arcs": self.counts.astype(int),
-            "best head": [head_label(layer, head) for layer, head in zip(best["layer"], best["head"])],
-            "direction": [DIRECTIONS[d] for d in best["direction"]],
-            "accuracy": best["accuracy"].to_numpy(dtype=float),
-            "baseline offset": offset.astype(int),
-            "baseline accuracy": np.asarray(base, dtype=float),
-        }, columns=TABLE_COLUMNS)
-        return frame[frame["arcs"] >= max(min_count, 1)].reset_index(drop=True)
-
-    def to_csv(self, path=None, min_count: int = 1) -> str | None:
-        """The table as CSV: written to ``path``, or returned as a string."""
-        return self.table(min_count).to_csv(path, index=False, float_format="%.4f")
 
 
 # ---------------------------------------------------------------- scoring core
@@ -236,13 +138,18 @@ class _Scorer:
         onehot[np.arange(len(inverse)), rank[inverse]] = 1.0
 
         pred = np.concatenate(self.preds, axis=-1).reshape(layers * heads, -1)  # [L*H, all units]
-        hits = np.empty((n_rel, layers * heads, 2), dtype=np.int64)
-        hits[..., 0] = ((pred[:, ud] == uh).astype(np.float32) @ onehot).T.round()  # dependent -> head
-        hits[..., 1] = ((pred[:, uh] == ud).astype(np.float32) @ onehot).T.round()  # head -> dependent
         baseline = ((offsets[:, None] == np.asarray(OFFSETS)[None, :]).astype(np.float32).T @ onehot).T.round()
+        k_star = np.asarray(OFFSETS)[NEAREST_FIRST[baseline[:, NEAREST_FIRST].argmax(axis=1)]]  # [R]: the baseline offset
+        hard = onehot * (offsets != k_star[rank[inverse]])[:, None]  # [arcs, R]: the arcs whose head is not at k*
+        per = np.concatenate([onehot, hard], axis=1)  # all arcs, then hard arcs, of each relation
+        hits = np.empty((2 * n_rel, layers * heads, 2), dtype=np.int64)
+        hits[..., 0] = ((pred[:, ud] == uh).astype(np.float32) @ per).T.round()  # dependent -> head
+        hits[..., 1] = ((pred[:, uh] == ud).astype(np.float32) @ per).T.round()  # head -> dependent
+        hits = hits.reshape(2, n_rel, layers, heads, 2)
         return HeadScores(
             relations=[str(n) for n in names[order]], counts=counts[order].astype(np.int64),
-            hits=hits.reshape(n_rel, layers, heads, 2), baseline_hits=baseline.astype(np.int64),
+            hits=hits[0], baseline_hits=baseline.astype(np.int64),
+            hard_counts=hard.sum(axis=0).round().astype(np.int64), hard_hits=hits[1],
             model_name=model_name, n_sentences=len(sentences), n_words=int(sizes.sum()),
             n_skipped_arcs=int(len(ok) - ok.sum()), meta=dict(meta or {}),
         )
@@ -380,147 +287,3 @@ def score_heads(
         meta={"seconds": seconds, "batch_size": batch_size, "unreadable_sentences": total - done, "subtypes": subtypes,
               "measure": measure},
     )
-
-
-# ---------------------------------------------------------------- one sentence (the app's Dependencies page)
-
-
-@dataclass(frozen=True, eq=False)
-class SentenceHits:
-    """Every arc of one sentence against every head.
-
-    dependents, syntactic_heads:  int [A]: word indexes of each arc (arcs with a root excluded)
-    relations:          label of each arc
-    scorable:           bool [A]: both ends are in the model's input, in different units
-    hits:               bool [A, layers, heads, 2]: the head's most-attended word is the
-                        arc's other end (direction 0: dependent->head, 1: head->dependent)
-    weights:            float [A, layers, heads, 2]: attention from that end to the other
-    """
-
-    sentence: Sentence
-    alignment: Alignment
-    dependents: np.ndarray
-    syntactic_heads: np.ndarray
-    relations: list[str]
-    scorable: np.ndarray
-    hits: np.ndarray
-    weights: np.ndarray
-
-    def found(self, layer: int, head: int) -> set[tuple[int, int]]:
-        """The (looking word, looked-at word) pairs, 0-based, where that head's (0-based) most-attended
-        word is the other end of an arc: (dependent, head) for dependent->head, (head, dependent) for
-        head->dependent."""
-        found = set()
-        for d, h, (to_head, to_dependent) in zip(self.dependents.tolist(), self.syntactic_heads.tolist(),
-                                                 self.hits[:, layer, head].tolist()):
-            if to_head:
-                found.add((d, h))
-            if to_dependent:
-                found.add((h, d))
-        return found
-
-
-def sentence_hits(run, sentence: Sentence) -> SentenceHits:
-    """Score one captured run against the parse of the same text (see ``align``)."""
-    alignment = align(sentence, run)
-    att = alignment.attention(np.asarray(run.attention, dtype=np.float32))  # [L, H, U, U]
-    n_units = att.shape[-1]
-    pred = np.zeros(att.shape[:2] + (0,), dtype=np.int64)
-    if n_units:
-        masked = att.copy()
-        masked.reshape(-1, n_units * n_units)[:, :: n_units + 1] = -np.inf  # a word never predicts itself
-        pred = masked.argmax(axis=-1)
-    heads_all = np.asarray(sentence.syntactic_heads, dtype=np.int64)
-    deps = np.flatnonzero(heads_all >= 0)
-    heads = heads_all[deps]
-    ud, uh = alignment.unit_of_word[deps], alignment.unit_of_word[heads]
-    scorable = (ud >= 0) & (uh >= 0) & (ud != uh)
-    sd, sh = np.where(scorable, ud, 0), np.where(scorable, uh, 0)
-    layers, n_heads = att.shape[:2]
-    hits = np.zeros((len(deps), layers, n_heads, 2), dtype=bool)
-    weights = np.zeros((len(deps), layers, n_heads, 2), dtype=np.float32)
-    if n_units:
-        hits[..., 0] = np.moveaxis(pred[:, :, sd] == sh, -1, 0)
-        hits[..., 1] = np.moveaxis(pred[:, :, sh] == sd, -1, 0)
-        weights[..., 0] = np.moveaxis(att[:, :, sd, sh], -1, 0)
-        weights[..., 1] = np.moveaxis(att[:, :, sh, sd], -1, 0)
-    hits &= scorable[:, None, None, None]
-    weights *= scorable[:, None, None, None]
-    return SentenceHits(sentence, alignment, deps, heads, [sentence.relations[d] for d in deps], scorable, hits, weights)
-
-
-def _status(alignment: Alignment, d: int, h: int) -> str:
-    ud, uh = alignment.unit_of_word[d], alignment.unit_of_word[h]
-    if ud < 0 or uh < 0:
-        return "not in the model's input"
-    return "one model unit" if ud == uh else "ok"
-
-
-def sentence_relations(run, sentence: Sentence) -> pd.DataFrame:
-    """One row per dependency arc of ``sentence``: which heads put their maximum attention on the other end.
-
-    ``run``: ``attnviz.capture(model, sentence.text)`` (token level is exact; a word-level
-    view works too). Columns: dependent, dependent word, head, head word, relation; for
-    each direction in DIRECTIONS: the heads ("L-H", comma-separated), how many, the head
-    with the most weight on the other end and that weight; status ("ok", "one model
-    unit" when the model reads both words as one, "not in the model's input").
-    """
-    return relations_table(sentence_hits(run, sentence))
-
-
-def relations_table(sh: SentenceHits) -> pd.DataFrame:
-    """``sentence_relations`` from hits already computed (``sentence_hits``)."""
-    layers, n_heads = sh.hits.shape[1:3]
-    labels = np.asarray([head_label(layer, head) for layer in range(layers) for head in range(n_heads)])
-    flat_hits = sh.hits.reshape(len(sh.dependents), layers * n_heads, 2)
-    flat_w = sh.weights.reshape(len(sh.dependents), layers * n_heads, 2)
-    strongest = flat_w.argmax(axis=1) if len(sh.dependents) else np.zeros((0, 2), int)
-    words = sh.sentence.words
-    rows = []
-    for a, (d, h) in enumerate(zip(sh.dependents.tolist(), sh.syntactic_heads.tolist())):
-        row = {"dependent": d, "dependent word": words[d], "head": h, "head word": words[h], "relation": sh.relations[a]}
-        for k, direction in enumerate(DIRECTIONS):
-            row[f"{direction} heads"] = ", ".join(labels[flat_hits[a, :, k]])
-            row[f"{direction} n"] = int(flat_hits[a, :, k].sum())
-            row[f"{direction} strongest"] = labels[strongest[a, k]] if sh.scorable[a] else ""
-            row[f"{direction} weight"] = float(flat_w[a, strongest[a, k], k])
-        row["status"] = _status(sh.alignment, d, h)
-        rows.append(row)
-    columns = ["dependent", "dependent word", "head", "head word", "relation"] + [
-        f"{direction} {what}" for direction in DIRECTIONS for what in ("heads", "n", "strongest", "weight")
-    ] + ["status"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def best_heads_for_sentence(run, sentence: Sentence, top: int = 3, subtypes: bool = False) -> pd.DataFrame:
-    """Per relation of ``sentence``, the ``top`` heads that predict most of its arcs.
-
-    Ranked by arcs predicted (either direction), then by mean attention weight on the
-    other end; a head that predicts none of a relation's arcs is left out (so a relation
-    may have fewer than ``top`` rows, or none). Columns: relation, arcs, rank, head ("L-H"),
-    direction, predicted, share, mean weight.
-    """
-    return best_heads(sentence_hits(run, sentence), top, subtypes)
-
-
-def best_heads(sh: SentenceHits, top: int = 3, subtypes: bool = False) -> pd.DataFrame:
-    """``best_heads_for_sentence`` from hits already computed (``sentence_hits``)."""
-    layers, n_heads = sh.hits.shape[1:3]
-    rels = np.asarray([r if subtypes else base_relation(r) for r in sh.relations], dtype=object)
-    columns = ["relation", "arcs", "rank", "head", "direction", "predicted", "share", "mean weight"]
-    rows = []
-    for rel in dict.fromkeys(rels[sh.scorable].tolist()):  # relations in order of first arc
-        mask = sh.scorable & (rels == rel)
-        n = int(mask.sum())
-        hits = sh.hits[mask].sum(axis=0).reshape(-1)  # [(layer, head, direction)]
-        weight = sh.weights[mask].mean(axis=0).reshape(-1)
-        order = np.lexsort((-weight, -hits))[:top]
-        order = order[hits[order] > 0]
-        layer, head, direction = np.unravel_index(order, (layers, n_heads, 2))
-        for rank, (k, lay, hd, dr) in enumerate(zip(order, layer, head, direction), start=1):
-            rows.append({
-                "relation": rel, "arcs": n, "rank": rank, "head": head_label(int(lay), int(hd)),
-                "direction": DIRECTIONS[int(dr)], "predicted": int(hits[k]), "share": hits[k] / n,
-                "mean weight": float(weight[k]),
-            })
-    return pd.DataFrame(rows, columns=columns)

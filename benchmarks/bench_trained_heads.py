@@ -37,8 +37,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pandas as pd
 
+from attnviz.head_scores import DIRECTIONS
 from attnviz.models import TRAINED_NAME, checkpoint_info, load_trained
-from attnviz.scoring import DIRECTIONS, score_heads
+from attnviz.scoring import score_heads
 from attnviz.toygrammar import grammar
 from attnviz.toygrammar.evaluate import agreement_accuracy, random_model
 from attnviz.toygrammar.grammar import EVAL_SEED

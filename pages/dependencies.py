@@ -10,10 +10,12 @@ import attnviz
 from attnviz import figures
 from attnviz.conllu_io import read_conllu
 from attnviz.errors import CoNLLUError, ParserUnavailableError
+from attnviz.head_scores import DIRECTIONS
 from attnviz.labels import head_label
 from attnviz.measures import MeasureUnavailableError
 from attnviz.parsing import load_sample
-from attnviz.scoring import DIRECTIONS, best_heads, relations_table, score_heads, sentence_hits
+from attnviz.scoring import score_heads
+from attnviz.sentence_scores import best_heads, relations_table, sentence_hits
 from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
 from attnviz.tree import Sentence
 from components import controls, data, heavy, hosting

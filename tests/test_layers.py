@@ -27,8 +27,8 @@ LAYERS = [
     ["attnviz.capture"],  # capture
     ["attnviz.models"],  # model registry / loading
     ["attnviz.stats", "attnviz.alignment", "attnviz.conllu_io", "attnviz.parsing", "attnviz.walkthrough",
-     "attnviz.measures", "attnviz.ablation"],  # analyses
-    ["attnviz.scoring", "attnviz.erasure"],  # erasure runs its forward passes through attnviz.ablation
+     "attnviz.measures", "attnviz.ablation", "attnviz.head_scores"],  # analyses
+    ["attnviz.scoring", "attnviz.erasure", "attnviz.sentence_scores", "attnviz.evidence"],  # erasure runs its forward passes through attnviz.ablation
     ["attnviz.figures.style", "attnviz.figures.safe_text"],  # figures
     ["attnviz.figures.heatmaps", "attnviz.figures.heatmap_svg", "attnviz.figures.arcs", "attnviz.figures.matrix_csv",
      "attnviz.figures.export"],

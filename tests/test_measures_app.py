@@ -18,7 +18,8 @@ from streamlit.testing.v1 import AppTest
 import attnviz
 from attnviz.measures import FLOW_MAX_TOKENS, MEASURES, measure_run
 from attnviz.parsing import load_parser, load_sample, parse
-from attnviz.scoring import relations_table, score_heads, sentence_hits
+from attnviz.scoring import score_heads
+from attnviz.sentence_scores import relations_table, sentence_hits
 from attnviz.stats import top_links
 from components import data
 from components.state import DEFAULT_TEXT

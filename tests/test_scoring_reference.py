@@ -1,6 +1,6 @@
 """The batched corpus scorer against a plain per-sentence reference written here.
 
-``attnviz.heads.score_heads`` runs the model in padded batches and merges tokens into
+``attnviz.scoring.score_heads`` runs the model in padded batches and merges tokens into
 words with batched tensor products. This file scores the same sentences a second way,
 one sentence at a time with plain loops and numpy, following Clark et al. (2019)
 directly and deliberately NOT using attnviz's merge (``attnviz.words``) or alignment
@@ -37,8 +37,9 @@ import pytest
 
 import attnviz
 from attnviz.errors import ParserUnavailableError
+from attnviz.head_scores import OFFSETS
 from attnviz.parsing import load_sample
-from attnviz.scoring import OFFSETS, score_heads
+from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.tree import base_relation
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import attnviz
+from attnviz.head_scores import DIRECTIONS
 from attnviz.local.checkpoint import checkpoint_paths, load_checkpoint
-from attnviz.scoring import DIRECTIONS, score_heads
+from attnviz.scoring import score_heads
 from attnviz.toygrammar import grammar
 from attnviz.toygrammar.evaluate import agreement_accuracy, initial_model, random_model
 from attnviz.toygrammar.grammar import held_out_corpus
