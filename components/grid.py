@@ -7,14 +7,12 @@ invisible scatter point covers each thumbnail; clicking it selects that head.
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import attnviz
 from attnviz import figures
+from attnviz.evidence import head_credits, shipped_scores
 from attnviz.labels import head_label
 from attnviz.stats import rest_patterns
 from components.charts import chart
@@ -40,7 +38,6 @@ def _with_click_targets(fig: go.Figure, n_heads: int, head: int | None = None) -
 
 SHORT = {"previous token": "prev", "next token": "next", "self": "self", "[CLS]/[SEP] sink": "sink",
          "broad": "broad", "other": ""}
-RELATIONS_FILE = Path(attnviz.__file__).resolve().parent / "data" / "head_relations_minilm.csv"
 
 
 def _short_rest(label: str) -> str:
@@ -53,20 +50,17 @@ def _short_rest(label: str) -> str:
 
 
 @st.cache_data(show_spinner=False)
-def head_relations() -> dict[str, str]:
-    """{"2-8": "amod", ...}: the relation each head of the default model tracks best on the built-in
-    sample (``scripts/make_head_relations.py``); empty when the file is missing."""
-    try:
-        table = pd.read_csv(RELATIONS_FILE)
-    except OSError:
-        return {}
-    return dict(zip(table["head"], table["relation"]))
+def head_relations(model_name: str) -> dict[str, str]:
+    """{"2-8": "case/cop", ...}: the relations each head is credited with beyond position, passing Voita's
+    flag, by the model's shipped scores on UD EWT dev (``attnviz.evidence``); empty without shipped scores."""
+    scores = shipped_scores(model_name)
+    return {} if scores is None else {label: "/".join(rels) for label, rels in head_credits(scores).items()}
 
 
 def sublabels(run, stats, rest: list[str], model_name: str) -> list[list[str]]:
     """Second title line per thumbnail: what a sink head does apart from the sink, and for the default
-    model the relation it tracks best on the sample corpus."""
-    relations = head_relations() if model_name == attnviz.DEFAULT_MODEL else {}
+    model the relations it follows beyond position on UD EWT dev (shipped scores)."""
+    relations = head_relations(model_name) if model_name else {}
     out = []
     for layer in range(run.n_layers):
         row = []
@@ -108,7 +102,7 @@ def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: 
     rest = rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
     named = " · value-weighted" if measure == "value" else ""
     fig = figures.grid(_run.attention, labels, title=f"{model_name}{named} · all heads · {mask}",
-                       # the relations file was scored on attention weights: named under those only
+                       # the shipped scores are of attention weights: named under those only
                        sublabels=sublabels(_run, _stats, rest, model_name if measure == "attention" else ""),
                        colorbar_label=colorbar_label(measure))
     return fig, _with_click_targets(fig, _run.n_heads)
