@@ -1,6 +1,6 @@
 """The command line: ``attnviz heads`` scores every attention head against every relation.
 
-    attnviz heads --conllu FILE [--model NAME] [--limit N] [--csv OUT]
+    attnviz heads --conllu FILE [--model NAME] [--limit N] [--csv OUT] [--min-hard 50]
     attnviz heads --sample
     attnviz heads --generated 1000 --model local-trained
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from attnviz.conllu_io import read_conllu
 from attnviz.errors import CoNLLUError, ModelLoadError, ParserUnavailableError, UnsupportedModelError
+from attnviz.head_scores import MIN_HARD, TOO_FEW
 from attnviz.models import DEFAULT_MODEL, load_model
 from attnviz.parsing import load_parser, load_sample
 from attnviz.scoring import score_heads
@@ -46,6 +47,8 @@ def heads_main(argv: Sequence[str] | None = None, prog: str = "attnviz heads") -
     ap.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--min-count", type=int, default=1, metavar="N", help="show relations with at least N arcs")
+    ap.add_argument("--min-hard", type=int, default=MIN_HARD, metavar="N",
+                    help=f"credit a head beyond position only for relations with at least N hard arcs (default {MIN_HARD})")
     ap.add_argument("--subtypes", action="store_true", help="keep relation subtypes (nmod:poss) apart")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr (shown only on a terminal anyway)")
     args = ap.parse_args(argv)
@@ -58,6 +61,8 @@ def heads_main(argv: Sequence[str] | None = None, prog: str = "attnviz heads") -
         return fail("--limit must be at least 1")
     if args.batch_size < 1:
         return fail("--batch-size must be at least 1")
+    if args.min_hard < 1:
+        return fail("--min-hard must be at least 1")
     if args.generated is not None and args.generated < 1:
         return fail("--generated must be at least 1")
     try:
@@ -85,12 +90,14 @@ def heads_main(argv: Sequence[str] | None = None, prog: str = "attnviz heads") -
     print(f"input:  {source}: {scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs scored"
           + (f" ({scores.n_skipped_arcs} skipped)" if scores.n_skipped_arcs else ""))
     print(f"time:   {seconds:.1f} s ({scores.n_words / max(seconds, 1e-9):.0f} words/s)")
-    table = scores.table(args.min_count)
-    with pd.option_context("display.max_rows", None, "display.width", 200):
+    table = scores.table(args.min_count, args.min_hard)
+    with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_columns", None):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"hard arcs: the relation's arcs whose head is not at its baseline offset; beyond: the best head on those "
+          f"(\"{TOO_FEW}\" under {args.min_hard}); voita: accuracy >= baseline accuracy + 0.10 (Voita et al. 2019)")
     if args.csv:
         try:
-            scores.to_csv(args.csv, min_count=args.min_count)
+            scores.to_csv(args.csv, min_count=args.min_count, min_hard=args.min_hard)
         except OSError as exc:
             return fail(f"could not write {args.csv}: {exc.strerror or exc}")
         print(f"wrote {args.csv}", file=sys.stderr)
