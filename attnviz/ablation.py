@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attnviz.capture import pad_token_id, plan_batches
+from attnviz.capture import Encoded, pad_token_id, plan_batches
 from attnviz.errors import EmptyInputError
 from attnviz.hooks import Ablation, model_lock, record
 from attnviz.loaded import LoadedModel
@@ -107,6 +107,17 @@ def check_heads(model: LoadedModel, heads: Iterable[tuple[int, int]]) -> tuple[t
             raise ValueError(f"there is no head ({layer}, {head}) in {model.name!r}: it has {valid}")
         out.add((int(layer), int(head)))
     return tuple(sorted(out))
+
+
+def check_position(enc: Encoded, position, special_ok: bool = False) -> int:
+    """``position`` as an int if it is a token of ``enc`` (and, unless ``special_ok``, not a special token);
+    else ValueError saying which positions there are."""
+    n = len(enc.ids)
+    if not isinstance(position, (int, np.integer)) or not 0 <= position < n:
+        raise ValueError(f"position {position!r} is not a token of this text: it has tokens 0..{n - 1}")
+    if not special_ok and enc.special[position]:
+        raise ValueError(f"position {position} is {enc.tokens[position]!r}, a special token: choose a word's token")
+    return int(position)
 
 
 def final_outputs(model: LoadedModel, ids: Tensor, attention_mask: Tensor | None = None,
@@ -207,10 +218,7 @@ def head_effect(model: LoadedModel, text: str, heads: Iterable[tuple[int, int]],
     n = len(enc.ids)
     lm, mask_id = has_lm_head(model), mask_token_id(model)
     if position is not None:
-        if not isinstance(position, (int, np.integer)) or not 0 <= position < n:
-            raise ValueError(f"position {position!r} is not a token of this text: it has tokens 0..{n - 1}")
-        if enc.special[position]:
-            raise ValueError(f"position {position} is {enc.tokens[position]!r}, a special token: choose a word's token")
+        position = check_position(enc, position)
         where = [int(position)] if lm and mask_id is not None else []
         if where:
             ids[0, position] = mask_id

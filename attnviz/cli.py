@@ -4,7 +4,7 @@
     attnviz heads --sample
     attnviz heads --generated 1000 --model local-trained
 
-(``python -m attnviz.heads ...`` and ``python -m attnviz.cli heads ...`` do the same.)
+(``python -m attnviz.cli heads ...`` does the same.)
 """
 
 from __future__ import annotations

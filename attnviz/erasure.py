@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from attnviz.ablation import final_outputs, has_lm_head, mask_token_id
+from attnviz.ablation import check_position, final_outputs, has_lm_head, mask_token_id
 from attnviz.capture import plan_batches
 from attnviz.errors import EmptyInputError
 from attnviz.loaded import LoadedModel
@@ -52,10 +52,8 @@ def erasure(model: LoadedModel, text: str | Sequence[str], position: int, target
         raise EmptyInputError("The text is empty: type a sentence.")
     batch = plan_batches(model, [text])[0]
     enc = batch.encoded[0]
-    n = len(enc.ids)
-    if not isinstance(position, (int, np.integer)) or not 0 <= position < n:
-        raise ValueError(f"position {position!r} is not a token of this text: it has tokens 0..{n - 1}")
     lm = has_lm_head(model)
+    position = check_position(enc, position, special_ok=not lm)  # with an LM head, the position is masked: a word's token
     blank = mask_token_id(model)
     if blank is None:
         blank = getattr(model.tokenizer, "unk_token_id", None)
@@ -63,8 +61,6 @@ def erasure(model: LoadedModel, text: str | Sequence[str], position: int, target
         raise ValueError(f"{model.name!r}'s tokenizer has neither a mask nor an unknown token to erase words with")
     base = batch.ids.clone()
     if lm:
-        if enc.special[position]:
-            raise ValueError(f"position {position} is {enc.tokens[position]!r}, a special token: choose a word's token")
         base[0, position] = blank
     elif target is not None:
         raise ValueError(f"{model.name!r} has no LM head: erasure compares output vectors, there is no target to give")

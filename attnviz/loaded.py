@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 from torch import nn
 
-KINDS = ("encoder", "decoder", "encoder-decoder")
-
 
 @dataclass(eq=False)
 class LoadedModel:

@@ -180,7 +180,9 @@ def _encoder_with_head(source: str, config):
 
 
 def _dtype_bytes(config) -> int:
-    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    """Bytes per weight from the config's ``dtype`` (transformers 5 reads a file's ``torch_dtype`` into it;
+    asking for ``config.torch_dtype`` only prints a deprecation warning on every load)."""
+    dtype = getattr(config, "dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
     return dtype.itemsize if isinstance(dtype, torch.dtype) else 4

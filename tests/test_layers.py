@@ -38,7 +38,6 @@ LAYERS = [
     ["attnviz.toygrammar.evaluate"],
     ["attnviz.toygrammar.train"],
     ["attnviz.cli"],  # command line
-    ["attnviz.heads"],
     ["attnviz"],  # the public API re-exports everything
 ]
 RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}

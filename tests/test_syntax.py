@@ -1,4 +1,5 @@
-"""attnviz.syntax: reading CoNLL-U (and refusing bad input clearly), spaCy parsing, alignment."""
+"""attnviz.conllu_io, attnviz.parsing, attnviz.alignment and attnviz.tree: reading CoNLL-U (and refusing
+bad input clearly), spaCy parsing, alignment."""
 
 import io
 from pathlib import Path
