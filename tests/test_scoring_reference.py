@@ -18,6 +18,12 @@ directly and deliberately NOT using attnviz's merge (``attnviz.words``) or align
   a head->dependent hit when the head predicts the dependent; relation subtypes are
   stripped (``base_relation``) as ``score_heads`` does by default.
 
+The beyond-position figures are recounted from the same per-arc predictions: per relation,
+the baseline offset k* (the most frequent offset in -3..3 except 0, ties to the nearer one,
+-1 first), the hard arcs (head not at k*), their hits per head and direction, and the credited
+head (the most hard hits, ties to the lower layer, head, then dependent->head) with Voita's flag
+in exact fractions (``beyond_reference``).
+
 Counts and hits must be exactly equal per relation, layer, head and direction. Both data
 sets are part of the repository (the built-in sample, parsed by spaCy; the toy grammar's
 held-out corpus with the committed checkpoint), so this runs on every clone, with or
@@ -31,6 +37,8 @@ which word is most attended; no prediction-based score can tell it from a sum.)
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -97,7 +105,8 @@ def predictions(words_att: np.ndarray, present: list[int]) -> np.ndarray:
 
 
 def reference_scores(model, sentences, to: str = "sum", runs: dict | None = None) -> dict:
-    """Per relation: arcs, hits [layers, heads, 2], baseline hits [len(OFFSETS)]; plus totals.
+    """Per relation: arcs, hits [layers, heads, 2], baseline hits [len(OFFSETS)], and each arc as
+    (offset, hits [layers, heads, 2]) for ``beyond_reference``; plus totals.
 
     ``runs``: a dict that keeps each sentence's capture, to score the same runs again.
     """
@@ -105,6 +114,7 @@ def reference_scores(model, sentences, to: str = "sum", runs: dict | None = None
     counts: dict[str, int] = {}
     hits: dict[str, np.ndarray] = {}
     baseline: dict[str, np.ndarray] = {}
+    arcs: dict[str, list] = {}
     skipped = n_words = n_sentences = multi_piece = 0
     for sentence in sentences:
         words = list(sentence.words)
@@ -128,13 +138,13 @@ def reference_scores(model, sentences, to: str = "sum", runs: dict | None = None
                 continue
             rel = base_relation(relation)
             counts[rel] = counts.get(rel, 0) + 1
-            h = hits.setdefault(rel, np.zeros(pred.shape[:2] + (2,), dtype=np.int64))
-            h[..., 0] += pred[:, :, dep] == head  # dependent -> head
-            h[..., 1] += pred[:, :, head] == dep  # head -> dependent
+            arc_hits = np.stack([pred[:, :, dep] == head, pred[:, :, head] == dep], axis=-1)  # dependent -> head, head -> dependent
+            hits.setdefault(rel, np.zeros(pred.shape[:2] + (2,), dtype=np.int64))[...] += arc_hits
+            arcs.setdefault(rel, []).append((head - dep, arc_hits))
             b = baseline.setdefault(rel, np.zeros(len(OFFSETS), dtype=np.int64))
             if head - dep in OFFSETS:
                 b[OFFSETS.index(head - dep)] += 1
-    return {"counts": counts, "hits": hits, "baseline": baseline, "skipped": skipped, "n_words": n_words,
+    return {"counts": counts, "hits": hits, "baseline": baseline, "arcs": arcs, "skipped": skipped, "n_words": n_words,
             "n_sentences": n_sentences, "multi_piece": multi_piece}
 
 
@@ -150,6 +160,54 @@ def assert_equal_to_reference(scores, ref: dict) -> None:
                          f" reference {ref['hits'][rel][layer, head, direction]}")
         assert scores.baseline_hits[r].tolist() == ref["baseline"][rel].tolist(), rel
     assert not wrong, f"{len(wrong)} (relation, head, direction) cells differ:\n" + "\n".join(wrong[:20])
+
+
+NEAREST_FIRST = (-1, 1, -2, 2, -3, 3)
+
+
+def beyond_reference(arcs: dict[str, list], min_hard: int = 50) -> dict:
+    """From (offset, hits [layers, heads, 2]) per arc of each relation: k*, hard arcs, hard hits, and
+    the credited head as (layer, head, direction, passes) or None with fewer than ``min_hard`` hard arcs."""
+    out = {"k_star": {}, "hard_counts": {}, "hard_hits": {}, "credit": {}}
+    for rel, items in arcs.items():
+        k_star, best_n = NEAREST_FIRST[0], -1
+        for k in NEAREST_FIRST:  # the most frequent offset; a tie keeps the nearer one
+            n = sum(offset == k for offset, _ in items)
+            if n > best_n:
+                k_star, best_n = k, n
+        hard = [h for offset, h in items if offset != k_star]
+        hard_hits = sum(hard, np.zeros_like(items[0][1], dtype=np.int64))
+        all_hits = sum((h for _, h in items), np.zeros_like(items[0][1], dtype=np.int64))
+        out["k_star"][rel], out["hard_counts"][rel], out["hard_hits"][rel] = k_star, len(hard), hard_hits
+        credit, most = None, -1
+        if len(hard) >= min_hard:
+            layers, heads = hard_hits.shape[:2]
+            for layer in range(layers):
+                for head in range(heads):
+                    d = 0 if hard_hits[layer, head, 0] >= hard_hits[layer, head, 1] else 1
+                    if hard_hits[layer, head, d] > most:
+                        most = hard_hits[layer, head, d]
+                        baseline = Fraction(best_n, len(items))
+                        passes = Fraction(int(all_hits[layer, head, d]), len(items)) >= baseline + Fraction(1, 10)
+                        credit = (layer, head, d, passes)
+        out["credit"][rel] = credit
+    return out
+
+
+def assert_beyond_equal_to_reference(scores, ref: dict, min_hard: int = 50) -> dict:
+    """hard arcs, hard hits, k* and credits of ``scores`` equal ``beyond_reference`` of the plain recount."""
+    beyond = beyond_reference(ref["arcs"], min_hard)
+    offsets, _ = scores.best_baseline()
+    assert dict(zip(scores.relations, offsets.tolist())) == beyond["k_star"]
+    assert dict(zip(scores.relations, scores.hard_counts.tolist())) == beyond["hard_counts"]
+    for r, rel in enumerate(scores.relations):
+        assert scores.hard_hits[r].tolist() == beyond["hard_hits"][rel].tolist(), rel
+    credits = {c.relation: (c.layer, c.head, c.direction, c.passes) for c in scores.credits(min_hard)}
+    assert credits == {rel: c for rel, c in beyond["credit"].items() if c is not None}
+    for c in scores.credits(min_hard):
+        assert c.hard_arcs == beyond["hard_counts"][c.relation] and c.baseline_offset == beyond["k_star"][c.relation]
+        assert c.beyond == beyond["hard_hits"][c.relation][c.layer, c.head, c.direction] / c.hard_arcs
+    return beyond
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +226,8 @@ def test_batched_scores_of_the_sample_with_minilm_equal_the_reference(minilm, sa
     assert ref["multi_piece"] >= 5, "the sample must have words of several word pieces, or sum vs mean is untested"
     assert scores.n_arcs > 500 and scores.hits.sum() > 0
     assert_equal_to_reference(scores, ref)
+    beyond = assert_beyond_equal_to_reference(scores, ref, min_hard=20)  # the sample is small: 20 hard arcs
+    assert sum(c is not None for c in beyond["credit"].values()) >= 3 and 0 < scores.hard_counts.sum() < scores.n_arcs
     # The data can tell "to a word = sum of its pieces" from "= mean": scores built with the
     # mean differ from the batched ones, so a batched path that averaged would fail above.
     mean_ref = reference_scores(minilm, sample_sentences, to="mean", runs=runs)
@@ -182,3 +242,6 @@ def test_batched_scores_of_the_toy_corpus_with_the_trained_model_equal_the_refer
     ref = reference_scores(model, sentences)
     assert scores.n_sentences == 200 and scores.n_arcs > 500 and scores.hits.sum() > 0
     assert_equal_to_reference(scores, ref)
+    beyond = assert_beyond_equal_to_reference(scores, ref)
+    # the grammar's determiners and subjects: found by their heads beyond position (see test_beyond_position.py)
+    assert beyond["credit"]["det"][:2] == (2, 0) and beyond["credit"]["nsubj"][:2] == (2, 1)
