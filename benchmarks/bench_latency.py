@@ -40,16 +40,11 @@ SENTENCE = ("the farmer who lived near the river sold his three brown horses to 
             "from the next village")  # 20 words
 assert len(SENTENCE.split()) == 20
 
-CLICK_TARGET = """(idx) => {
-  const gd = document.querySelector('.st-key-heads_grid .js-plotly-plot');
-  const t = gd._fullData[idx];
-  const axis = (ref, letter) => gd._fullLayout[letter + 'axis' + ref.slice(1)];
-  const g = [...gd.querySelectorAll('g.trace.scatter')].find(n => n.__data__ && n.__data__[0] && n.__data__[0].trace.index === idx);
-  if (g) g.scrollIntoView({block: 'center', inline: 'center'});  // the thumbnail in view, as a person scrolls to it
-  const xa = axis(t.xaxis, 'x'), ya = axis(t.yaxis, 'y');
-  const box = gd.getBoundingClientRect();
-  return {x: box.left + xa._offset + xa.c2p(t.x[0]), y: box.top + ya._offset + ya.c2p(t.y[0])};
-}"""
+#: In-page JavaScript, in files of its own (linted by eslint): the grid's click target is shared with tests/e2e.
+HERE = Path(__file__).resolve().parent
+CLICK_TARGET = (HERE.parent / "tests" / "e2e" / "js" / "grid_click_target.js").read_text(encoding="utf-8")
+#: Defines window.__arcs(), __heatmapDrawn() and __explorerDrawn() in the page (see the file).
+HELPERS = (HERE / "js" / "latency_helpers.js").read_text(encoding="utf-8")
 
 
 def free_port() -> int:
@@ -88,29 +83,6 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-#: In-page helpers, defined once per page. The arc view lives in a component's shadow root under
-#: ``.st-key-explorer_arcs``; the explorer's heatmap is an SVG in the same kind of component (up to 64
-#: tokens) or a plotly chart (earlier versions, longer inputs): either counts once it is drawn.
-HELPERS = """() => {
-  const shadow = (key) => { const host = document.querySelector(`.st-key-${key} [data-testid="stBidiComponentIsolated"]`);
-                            return host && host.shadowRoot; };
-  window.__arcs = () => {
-    const root = shadow('explorer_arcs');
-    if (!root) return {tokens: [], arcs: ''};
-    return {tokens: [...root.querySelectorAll('text.token')].map(t => t.textContent),
-            arcs: [...root.querySelectorAll('path.arc')].map(p => p.dataset.from + '>' + p.dataset.to + ':' + p.dataset.weight).join(' ')};
-  };
-  window.__heatmapDrawn = () => {
-    const box = document.querySelector('.st-key-explorer_heatmap');
-    if (!box) return false;
-    const gd = box.querySelector('.js-plotly-plot');
-    if (gd) return !!(box.querySelector('.main-svg') && gd.layout && gd.layout.title);
-    const root = shadow('explorer_heatmap');
-    return !!(root && root.querySelector('g.cells rect'));
-  };
-}"""
 
 
 def wait_in_page(page, predicate: str, arg=None, timeout: float = 60.0) -> None:
@@ -197,9 +169,7 @@ def in_app_samples(browser, root: Path, repeat: int, actions: tuple[str, ...] = 
             target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)  # after the scroll
             t0 = time.perf_counter()
             page.mouse.click(target["x"], target["y"])
-            wait_in_page(page, """() => { const h = document.querySelector('h1');
-                return h && h.innerText === 'Attention explorer' && window.__arcs().tokens.length > 0
-                       && window.__heatmapDrawn(); }""")
+            wait_in_page(page, "() => window.__explorerDrawn()")
             yield "grid", time.perf_counter() - t0
         page.close()
     finally:

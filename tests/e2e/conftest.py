@@ -150,16 +150,14 @@ def browser():
         b.close()
 
 
+def page_js(name: str) -> str:
+    """A page probe from ``tests/e2e/js/`` (one JavaScript function expression, for ``page.evaluate``)."""
+    return (Path(__file__).parent / "js" / f"{name}.js").read_text(encoding="utf-8")
+
+
 #: An SVG heatmap (``attnviz.figures.heatmap_svg``, inside the component's shadow root under ``.st-key-{key}``)
 #: as drawn: its cells' values, row labels and title; null while there is none.
-HEATMAP_SVG_JS = """(key) => {
-  const host = document.querySelector(`.st-key-${key} [data-testid="stBidiComponentIsolated"]`);
-  const root = host && host.shadowRoot, g = root && root.querySelector('g.cells');
-  if (!g) return null;
-  return {rows: +g.dataset.rows, cols: +g.dataset.cols, w: [...g.querySelectorAll('rect')].map(r => r.dataset.w),
-          labels: [...root.querySelectorAll('text.row')].map(t => t.textContent),
-          title: (root.querySelector('text.title') || {}).textContent || ''};
-}"""
+HEATMAP_SVG_JS = page_js("heatmap_svg")
 
 
 def svg_cells(drawn: dict | None) -> np.ndarray | None:
@@ -372,13 +370,12 @@ class App:
 
     def plot(self, key: str = "explorer_heatmap") -> dict:
         """data/layout of a keyed plotly chart, read from the page."""
-        return self.page.evaluate(
-            """(key) => { const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-                 if (!gd || !gd.data) return null;
-                 return {data: gd.data.map(t => ({type: t.type, z: t.z})),
-                         yticks: gd.layout.yaxis && gd.layout.yaxis.ticktext,
-                         xticks: gd.layout.xaxis && gd.layout.xaxis.ticktext,
-                         title: gd.layout.title && gd.layout.title.text}; }""", key)
+        return self.page.evaluate(page_js("plotly_chart"), key)
+
+    def grid_click_target(self, trace: int) -> dict:
+        """The all-heads grid's click target ``trace`` (an invisible scatter point), scrolled into view:
+        its type, customdata, hovertemplate and pixel position x, y (shared with benchmarks/bench_latency.py)."""
+        return self.page.evaluate(page_js("grid_click_target"), trace)
 
     def heatmap_svg(self, key: str = "explorer_heatmap") -> dict | None:
         """An SVG heatmap (``attnviz.figures.heatmap_svg``, inside the component's shadow root) as drawn:
@@ -434,33 +431,7 @@ class App:
     def injected(self, marker: str = "alert(1)") -> list[str]:
         """Live <img>/<script>/<iframe>/javascript: links made from a payload, and images or frames from
         another origin, in the document and every open shadow root (the arcs component mounts in one)."""
-        return self.page.evaluate(
-            """(marker) => {
-                 const found = [];
-                 const visit = (root) => {
-                   for (const el of root.querySelectorAll('*')) {
-                     const tag = el.localName;
-                     if (tag === 'img' && (el.getAttribute('src') === 'x' || (el.getAttribute('onerror') || '').includes(marker)))
-                       found.push('img: ' + el.outerHTML.slice(0, 120));
-                     if (tag === 'script' && (el.textContent.includes(marker) || (el.getAttribute('src') || '').startsWith('javascript:')))
-                       found.push('script: ' + el.outerHTML.slice(0, 120));
-                     if (tag === 'iframe' && (el.getAttribute('srcdoc') || '').includes(marker))
-                       found.push('iframe: ' + el.outerHTML.slice(0, 120));
-                     if ((tag === 'img' || tag === 'iframe' || tag === 'image') && el.getAttribute('src')) {
-                       const url = new URL(el.getAttribute('src'), location.href);  // nothing is loaded from elsewhere
-                       if (url.protocol !== 'data:' && url.origin !== location.origin) found.push(`${tag} from ${url.href}`);
-                     }
-                     for (const attr of el.getAttributeNames()) {
-                       const v = el.getAttribute(attr) || '';
-                       if (attr.startsWith('on') && v.includes(marker)) found.push(`${tag}[${attr}]`);
-                       if (/href|src|action/.test(attr) && /^\\s*javascript:/i.test(v)) found.push(`${tag}[${attr}=${v.slice(0, 60)}]`);
-                     }
-                     if (el.shadowRoot) visit(el.shadowRoot);
-                   }
-                 };
-                 visit(document);
-                 return found;
-               }""", marker)
+        return self.page.evaluate(page_js("injected_markup"), marker)
 
     # -- after the test
     def screenshot(self, name: str) -> Path:

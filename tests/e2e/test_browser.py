@@ -94,30 +94,14 @@ def test_the_look_ahead_mask_empties_the_upper_triangle(app, reference):
     assert query(app).get("mask") == "on"
 
 
-CLICK_TARGET = """(idx) => {
-  // the invisible scatter point of trace idx: scroll it into view, then its pixel position
-  // from the plotly axes of its subplot (x/y axis _offset + c2p of the point's data coordinates)
-  const gd = document.querySelector('.st-key-heads_grid .js-plotly-plot');
-  const t = gd._fullData[idx];
-  const axis = (ref, letter) => gd._fullLayout[letter + 'axis' + ref.slice(1)];
-  const g = [...gd.querySelectorAll('g.trace.scatter')].find(n => n.__data__ && n.__data__[0] && n.__data__[0].trace.index === idx);
-  if (g) g.scrollIntoView({block: 'center', inline: 'center'});
-  const xa = axis(t.xaxis, 'x'), ya = axis(t.yaxis, 'y');
-  const box = gd.getBoundingClientRect();
-  return {type: t.type, customdata: t.customdata[0], x: box.left + xa._offset + xa.c2p(t.x[0]),
-          y: box.top + ya._offset + ya.c2p(t.y[0]), hovertemplate: t.hovertemplate};
-}"""
-
-
 def test_the_all_heads_grid_opens_a_head_in_the_explorer(app, reference):
     app.open("heads")
     assert app.page.locator("h1").first.inner_text() == "All heads"
     app.page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg")
-    n_heatmaps = app.page.evaluate(
-        "() => document.querySelector('.st-key-heads_grid .js-plotly-plot').data.filter(t => t.type === 'heatmap').length")
+    n_heatmaps = sum(trace["type"] == "heatmap" for trace in app.plot("heads_grid")["data"])
     assert n_heatmaps == 72
     layer, head = 5, 9  # 1-based; its click target is trace 72 + (layer-1)*12 + (head-1)
-    target = app.page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)
+    target = app.grid_click_target(72 + (layer - 1) * 12 + head - 1)
     assert target["type"] == "scatter" and target["customdata"] == [layer - 1, head - 1]
     app.page.mouse.move(target["x"], target["y"])
     hover = app.page.locator(".st-key-heads_grid .hoverlayer")
