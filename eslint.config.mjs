@@ -1,0 +1,23 @@
+// eslint flat config for attnviz's JavaScript: eslint's recommended rules, browser globals.
+//   components/js/   the app's views: ES modules (Streamlit imports the default export)
+//   tests/e2e/js/    page probes: one function expression each, for playwright's page.evaluate
+//   benchmarks/js/   the latency benchmark's in-page helpers, the same way
+import js from "@eslint/js";
+import globals from "globals";
+
+export default [
+  {ignores: ["node_modules/", "test-artifacts/", ".venv/", "build/"]},
+  js.configs.recommended,
+  {
+    files: ["components/js/**/*.js"],
+    languageOptions: {ecmaVersion: 2022, sourceType: "module", globals: globals.browser},
+  },
+  {
+    files: ["tests/**/*.js", "benchmarks/**/*.js"],
+    languageOptions: {ecmaVersion: 2022, sourceType: "script", globals: globals.browser},
+  },
+  {
+    files: ["eslint.config.mjs"],
+    languageOptions: {ecmaVersion: 2022, sourceType: "module", globals: globals.node},
+  },
+];
