@@ -14,9 +14,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from attnviz.measures import MEASURES
 from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 
-DEFAULT_TEXT = "heavy snow makes driving more difficult"
+#: The first screen's sentence: its relations (advmod, obj, case) are followed by three different heads of the
+#: default model, each credited on UD EWT dev beyond position (components/head_strip.py).
+DEFAULT_TEXT = "heavy snow often closes the roads to the village"
 EXAMPLES = {
     "heavy snow": DEFAULT_TEXT,
+    "driving": "heavy snow makes driving more difficult",
     "relative clause": "the dogs that the cat sees run fast",
     "toy grammar": "the heavy snow makes the driving more difficult",
     "long subject": "The keys to the old cabinet in the hallway are missing.",
@@ -42,7 +45,7 @@ URL_SEED = "_url_seed"
 class ViewState:
     text: str = DEFAULT_TEXT
     model: str = DEFAULT_MODEL
-    layer: int = 1  # 1-based
+    layer: int = 3  # 1-based; 3-1: the default model's object head (follows obj on UD EWT dev beyond position)
     head: int = 1  # 1-based
     all_heads: bool = False  # overlay every head of the layer
     causal: bool = False  # look-ahead mask
@@ -151,14 +154,17 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
 
 
 def fit(state: ViewState, n_layers: int, n_heads: int) -> tuple[ViewState, list[str]]:
-    """Clamp layer and head to the model's size, with a notice for each change."""
-    notices, layer, head = [], state.layer, state.head
+    """Clamp layer and head to the model's size, with a notice for each change the person asked for
+    (the default head is the default model's: a smaller model quietly starts at its nearest head)."""
+    notices, layer, head, default = [], state.layer, state.head, ViewState()
     if not 1 <= layer <= n_layers:
         layer = min(max(layer, 1), n_layers)
-        notices.append(f"This model has {n_layers} layers; showing layer {layer} instead of {state.layer}.")
+        if state.layer != default.layer:
+            notices.append(f"This model has {n_layers} layers; showing layer {layer} instead of {state.layer}.")
     if not 1 <= head <= n_heads:
         head = min(max(head, 1), n_heads)
-        notices.append(f"This model has {n_heads} heads per layer; showing head {head} instead of {state.head}.")
+        if state.head != default.head:
+            notices.append(f"This model has {n_heads} heads per layer; showing head {head} instead of {state.head}.")
     return replace(state, layer=layer, head=head), notices
 
 

@@ -10,6 +10,7 @@ from components.arcs import arc_view, heatmap_view
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.head_off import head_off_view
+from components.head_strip import head_strip
 from components.kinds import explorer_view  # seq2seq
 from components.links import heads_linking_view
 from components.measures import colorbar_label, file_tag, mixes_heads, value_label
@@ -29,6 +30,8 @@ if explorer_view(view, text, weights_run):  # seq2seq: target, kind of attention
     controls.write_url(view)
     st.stop()
 n_tokens = len(weights_run.tokens)
+# the claim, under the sentence box: filled last, so a first parser load never holds up the views below
+strip_slot = st.container()
 
 HEATMAP_TITLE = {"attention": "Heatmap, head {head}", "value": "Heatmap, head {head}",
                  "rollout": "Heatmap, rollout up to layer {layer}", "flow": "Heatmap, flow to layer {layer}"}
@@ -86,7 +89,7 @@ def head_views() -> None:
     long_input = figures.auto_layout(run.tokens) == "columns"
     left, right = st.columns([2, 3] if long_input else [1, 1], gap="large")
     with left:
-        st.subheader("Dependency arcs")
+        st.subheader("Attention links")
         c1, c2 = st.columns(2)
         with c1:
             top_k = controls.top_k_control()
@@ -171,5 +174,9 @@ if (picked := heads_linking_view(ranked, key="link", value_label=value_label(ran
     st.session_state["_scroll_arcs"] = st.session_state.get("_scroll_count", 0) + 1
     st.session_state["_scroll_count"] = st.session_state["_scroll_arcs"]
     controls.open_in_explorer(*picked)
+
+with strip_slot:
+    if (clicked := head_strip(view.state.model, text, weights_run, f"{view.state.layer}-{view.state.head}")) is not None:
+        controls.open_in_explorer(*clicked)
 
 controls.write_url(view)

@@ -25,13 +25,15 @@ LONG = ("The committee that the senator who the journalists had criticised appoi
         "rejected the proposal because the budget was far too small for such an ambitious public project")
 #: (file, path, what to wait for, text to scroll to the top or None[, sidebar text to scroll to the top])
 SHOTS = [
-    ("explorer.png", "/", "text.token", "Dependency arcs"),
-    ("explorer-long.png", "/?text=" + quote(LONG), "text.token", "Dependency arcs"),
+    ("explorer.png", "/", ".attnviz-strip .card svg text", None),  # the first screen, as a visitor sees it
+    ("explorer-views.png", "/", "text.token", "Attention links"),
+    ("explorer-long.png", "/?text=" + quote(LONG), "text.token", "Attention links"),
     ("all-heads.png", "/heads", ".st-key-heads_grid .main-svg", "Each thumbnail is one head"),
     ("dependencies.png", "/dependencies", ".st-key-dep_head text.token", "Dependency tree"),
     ("walkthrough.png", "/walkthrough", ".st-key-wt_enc_trained .main-svg", "6. Encoder and decoder"),
     # head 2-10 puts most of its weight on [CLS]; value-weighted, "makes" looks at "snow"
-    ("explorer-value.png", "/?measure=value&layer=2&head=10", "text.token", "Dependency arcs", "Hide special tokens"),
+    ("explorer-value.png", "/?measure=value&layer=2&head=10&text=" + quote("heavy snow makes driving more difficult"), "text.token",
+     "Attention links", "Hide special tokens"),
     ("all-heads-rollout.png", "/heads?measure=rollout", ".st-key-heads_grid .main-svg", "Rollout and flow mix the heads",
      "Hide special tokens"),
 ]

@@ -17,8 +17,9 @@ from attnviz.parsing import load_parser, load_sample
 from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import data  # the same process-wide caches the app uses
-from components.state import DEFAULT_TEXT
 from tests.apptest import APP, app, assert_clean, component_svg, decode, explorer_heatmap, figures, strongest_links, svg_heatmap
+
+SNOW = "heavy snow makes driving more difficult"  # one head links "makes" to "snow", another to "difficult"
 
 
 def heatmap(at: AppTest) -> np.ndarray:
@@ -33,8 +34,8 @@ def test_explorer_default_view(minilm):
     at = app()
     assert_clean(at)
     table = links(at)
-    assert table["token"].tolist() == ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
-    expected = attnviz.capture(minilm, "heavy snow makes driving more difficult").head(0, 0)
+    assert table["token"].tolist() == ["[CLS]", "heavy", "snow", "often", "closes", "the", "roads", "to", "the", "village", "[SEP]"]
+    expected = attnviz.capture(minilm, "heavy snow often closes the roads to the village").head(2, 0)  # 3-1, the object head
     assert np.allclose(heatmap(at), expected, atol=1e-6)
     assert dict(at.query_params) == {}
     assert len(at.get("download_button")) == 5  # arcs PNG/SVG, heatmap PNG/SVG/CSV
@@ -46,12 +47,12 @@ def test_sentence_layer_head_and_mask_change_what_is_shown(minilm):
     at.text_area(key="text").set_value("the dogs that the cat sees run fast").run()
     assert_clean(at)
     assert links(at)["token"].tolist()[1:4] == ["the", "dogs", "that"]
-    at.slider(key="layer").set_value(3).run()
+    at.slider(key="layer").set_value(4).run()
     at.slider(key="head").set_value(4).run()
     shown = heatmap(at)
-    expected = attnviz.capture(minilm, "the dogs that the cat sees run fast").head(2, 3)
+    expected = attnviz.capture(minilm, "the dogs that the cat sees run fast").head(3, 3)
     assert np.allclose(shown, expected, atol=1e-6) and shown.shape != first.shape
-    assert at.query_params["layer"] == "3" and at.query_params["head"] == "4"
+    assert at.query_params["layer"] == "4" and at.query_params["head"] == "4"
     at.toggle(key="causal").set_value(True).run()
     masked = heatmap(at)
     assert (np.triu(masked, 1) == 0).all() and not (np.triu(shown, 1) == 0).all()
@@ -99,7 +100,7 @@ def test_local_transformer():
     at = app(model="local", layer="2", head="4")
     assert_clean(at)
     assert at.slider(key="layer").value == 2 and at.slider(key="head").value == 4
-    assert links(at)["token"].tolist() == ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
+    assert links(at)["token"].tolist() == ["[CLS]", "heavy", "snow", "often", "closes", "the", "roads", "to", "the", "village", "[SEP]"]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\u200b\u200b"])
@@ -153,14 +154,14 @@ def strongest_heads(run: attnviz.Run, query: int, key: int, n: int) -> list[str]
 
 
 def test_which_heads_link_two_tokens(minilm):
-    at = app()
+    at = app(text=SNOW)
     assert_clean(at)
     # defaults: the middle word and the last one ("makes" -> "difficult")
     assert (at.selectbox(key="link_from").value, at.selectbox(key="link_to").value) == (3, 6)
     table = next(df.value for df in at.dataframe if "rank" in df.value.columns)
     assert table["weight"].is_monotonic_decreasing and len(table) == 12
     assert table["label"].iloc[0] == "2-8"  # regression snapshot: the value this code gave when the test was written
-    run = attnviz.capture(minilm, DEFAULT_TEXT)
+    run = attnviz.capture(minilm, SNOW)
     assert run.tokens[3] == "makes" and run.tokens[6] == "difficult"
     assert table["label"].tolist() == strongest_heads(run, 3, 6, 12)  # independent of attnviz.stats
     assert np.allclose(table["weight"], np.sort(run.attention[:, :, 3, 6], axis=None)[::-1][:12], atol=1e-6)
@@ -266,7 +267,7 @@ def test_without_a_browser_the_app_works_and_says_how_to_enable_export(monkeypat
 
 def test_dependencies_page_for_the_typed_sentence():
     at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params["layer"], at.query_params["head"] = "3", "9"
+    at.query_params["layer"], at.query_params["head"], at.query_params["text"] = "3", "9", SNOW
     at.switch_page("pages/dependencies.py").run()
     assert_clean(at)
     relations = next(df.value for df in at.dataframe if "relation" in df.value.columns and "status" in df.value.columns)
@@ -341,12 +342,12 @@ def test_trained_local_model_and_the_generated_corpus():
 
 
 def test_the_view_survives_page_switches():
-    at = app(model="local-trained", layer="3", head="2", mask="on", text="the dogs run")
+    at = app(model="local-trained", layer="2", head="2", mask="on", text="the dogs run")
     for page in ("pages/heads.py", "pages/walkthrough.py", "pages/dependencies.py", "pages/explorer.py"):
         at.switch_page(page).run()
         assert_clean(at)
         assert at.session_state["model"] == "local-trained" and at.session_state["causal"] is True
-        assert (at.session_state["layer"], at.session_state["head"]) == (3, 2)
+        assert (at.session_state["layer"], at.session_state["head"]) == (2, 2)
         assert at.session_state["text"] == "the dogs run"
-    assert at.selectbox(key="model_choice").value == "local-trained" and at.slider(key="layer").value == 3
-    assert dict(at.query_params) == {"text": "the dogs run", "model": "local-trained", "layer": "3", "head": "2", "mask": "on"}
+    assert at.selectbox(key="model_choice").value == "local-trained" and at.slider(key="layer").value == 2
+    assert dict(at.query_params) == {"text": "the dogs run", "model": "local-trained", "layer": "2", "head": "2", "mask": "on"}

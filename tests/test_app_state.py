@@ -85,7 +85,7 @@ def test_widget_values_survive_page_switches_both_ways():
 
 
 def test_the_walkthrough_keeps_the_view_in_the_url():
-    params = {"text": TEXT, "model": attnviz.LOCAL_TRAINED, "layer": "3", "head": "2", "level": "word"}
+    params = {"text": TEXT, "model": attnviz.LOCAL_TRAINED, "layer": "2", "head": "2", "level": "word"}
     at = AppTest.from_file(APP, default_timeout=180)
     for key, value in params.items():
         at.query_params[key] = value
@@ -173,7 +173,7 @@ def test_cached_runs_are_read_only_and_the_pages_still_work(minilm):
     at.query_params["text"] = text
     at.run()
     assert_clean(at)
-    assert np.array_equal(heatmap(at), run.attention[0, 0])
+    assert np.array_equal(heatmap(at), run.attention[2, 0])  # the default head, 3-1
     for page in ("pages/heads.py", "pages/dependencies.py", "pages/walkthrough.py", "pages/explorer.py"):
         at.switch_page(page).run()
         assert_clean(at)

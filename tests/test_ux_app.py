@@ -46,7 +46,7 @@ def test_top_links_leave_out_masked_and_zero_keys():
 
 def test_the_chosen_link_tokens_are_in_the_url_and_restored_from_it():
     """Bug 7: the chosen pair was not in the URL."""
-    at = assert_clean(app())
+    at = assert_clean(app(text="heavy snow makes driving more difficult"))
     at.selectbox(key="link_to").set_value(2).run()
     assert at.query_params["to"] == "2" and at.query_params["from"] == "3"
     again = assert_clean(app(**{"from": "4", "to": "1"}))
