@@ -44,7 +44,6 @@ function layoutWords(root, words) {
 }
 
 function curve(x1, x2, y, height, up) {
-  const mid = (x1 + x2) / 2;
   const dy = up ? -height : height;
   return `M ${x1} ${y} C ${x1} ${y + dy}, ${x2} ${y + dy}, ${x2} ${y}`;
 }
