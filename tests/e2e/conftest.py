@@ -388,8 +388,7 @@ class App:
         drawn = self.heatmap_svg(key)
         if drawn is not None:
             return svg_cells(drawn)
-        return decode_z(self.page.evaluate(
-            "(key) => document.querySelector(`.st-key-${key} .js-plotly-plot`).data[0].z", key))
+        return decode_z(self.plot(key)["data"][0]["z"])
 
     def texts(self, testid: str) -> list[str]:
         """innerText of every element with that data-testid (stAlert, stWarning...)."""
