@@ -27,6 +27,7 @@ from attnviz.sentence_scores import EVIDENCE_COLUMNS, sentence_evidence, sentenc
 from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.tree import base_relation
 from attnviz.ud_relations import to_ud
+from components.grid import head_relations
 
 TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
 ARRAYS = ("counts", "hits", "baseline_hits", "hard_counts", "hard_hits")
@@ -171,6 +172,12 @@ def test_head_credits_of_the_shipped_scores():
     assert credits["3-1"] == ["obj"]  # 74% of obj arcs, 70% of the hard ones, baseline 36%
     assert all(c.relation in credits[c.label] for c in passing)
     assert head_credits(scores, min_hard=10**6) == {}
+
+
+def test_the_grid_labels_heads_from_the_shipped_evidence():
+    labels = head_relations(attnviz.DEFAULT_MODEL)
+    assert labels["3-1"] == "obj" and labels == {k: "/".join(v) for k, v in head_credits(shipped_scores(attnviz.DEFAULT_MODEL)).items()}
+    assert head_relations("another/model") == {}
 
 
 @pytest.mark.slow
