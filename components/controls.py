@@ -9,8 +9,6 @@ the URL, so a copied link reopens exactly this view.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, fields, replace
 
 import streamlit as st
@@ -20,7 +18,9 @@ from attnviz import LoadedModel, Run
 from attnviz.measures import MEASURES, MeasureUnavailableError
 from components import data, hosting
 from components import measures as measure_names
+from components.app_settings import settings
 from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
+from components.markdown import literal
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, URL_EXTRA, URL_SEED, ViewState, fit, parse
 
 OTHER = "__other__"
@@ -34,19 +34,6 @@ _KEYS = [f.name for f in fields(ViewState)]
 #: (Streamlit's own ``persist_state="session"`` carried them in a browser but not under
 #: AppTest's ``switch_page``, so page switches could not be tested with it; it is not used.)
 SHARED_KEYS = ("model_choice", "custom_model", *_KEYS)
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~:$&@])")
-_AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?=://)|(?=@)")  # where Markdown would start a bare link
-
-
-def literal(text: str) -> str:
-    """``text`` for st.warning/st.error (which render Markdown) shown as typed.
-
-    Notices quote values from the link and model names; unescaped, a link could put images
-    (fetched from any host), links, LaTeX or coloured text into the page. Markdown's active
-    characters are backslash-escaped (quotes, ``=``, ``-``, ``.`` and ``/`` stay as they are),
-    and an invisible word joiner (U+2060) keeps ``www.``, ``://`` and ``@`` from becoming links.
-    """
-    return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub("\u2060", str(text)))
 
 
 @dataclass(frozen=True)
@@ -76,22 +63,6 @@ class View:
     def title(self) -> str:
         """Model, layer, head and mask: the title of exported images."""
         return f"{self.state.model.split('/')[-1]} · {self.short_title}"
-
-
-def settings() -> hosting.Settings:
-    """Hosted mode and its allowed models, from the environment. On Community Cloud they come from
-    the app's secrets: Streamlit copies root-level string and number secrets into the environment
-    once it reads them; a TOML boolean (``ATTNVIZ_HOSTED = true``) or a list of models is read here."""
-    env = dict(os.environ)
-    try:
-        if st.secrets.load_if_toml_exists():
-            for key in (hosting.HOSTED_ENV, hosting.MODELS_ENV):
-                if key in st.secrets and key not in env:
-                    value = st.secrets[key]
-                    env[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-    except Exception:  # noqa: BLE001 - a broken secrets file must not take the app down
-        pass
-    return hosting.settings(env)
 
 
 def model_options(hosted: hosting.Settings) -> dict[str, str]:
@@ -226,7 +197,7 @@ def measure_control(sb) -> str:
     m = MEASURES[measure]
     sb.caption(f"{literal(m.explanation)} ([{literal(m.paper)}]({m.url}))")
     if measure_names.mixes_heads(measure):
-        sb.caption(f"{m.label.split(' ')[0].capitalize()} mixes every head of the layers: the Head slider and "
+        sb.caption(f"{m.name.capitalize()} mixes every head of the layers: the Head slider and "
                    f"“All heads of the layer” do not apply (head {st.session_state.get('head', 1)} is kept for the "
                    "other measures).")
     return measure
@@ -331,7 +302,7 @@ def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View
     text = sentence_box()
     run = captured(view, text)
     if run is None:
-        write_url(view)
+        write_url()
         st.stop()
     return view, text, run
 
@@ -345,12 +316,11 @@ def open_in_explorer(layer: int, head: int) -> None:
     st.switch_page("pages/explorer.py", query_params=params)
 
 
-def write_url(view: View | None = None) -> None:
+def write_url() -> None:
     """Mirror the view in the URL so that a copied link restores it; remember it for other pages.
 
-    Every page ends its run with this. The view is read from the session state (``view`` is
-    accepted for the pages that have one), so a page without the sidebar, such as the
-    walk-through, keeps the text, model, layer and head in the URL too.
+    Every page ends its run with this. The view is read from the session state, so a page without
+    the sidebar, such as the walk-through, keeps the text, model, layer and head in the URL too.
     """
     # a page's own parameters (the explorer's link pair) are set during its full run and kept for its
     # fragments' reruns (navigation.run_app clears them when a full run starts)

@@ -16,7 +16,7 @@ from attnviz.evidence import head_credits, shipped_scores
 from attnviz.labels import head_label
 from attnviz.stats import rest_patterns
 from components.charts import chart
-from components.measures import MEASURES, colorbar_label, mixes_heads
+from components.measures import colorbar_label, mixes_heads, name
 
 
 def _with_click_targets(fig: go.Figure, n_heads: int, head: int | None = None) -> go.Figure:
@@ -94,13 +94,13 @@ def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: 
         patterns = _stats["pattern"].replace(SHORT).tolist()
         n = _run.n_layers
         fig = figures.grid(_run.attention.transpose(1, 0, 2, 3), [patterns], names=[[f"layer {k + 1}" for k in range(n)]],
-                           title=f"{model_name} · {MEASURES[measure].label.split(' ')[0]} up to each layer (all heads) · {mask}",
+                           title=f"{model_name} · {name(measure)} up to each layer (all heads) · {mask}",
                            thumb=LAYER_THUMB, colorbar_label=colorbar_label(measure))
         fig.update_annotations(font=dict(size=12))  # a few big maps: titles a size up from the thumbnails'
         return fig, _with_click_targets(fig, n, head=head)
     labels = _stats.pivot(index="layer", columns="head", values="pattern").replace(SHORT).to_numpy().tolist()
     rest = rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
-    named = " · value-weighted" if measure == "value" else ""
+    named = f" · {name(measure)}" if name(measure) else ""
     fig = figures.grid(_run.attention, labels, title=f"{model_name}{named} · all heads · {mask}",
                        # the shipped scores are of attention weights: named under those only
                        sublabels=sublabels(_run, _stats, rest, model_name if measure == "attention" else ""),

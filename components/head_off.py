@@ -1,7 +1,7 @@
 """"Switch this head off": run the text again without one head and show what changes
-(``attnviz.ablation.head_effect``). Not wired into a page here; a page calls
+(``attnviz.ablation.head_effect``). The explorer shows it under a single head's views:
 
-    head_off_view(model, run, layer, head, key="explorer-head-off")
+    head_off_view(model, run, layer, head, key="explorer_head_off")
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from typing import Any
 
 import streamlit as st
 
-from components.controls import literal
 from components.jobs import JOBS, Job, QueueFull
+from components.markdown import literal
 
 POLL_SECONDS = 0.2
 MAX_SHARED = 8

@@ -39,7 +39,7 @@ import attnviz
 from attnviz import LoadedModel, Run, figures
 from attnviz.figures.cross import cross_svg
 from attnviz.labels import head_label
-from attnviz.measures import MeasureUnavailableError, measure_run
+from attnviz.measures import MEASURES, MeasureUnavailableError, measure_run
 from components import controls, data
 from components import measures as measure_names
 from components.arcs import arc_view
@@ -47,7 +47,8 @@ from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS
 
-#: Arcs drawn at most (the strongest), as on the explorer.
+#: Arcs drawn at most (the strongest), here and on the explorer: 512 tokens x top-3, so that one rerun
+#: stays near 2 MB even with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
 MAX_SHOWN_ARCS = 3 * 512
 #: px per map of a measure that mixes the heads (one map per layer), as on the all-heads page.
 LAYER_THUMB = 150
@@ -169,7 +170,7 @@ def _controls(model: LoadedModel) -> None:
                         step=1, key="new", help="The model picks its most likely next token, at most 50 times.")
 
 
-def _run_for(view: controls.View, text: str, base: Run, measure: str = "attention", all_layers: bool = False) -> Run | None:
+def _run_for(view: controls.View, text: str, measure: str = "attention", all_layers: bool = False) -> Run | None:
     """The run the decoder-side views need (None: the page's own run is the one to show), in ``measure``
     (flow: for the view's layer, or every layer with ``all_layers``; raises ``MeasureUnavailableError``
     when it cannot be computed)."""
@@ -185,7 +186,7 @@ def _run_for(view: controls.View, text: str, base: Run, measure: str = "attentio
         key = ("pair", text, target, causal)
     else:
         return None
-    layer = s.layer - 1 if measure == "flow" and not all_layers else None
+    layer = s.layer - 1 if MEASURES[measure].by_layer and not all_layers else None
     return get_view(run, s.model, key, s.level, s.hide_special, measure, layer)
 
 
@@ -236,10 +237,6 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     stem = file_stem(s.model.split("/")[-1], shown.kind, measure_names.file_tag(shown.measure), f"L{s.layer}",
                      "" if mixed else "all-heads" if all_heads else f"H{s.head}")
     labels = [head_label(layer, h) for h in heads] if all_heads else None
-    st.session_state["_kind_shown"] = {
-        "kind": shown.kind, "query_tokens": list(shown.query_tokens), "key_tokens": list(shown.key_tokens),
-        "shape": list(shown.attention.shape), "row": row, "generated": list(shown.generated), "measure": shown.measure,
-    }
     if mixed:
         st.caption(f"{named.capitalize()} mixes every head of the layers up to this one: the Head slider and "
                    "“All heads of the layer” do not apply here.")
@@ -315,7 +312,7 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
     _controls(model)
     kind = st.session_state.get("kind", "encoder") if model.kind == "encoder-decoder" else "encoder"
     try:
-        run = _run_for(view, text, base)
+        run = _run_for(view, text)
     except attnviz.EmptyInputError as exc:
         st.info(str(exc))
         run = None
@@ -341,14 +338,14 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
     return select(run, kind)
 
 
-def _measured(view: controls.View, text: str, base: Run, shown: Shown, all_layers: bool = False) -> Shown:
+def _measured(view: controls.View, text: str, shown: Shown, all_layers: bool = False) -> Shown:
     """``shown`` in the view's measure when it is a decoder-only model's continuation (the other kinds were
     told in ``_prepare`` that they stay attention weights), or as it is with an info saying why not."""
     measure = view.state.measure
     if measure == "attention" or shown.kind != "encoder":
         return shown
     try:
-        run = _run_for(view, text, base, measure, all_layers)
+        run = _run_for(view, text, measure, all_layers)
     except MeasureUnavailableError as exc:
         controls.unavailable(exc)
         return shown
@@ -375,7 +372,7 @@ def explorer_view(view: controls.View, text: str, base: Run) -> bool:
         return False
     picked = _step_control(shown)
     _sink_notice(view.model, shown, view.state)  # the first-token share of the attention weights, whatever is drawn
-    _draw(view, _measured(view, text, base, shown), picked)
+    _draw(view, _measured(view, text, shown), picked)
     return True
 
 
@@ -386,10 +383,10 @@ def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
     shown = _prepare(view, text, base)
     if shown is None:
         return False
-    shown = _measured(view, text, base, shown, all_layers=True)
+    shown = _measured(view, text, shown, all_layers=True)
     s = view.state
     name = KINDS[shown.kind] if view.model.kind == "encoder-decoder" else "Self-attention"
-    named = measure_names.title(shown.measure, 0).split(" ")[0]  # "", "value-weighted", "rollout", "flow"
+    named = measure_names.name(shown.measure)  # "" for attention weights
     if measure_names.mixes_heads(shown.measure):
         st.caption(f"{named.capitalize()} mixes every head: one map per layer ({named} up to that layer).")
         n = shown.attention.shape[0]
@@ -403,7 +400,6 @@ def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
                            special=shown.query_special if shown.square else None,
                            colorbar_label=measure_names.colorbar_label(shown.measure))
     chart(fig, key="kind_grid")
-    st.session_state["_kind_shown"] = {"kind": shown.kind, "shape": list(shown.attention.shape), "measure": shown.measure}
     export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind, measure_names.file_tag(shown.measure)),
                    key="kind_grid_dl")
     return True

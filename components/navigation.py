@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from components.controls import settings
+from components.app_settings import settings
 from components.jobs import JOBS, THROTTLE
 from components.state import URL_EXTRA
 

@@ -22,7 +22,7 @@ from components import controls, data, heavy, hosting
 from components.arcs import arc_view
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
-from components.measures import file_tag, mixes_heads, noun
+from components.measures import file_tag, mixes_heads, name, noun, value_label
 from components.navigation import ensure_app
 
 ensure_app()
@@ -50,7 +50,7 @@ if mixes_heads(measure):
     st.info(f"Heads vs. syntax scores single heads, and {noun(measure)} mixes every head of the layers: scoring "
             "attention weights instead. Value-weighted attention scores single heads too.", icon=":material/info:")
     measure = "attention"
-NAMED = " (value-weighted)" if measure == "value" else ""
+NAMED = f" ({name(measure)})" if name(measure) else ""
 
 
 def edited_tree(parsed: Sentence) -> Sentence:
@@ -188,8 +188,8 @@ def corpus_section() -> None:
             results.pop(next(iter(results)))
         results[key] = scores
     scores = results[key]
-    st.caption(("Scored on value-weighted attention: a head predicts the word with the largest value-weighted share. "
-                if measure == "value" else "")
+    st.caption((f"Scored on {noun(measure)}: a head predicts the word with the largest {value_label(measure)}. "
+                if name(measure) else "")
                + f"{scores.n_sentences} sentences, {scores.n_words} words, {scores.n_arcs} arcs; "
                f"{scores.meta['seconds']:.1f} s ({scores.n_words / max(scores.meta['seconds'], 1e-9):.0f} words/s).")
     table = scores.table(min_count=5)
@@ -233,4 +233,4 @@ if run is not None:
         token_run = data.get_run(view.model, s.model, text, s.causal)
     sentence_section(token_run)
 corpus_section()
-controls.write_url(view)
+controls.write_url()

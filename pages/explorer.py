@@ -11,33 +11,24 @@ from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.head_off import head_off_view
 from components.head_strip import head_strip
-from components.kinds import explorer_view  # seq2seq
+from components.kinds import MAX_SHOWN_ARCS, explorer_view  # seq2seq
 from components.links import heads_linking_view
-from components.measures import colorbar_label, file_tag, mixes_heads, value_label
+from components.measures import by_layer, colorbar_label, file_tag, mixes_heads, mixing_note, name, noun, the_mixing_ones, value_label
 from components.measures import title as measure_title
 from components.navigation import ensure_app
 from components.tables import head_stats_table, with_rest_patterns
 
 ensure_app()
 
-#: Arcs drawn at most (the strongest): 512 tokens x top-3, so that one rerun stays near 2 MB even
-#: with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
-MAX_SHOWN_ARCS = 3 * 512
 LAYOUTS = {"auto": "auto", "arcs": "arcs in a row", "columns": "two columns"}
 
 view, text, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True)  # attention weights
 if explorer_view(view, text, weights_run):  # seq2seq: target, kind of attention, generation (components/kinds.py)
-    controls.write_url(view)
+    controls.write_url()
     st.stop()
 n_tokens = len(weights_run.tokens)
 # the claim, under the sentence box: filled last, so a first parser load never holds up the views below
 strip_slot = st.container()
-
-HEATMAP_TITLE = {"attention": "Heatmap, head {head}", "value": "Heatmap, head {head}",
-                 "rollout": "Heatmap, rollout up to layer {layer}", "flow": "Heatmap, flow to layer {layer}"}
-MEASURE_NOTE = {"rollout": "Rollout multiplies the attention of every head and layer up to this one.",
-                "flow": "Flow is the maximum flow through every head and layer up to this one."}
-
 
 @st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
 def _heatmap(_matrix, _tokens, view_key: tuple, title: str):
@@ -110,15 +101,15 @@ def head_views() -> None:
             notes.append(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links; "
                          "fewer links per token or a single head shows the rest.")
         if mixed:
-            notes.append(f"{MEASURE_NOTE[measure]} The Head slider and “All heads of the layer” do not apply here.")
+            notes.append(f"{mixing_note(measure)} The Head slider and “All heads of the layer” do not apply here.")
         if notes:
             st.caption(" ".join(notes))
         export_buttons(lambda: arcs(shown.title).svg, stem + "_arcs", key="arcs", svg_native=True)
 
     matrix = weights[0] if not all_heads else weights.mean(axis=0)
     with right:
-        st.subheader(HEATMAP_TITLE[measure].format(layer=s.layer, head=head_label(layer, head)) if not all_heads
-                     else f"Heatmap, layer {s.layer} (mean of heads)")
+        st.subheader(f"Heatmap, {measure_title(measure, s.layer)}" if mixed else f"Heatmap, head {head_label(layer, head)}"
+                     if not all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
         svg_heatmap = n_tokens <= figures.MAX_TICKS  # an SVG swaps in ms; plotly's zoom for longer inputs
         if svg_heatmap:
             heatmap_view(_heatmap_svg(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
@@ -136,9 +127,9 @@ def head_views() -> None:
                        matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
     st.subheader(measure_title(measure, s.layer).capitalize() if mixed else
-                 f"Heads of layer {s.layer}" + (", value-weighted" if measure == "value" else ""))
+                 f"Heads of layer {s.layer}" + (f", {name(measure)}" if name(measure) else ""))
     # rollout and flow: the runs are keyed by the layer for flow (computed per layer), not for the others
-    run_key = (s.model, text, s.causal, s.level, s.hide_special, measure, layer if measure == "flow" else None)
+    run_key = (s.model, text, s.causal, s.level, s.hide_special, measure, layer if by_layer(measure) else None)
     stats = with_rest_patterns(data.get_stats(run, *run_key), run, run_key)
     stats = stats[stats["layer"] == layer]
     if mixed:
@@ -153,11 +144,11 @@ def head_views() -> None:
                        + (" it may see (the look-ahead mask hides later ones)" if s.causal else "") + ".")
             st.dataframe(top_links(matrix, run.tokens, mask=run.mask), key="explorer_links", hide_index=True,
                          column_config={f"#{r} weight": st.column_config.NumberColumn(
-                             f"#{r} {'weight' if measure == 'attention' else colorbar_label(measure)}", format="%.3f") for r in (1, 2, 3)})
+                             f"#{r} {colorbar_label(measure)}", format="%.3f") for r in (1, 2, 3)})
 
     if not mixed and not all_heads:  # "switch this head off": the model again without it (components/head_off.py)
         head_off_view(view.model, weights_run, layer, head, key="explorer_head_off")
-    controls.write_url(shown)
+    controls.write_url()
 
 
 head_views()
@@ -165,11 +156,11 @@ head_views()
 st.subheader("Which heads link two tokens")
 st.caption("Different heads follow different links: pick a token and one it may attend to, and see every head of "
            "the model ranked by that link. Click a row to show that head above."
-           + (" Ranked by value-weighted attention." if view.state.measure == "value" else
-              " Ranked by attention weights: rollout and flow mix the heads." if mixes_heads(view.state.measure) else ""))
-# ranked by each head's value-weighted attention, else its weights (rollout and flow mix the heads)
-ranked_view, ranked = (controls.measured(view, text, weights_run, quiet=True) if view.state.measure == "value"
-                       else (view, weights_run))
+           + (f" Ranked by attention weights: {the_mixing_ones()} mix the heads." if mixes_heads(view.state.measure) else
+              f" Ranked by {noun(view.state.measure)}." if name(view.state.measure) else ""))
+# ranked by each head's measure (value-weighted...), else its weights (rollout and flow mix the heads)
+ranked_view, ranked = (controls.measured(view, text, weights_run, quiet=True)
+                       if name(view.state.measure) and not mixes_heads(view.state.measure) else (view, weights_run))
 if (picked := heads_linking_view(ranked, key="link", value_label=value_label(ranked_view.state.measure))) is not None:
     st.session_state["_scroll_arcs"] = st.session_state.get("_scroll_count", 0) + 1
     st.session_state["_scroll_count"] = st.session_state["_scroll_arcs"]
@@ -179,4 +170,4 @@ with strip_slot:
     if (clicked := head_strip(view.state.model, text, weights_run, f"{view.state.layer}-{view.state.head}")) is not None:
         controls.open_in_explorer(*clicked)
 
-controls.write_url(view)
+controls.write_url()

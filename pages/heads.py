@@ -6,7 +6,7 @@ from components import controls, data
 from components.downloads import export_buttons, file_stem
 from components.grid import grid_figures, grid_view, picked_thumbnail
 from components.kinds import all_heads_view  # seq2seq
-from components.measures import file_tag, mixes_heads
+from components.measures import described, file_tag, mixes_heads, mixing_note, name, the_mixing_ones
 from components.navigation import ensure_app
 from components.tables import head_stats_table
 
@@ -16,7 +16,7 @@ if (picked := picked_thumbnail()) is not None:  # a click on a thumbnail: open i
 
 view, text, weights_run = controls.sentence_page("All heads")
 if all_heads_view(view, text, weights_run):  # seq2seq: the grid of decoder self- or cross-attention (components/kinds.py)
-    controls.write_url(view)
+    controls.write_url()
     st.stop()
 view, run = controls.measured(view, text, weights_run, all_layers=True)  # flow: every layer, one map each
 s = view.state
@@ -24,14 +24,12 @@ mixed = mixes_heads(s.measure)
 
 stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special, s.measure)
 if mixed:
-    what = ("rollout: the attention of every head and layer up to that one, multiplied through the residual connections"
-            if s.measure == "rollout" else "flow: the maximum flow through every head and layer up to that one")
-    st.caption(f"Rollout and flow mix the heads, so there is one map per layer ({what}), labelled with its dominant "
-               f"pattern. Click a map to open that layer in the explorer (with head {s.head}, for the other measures).")
+    st.caption(f"{the_mixing_ones().capitalize()} mix the heads, so there is one map per layer. {mixing_note(s.measure)} "
+               "Each map is labelled with its dominant pattern. Click a map to open that layer in the explorer "
+               f"(with head {s.head}, for the other measures).")
     stats = stats.assign(label=[f"L{k + 1}" for k in stats["layer"]])
 else:
-    st.caption(("Value-weighted attention: each cell is the weight times the size of the vector the head adds from that "
-                "token, as a share of its row. " if s.measure == "value" else "")
+    st.caption((f"{described(s.measure)} " if name(s.measure) else "")
                + "Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "
                "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). "
                "Click a thumbnail to open that head in the explorer.")
@@ -47,4 +45,4 @@ export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", file_
                key="grid")
 st.subheader("Statistics per layer" if mixed else "Head statistics")
 head_stats_table(stats, key="heads_stats", label="layer" if mixed else "head")
-controls.write_url(view)
+controls.write_url()

@@ -3,13 +3,14 @@
 Real AppTest runs on tiny random models (BART, GPT-2) built from config and saved with the
 offline default's tokenizer to a temporary folder, loaded by folder path through a
 ``model=`` link as a person would paste one. AppTest runs no JavaScript, so the tests read
-what the pages hand to the browser: the arcs SVG, the plotly specs, the widgets, the URL,
-and ``st.session_state["_kind_shown"]`` (what components.kinds drew).
+what the pages hand to the browser: the arcs SVG, the plotly specs (the heatmap's title names the
+kind of attention, its labels are the query and key tokens), the captions, the widgets and the URL.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from transformers import AutoConfig
 
 import attnviz
 from attnviz.figures.cross import cross_svg
+from attnviz.figures.safe_text import plotly_text
 from components.kinds import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
 from tests.apptest import app, assert_clean, component_svg, decode
@@ -31,12 +33,25 @@ def folders(tmp_path_factory):
     return {k: str(v) for k, v in save_models(tmp_path_factory.mktemp("seq2seq"), seq2seq_configs()).items()}
 
 
+def plot(at: AppTest, key: str) -> dict | None:
+    return next((json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key == key), None)
+
+
 def shown(at: AppTest) -> dict:
-    return at.session_state["_kind_shown"]
+    """What components.kinds drew, as the page shows it: the kind of attention (the heatmap's title starts
+    with it), the query and key tokens (the heatmap's labels), and the generation step's query row and
+    new token's position (the step caption), when a step is picked."""
+    layout = plot(at, "kind_heatmap")["layout"]
+    step = next((m for c in at.caption if (m := re.search(r"at position (\d+) the model chose the token at position (\d+)", c.value))),
+                None)
+    return {"kind": layout["title"]["text"].split(" · ")[0], "query_tokens": layout["yaxis"]["ticktext"],
+            "key_tokens": layout["xaxis"]["ticktext"], "row": int(step[1]) if step else None,
+            "position": int(step[2]) if step else None}
 
 
-def plot(at: AppTest, key: str) -> dict:
-    return next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key == key)
+def labels(tokens: list[str]) -> list[str]:
+    """Tokens as the heatmap labels them (escaped for plotly)."""
+    return [plotly_text(t) for t in tokens]
 
 
 def arcs_svg_of(at: AppTest, key: str = "kind_arcs") -> str:
@@ -97,7 +112,7 @@ def test_cross_attention_from_a_link(folders):
     assert at.radio(key="kind").value == "cross" and at.text_input(key="target").value == TARGET
     ref = attnviz.capture_pair(attnviz.load_model(folders["bart"]), DEFAULT_TEXT, TARGET)
     info = shown(at)
-    assert info["kind"] == "cross" and info["query_tokens"] == ref.target_tokens and info["key_tokens"] == ref.tokens
+    assert info["kind"] == "cross" and info["query_tokens"] == labels(ref.target_tokens) and info["key_tokens"] == labels(ref.tokens)
     z = decode(plot(at, "kind_heatmap")["data"][0]["z"])
     assert z.shape == (len(ref.target_tokens), len(ref.tokens)) and z.shape[0] != z.shape[1]  # rectangular
     assert np.allclose(z, ref.cross_attention[1, 2], atol=1e-6)
@@ -108,7 +123,7 @@ def test_cross_attention_from_a_link(folders):
 def test_kind_selector_switches_between_the_three_kinds(folders):
     at = app(model=folders["bart"], target=TARGET)
     assert_clean(at)
-    assert at.radio(key="kind").value == "encoder" and "_kind_shown" not in at.session_state
+    assert at.radio(key="kind").value == "encoder" and plot(at, "kind_heatmap") is None
     assert component_svg(at, "explorer_heatmap")  # the explorer's own view: the encoder's self-attention
     at.radio(key="kind").set_value("decoder").run()
     assert_clean(at)
@@ -127,12 +142,12 @@ def test_generated_target_with_the_step_slider(folders):
     assert_clean(at)
     ref = attnviz.generate(attnviz.load_model(folders["bart"]), DEFAULT_TEXT, max_new_tokens=4)
     info = shown(at)
-    assert info["generated"] == ref.generated_positions and info["query_tokens"] == ref.target_tokens
+    assert info["query_tokens"] == labels(ref.target_tokens) and at.slider(key="gen_step").max == len(ref.generated_positions)
     assert at.text_input(key="target").disabled and at.slider(key="gen_step").value == 1
-    assert info["row"] == ref.predicted_by(ref.generated_positions[0]) == 0
+    assert info["row"] == ref.predicted_by(ref.generated_positions[0]) == 0 and info["position"] == ref.generated_positions[0]
     at.slider(key="gen_step").set_value(3).run()
     assert_clean(at)
-    assert shown(at)["row"] == ref.generated_positions[2] - 1
+    assert shown(at)["row"] == ref.generated_positions[2] - 1 and shown(at)["position"] == ref.generated_positions[2]
     heat = plot(at, "kind_heatmap")
     assert heat["layout"]["shapes"][0]["y0"] == shown(at)["row"] - 0.5  # the step's query row is outlined
 
@@ -140,10 +155,10 @@ def test_generated_target_with_the_step_slider(folders):
 def test_all_heads_grid_for_cross_attention(folders):
     at = app(page="pages/heads.py", model=folders["bart"], target=TARGET, kind="cross")
     assert_clean(at)
-    info = shown(at)
-    assert info["kind"] == "cross" and info["shape"][:2] == [2, 4]
     grid = plot(at, "kind_grid")
-    assert len([t for t in grid["data"] if t["type"] == "heatmap"]) == 8
+    assert "cross-attention" in grid["layout"]["title"]["text"]
+    assert len([t for t in grid["data"] if t["type"] == "heatmap"]) == 8  # 2 layers x 4 heads
+    assert [a["text"] for a in grid["layout"]["annotations"]][-1] == "2-4"
     assert at.query_params["kind"] == "cross"
 
 
@@ -154,7 +169,7 @@ def test_local_transformer_decoder_and_cross():
     at.text_input(key="target").set_value("the cat sees").run()
     at.radio(key="kind").set_value("cross").run()
     assert_clean(at)
-    assert shown(at)["query_tokens"][1:-1] == ["the", "cat", "sees"]
+    assert shown(at)["kind"] == "cross" and shown(at)["query_tokens"][1:-1] == ["the", "cat", "sees"]
     assert not [w for w in at.number_input if w.key == "new"]  # the local model cannot generate: no such box
 
 
@@ -179,10 +194,11 @@ def test_decoder_only_continuation_and_step_slider(folders):
     assert_clean(at)
     ref = attnviz.generate(attnviz.load_model(folders["gpt2"]), DEFAULT_TEXT, max_new_tokens=5)
     info = shown(at)
-    assert info["query_tokens"] == ref.tokens and info["generated"] == ref.generated_positions
+    assert info["kind"] == "self" and info["query_tokens"] == labels(ref.tokens)
+    assert at.slider(key="gen_step").max == len(ref.generated_positions) and info["position"] == ref.generated_positions[0]
     at.slider(key="gen_step").set_value(2).run()
     p = ref.generated_positions[1]
-    assert shown(at)["row"] == p - 1
+    assert shown(at)["row"] == p - 1 and shown(at)["position"] == p
     svg = arcs_svg_of(at)
     froms = {int(x.split('"')[1]) for x in svg.split("data-from=")[1:]}
     assert froms == {p - 1}  # only the step's query is drawn
