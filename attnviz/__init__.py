@@ -3,19 +3,32 @@
 Data flows one way: a model (``load_model``) -> a captured run (``capture``, made by the
 hooks in ``record``) -> analyses and views (``attnviz.figures``). No Streamlit here.
 
-The layers, bottom to top (each module imports only from the layers below it):
+Layers, bottom first. Each line is one rank: a module imports only modules of the lines before its
+own (never one of its own line or of a later one). ``tests/test_layers.py`` reads this list, checks
+every import against it, and makes the layer table of ``docs/library.md`` from it; a new module gets
+a place here. The loading path (models, capture) never reaches ``toygrammar``.
 
-    errors, labels, tree, words, run, loaded, memory    plain data types, every exception, memory estimate
-    local.model, local.tokenizer, local.checkpoint    the from-scratch transformer
-    sites                                          how each family's attention is read, and the check
-    hooks                                          record attention while a model runs
-    capture                                        text in, Run out
-    models                                         the model registry: load_model, local_model
-    stats, alignment, conllu_io, parsing, scoring, walkthrough    analyses
-    figures                                        plotly figures, SVG arcs, image export
-    cli (and heads, for ``python -m attnviz.heads``)   the command line
-    toygrammar                                     the toy grammar, training, evaluation (never
-                                                   imported by the loading path)
+    types:      errors, labels
+                tree, words, loaded, memory
+                run
+    model:      local, local.model, local.tokenizer
+                local.checkpoint
+    hooks:      sites, projections
+                hooks
+    capture:    capture
+    loading:    models
+    analyses:   stats, alignment, conllu_io, parsing, walkthrough, measures, ablation, head_scores, ud_relations
+                scoring, erasure, sentence_scores, evidence
+                following
+    figures:    figures.style, figures.safe_text
+                figures.heatmaps, figures.heatmap_svg, figures.arcs, figures.matrix_csv, figures.export
+                figures.cross
+                figures
+    toygrammar: toygrammar, toygrammar.grammar
+                toygrammar.evaluate
+                toygrammar.train
+    CLI:        cli
+    API:        attnviz
 """
 
 from attnviz.capture import capture, capture_batch, capture_pair, generate

@@ -1,13 +1,16 @@
-"""The package's layering: every import of an attnviz module, read from the source (top-level
-and inside functions), goes down the layers below; there is no cycle and no hidden import.
+"""The layering contract: every import of an attnviz module, read from the source (top-level
+and inside functions), goes down the layers; there is no cycle and no hidden import. The app's
+``components/`` never import ``pages/`` and have no hub.
 
-The layers are listed here, bottom first; a module may import only modules of a lower layer.
-A new module must be given a layer here, so that the layering stays a decision.
+The layers are written once, in the ``attnviz/__init__.py`` docstring (bottom first, one rank a line);
+this file reads them from there (``contract``), and ``docs/library.md``'s layer table is made from
+them (``layer_table``; ``python tests/test_layers.py`` writes it), so the three cannot disagree.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -15,31 +18,36 @@ import pytest
 import attnviz
 
 PACKAGE = Path(attnviz.__file__).resolve().parent
+ROOT = PACKAGE.parent
+COMPONENTS = ROOT / "components"
+DOCS = ROOT / "docs" / "library.md"
+TABLE_START = "<!-- the layer table: made by tests/test_layers.py from the attnviz/__init__.py docstring; do not edit -->"
+TABLE_END = "<!-- end of the layer table -->"
+#: A components module that imports this many other components modules is a hub (it draws widgets,
+#: reads the session, loads models): no other components module imports it for one name only.
+HUB_IMPORTS = 3
 
-LAYERS = [
-    ["attnviz.errors", "attnviz.labels"],  # plain types and errors
-    ["attnviz.tree", "attnviz.words", "attnviz.loaded", "attnviz.memory"],
-    ["attnviz.run"],
-    ["attnviz.local", "attnviz.local.model", "attnviz.local.tokenizer"],  # the from-scratch model
-    ["attnviz.local.checkpoint"],
-    ["attnviz.sites", "attnviz.projections"],  # how to read each family of attention modules, and the check
-    ["attnviz.hooks"],  # hooks
-    ["attnviz.capture"],  # capture
-    ["attnviz.models"],  # model registry / loading
-    ["attnviz.stats", "attnviz.alignment", "attnviz.conllu_io", "attnviz.parsing", "attnviz.walkthrough",
-     "attnviz.measures", "attnviz.ablation", "attnviz.head_scores"],  # analyses
-    ["attnviz.scoring", "attnviz.erasure", "attnviz.sentence_scores", "attnviz.evidence"],  # erasure runs its forward passes through attnviz.ablation
-    ["attnviz.figures.style", "attnviz.figures.safe_text"],  # figures
-    ["attnviz.figures.heatmaps", "attnviz.figures.heatmap_svg", "attnviz.figures.arcs", "attnviz.figures.matrix_csv",
-     "attnviz.figures.export"],
-    ["attnviz.figures.cross"],  # cross-attention between two rows (uses arcs' drawing type)
-    ["attnviz.figures"],
-    ["attnviz.toygrammar", "attnviz.toygrammar.grammar"],  # the toy grammar, above everything it uses
-    ["attnviz.toygrammar.evaluate"],
-    ["attnviz.toygrammar.train"],
-    ["attnviz.cli"],  # command line
-    ["attnviz"],  # the public API re-exports everything
-]
+
+def contract(doc: str | None = None) -> list[tuple[str, list[str]]]:
+    """(layer name, modules) per rank, bottom first, from the indented list after "Layers, bottom first"
+    in the package docstring: ``    name:   a, b`` starts a layer, ``            c`` adds a rank to it."""
+    lines = (attnviz.__doc__ if doc is None else doc).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Layers, bottom first"))
+    block = lines[start + 1:]
+    while block and not block[0].startswith("    "):  # the rest of the paragraph, the blank line
+        block.pop(0)
+    ranks, name = [], ""
+    for line in block:
+        if not line.startswith("    ") or not line.strip():
+            break
+        match = re.match(r"^    (?:(\w+):)?\s+(\S.*)$", line)
+        assert match, f"not a layer line: {line!r}"
+        name = match[1] or name
+        ranks.append((name, [m if m == "attnviz" else f"attnviz.{m}" for m in re.split(r",\s*", match[2].strip())]))
+    return ranks
+
+
+LAYERS = [modules for _, modules in contract()]
 RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
 
 
@@ -107,8 +115,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_every_module_has_a_layer():
-    assert sorted(set(MODULES) - set(RANK)) == [], "give each new module a layer in LAYERS"
-    assert sorted(set(RANK) - set(MODULES)) == [], "LAYERS names modules that do not exist"
+    assert sorted(set(MODULES) - set(RANK)) == [], "give each new module a place in the layer list of the attnviz/__init__.py docstring"
+    assert sorted(set(RANK) - set(MODULES)) == [], "the attnviz/__init__.py docstring's layer list names modules that do not exist"
 
 
 def test_the_import_graph_has_no_cycle():
@@ -167,3 +175,106 @@ def test_a_function_level_import_is_seen(tmp_path, source):
     path = tmp_path / "m.py"
     path.write_text(source)
     assert [(imp, inside) for imp, _, _, inside in imports_of(path)][0][1] is True
+
+
+def test_the_contract_names_each_module_once_and_is_read_from_the_docstring():
+    named = [m for modules in LAYERS for m in modules]
+    assert len(named) == len(set(named)), "a module is on two lines of the attnviz docstring"
+    assert [name for name, _ in contract()][:1] == ["types"] and LAYERS[-1] == ["attnviz"]
+    sample = "x\n\nLayers, bottom first. Words\nmore words.\n\n    low:   a, b\n           c\n    top:   attnviz\n\nafter\n"
+    assert contract(sample) == [("low", ["attnviz.a", "attnviz.b"]), ("low", ["attnviz.c"]), ("top", ["attnviz"])]
+
+
+# ---------------------------------------------------------------- the docs' layer table
+
+
+def summary(path: Path) -> str:
+    """The first paragraph of a module's docstring, on one line (``|`` escaped for a Markdown table)."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
+
+
+def layer_table() -> str:
+    """The Markdown table of ``contract()``: one row per module, bottom first, with its rank and what it is."""
+    rows = ["| layer | rank | module | what it is |", "|---|---|---|---|"]
+    seen = set()
+    for rank, (name, modules) in enumerate(contract(), start=1):
+        for module in modules:
+            path = MODULES[module].relative_to(PACKAGE).as_posix()
+            rows.append(f"| {'' if name in seen else name} | {rank} | `{path}` | {summary(MODULES[module])} |")
+            seen.add(name)
+    return "\n".join(rows)
+
+
+def write_layer_table(text: str) -> str:
+    """``text`` (docs/library.md) with the block between TABLE_START and TABLE_END made anew."""
+    before, rest = text.split(TABLE_START, 1)
+    after = rest.split(TABLE_END, 1)[1]
+    return f"{before}{TABLE_START}\n{layer_table()}\n{TABLE_END}{after}"
+
+
+def test_the_docs_layer_table_is_made_from_the_contract():
+    text = DOCS.read_text(encoding="utf-8")
+    assert TABLE_START in text and TABLE_END in text, f"docs/library.md has no layer table: add {TABLE_START!r} and {TABLE_END!r}"
+    assert write_layer_table(text) == text, "docs/library.md's layer table is out of date: run python tests/test_layers.py"
+
+
+# ---------------------------------------------------------------- components/
+
+
+def component_imports(path: Path) -> dict[str, set[str]]:
+    """components module -> the names ``path`` uses from it (``from components.x import a`` gives {a};
+    ``from components import x`` gives the attributes read as ``x.attr``); also ``pages`` imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: dict[str, set[str]] = {}
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            top, _, sub = node.module.partition(".")
+            if top == "components" and sub:
+                out.setdefault(sub, set()).update(a.name for a in node.names)
+            elif top == "components":
+                aliases.update({a.asname or a.name: a.name for a in node.names})
+            elif top == "pages":
+                out.setdefault("pages", set()).update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in ("components", "pages"):
+                    out.setdefault(alias.name.removeprefix("components."), set()).add("*")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            out.setdefault(aliases[node.value.id], set()).add(node.attr)
+    return out
+
+
+COMPONENT_GRAPH = {p.stem: component_imports(p) for p in sorted(COMPONENTS.glob("*.py")) if p.stem != "__init__"}
+
+
+def hub_imports(graph: dict[str, dict[str, set[str]]]) -> list[str]:
+    """Imports of a hub (a module importing HUB_IMPORTS or more others) by another module for one name."""
+    hubs = {m for m, deps in graph.items() if len(deps) >= HUB_IMPORTS}
+    return [f"components.{m} imports the hub components.{dep} only for {sorted(names)}"
+            for m, deps in graph.items() for dep, names in deps.items() if dep in hubs and len(names) < 2]
+
+
+def test_components_never_import_pages():
+    assert [m for m, deps in COMPONENT_GRAPH.items() if any(d.split(".")[0] == "pages" for d in deps)] == []
+
+
+def test_components_have_no_hub_and_no_cycle():
+    """A helper (``literal``, ``settings``) lives in a small module of its own, not in one that draws the
+    sidebar: importing it never pulls in the widgets, the session and the model loading."""
+    assert hub_imports(COMPONENT_GRAPH) == []
+    assert find_cycle({m: set(deps) for m, deps in COMPONENT_GRAPH.items()}) is None
+
+
+def test_the_hub_rule_sees_a_hub():
+    graph = {"heavy": {"controls": {"literal"}}, "controls": {"data": {"x"}, "state": {"y"}, "hosting": {"z"}},
+             "kinds": {"controls": {"View", "literal"}}, "data": {}, "state": {}, "hosting": {}}
+    assert hub_imports(graph) == ["components.heavy imports the hub components.controls only for ['literal']"]
+    assert set(COMPONENT_GRAPH["kinds"]["controls"]) >= {"View", "literal"}  # module imports are read attribute by attribute
+
+
+if __name__ == "__main__":  # python tests/test_layers.py: write docs/library.md's layer table
+    DOCS.write_text(write_layer_table(DOCS.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote the layer table of {DOCS.relative_to(ROOT)}")
