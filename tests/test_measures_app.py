@@ -264,7 +264,7 @@ def test_the_url_carries_the_measure_and_a_shared_link_restores_it():
 
 def test_flow_on_a_long_input_falls_back_to_the_weights_with_an_info(minilm):
     assert len(attnviz.capture(minilm, LONG).tokens) > FLOW_MAX_TOKENS
-    at = app(text=LONG, measure="flow")
+    at = app(text=LONG, measure="flow", layer="1")
     assert_clean(at)
     info = [i.value for i in at.info]
     assert any(f"limited to {FLOW_MAX_TOKENS} tokens" in i and "Showing attention weights instead" in i for i in info), info
@@ -287,7 +287,7 @@ def test_an_unknown_measure_in_a_link_gets_a_notice():
 
 
 def test_decoder_and_cross_attention_stay_weights_with_an_info():
-    at = app(model=attnviz.LOCAL_TRAINED, text="the dogs that the cat sees run fast", kind="cross", measure="rollout")
+    at = app(model=attnviz.LOCAL_TRAINED, text="the dogs that the cat sees run fast", kind="cross", measure="rollout", layer="1")
     assert_clean(at)
     assert any("encoder's self-attention only" in i.value and "cross-attention" in i.value for i in at.info)
     heat = figures(at)["kind_heatmap"]  # drawn as weights: no measure in its title, "weight" on its colour bar
