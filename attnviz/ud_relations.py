@@ -54,6 +54,11 @@ def to_ud(sentence: Sentence) -> Sentence:
     return tree.validate()
 
 
+def links_words(sentence: Sentence) -> bool:
+    """Whether the parse links two words: an arc that is not punctuation (one word, or only punctuation, has none)."""
+    return any(relation != "punct" for _, _, relation in sentence.arcs)
+
+
 def _move_dependents(heads: list[int], old: int, new: int) -> None:
     """Every other dependent of ``old`` now depends on ``new``."""
     for other, h in enumerate(heads):

@@ -20,7 +20,7 @@ from attnviz.head_scores import HeadScores
 from attnviz.run import Run
 from attnviz.sentence_scores import sentence_hits
 from attnviz.tree import Sentence
-from attnviz.ud_relations import to_ud
+from attnviz.ud_relations import links_words, to_ud
 from components import data
 
 _JS_DIR = Path(__file__).resolve().parent / "js"
@@ -28,6 +28,8 @@ _mount = st.components.v2.component("attnviz.head_strip", css=(_JS_DIR / "head_s
                                     js=(_JS_DIR / "head_strip.js").read_text(encoding="utf-8"))
 #: Session key: corpus scores made on "Heads vs. syntax", {(model, corpus digest, ...): HeadScores}
 SESSION_SCORES = "_dep_scores"
+NO_DEPENDENCY = ("The parse links no two words (one word, or only punctuation), so there is no dependency to compare "
+                 "with the heads. Type a sentence of a few words.")
 HOW_TO_SCORE = ("score it once on **Heads vs. syntax → Over a corpus** (one click), or on the command line: "
                 "`attnviz heads --conllu FILE --model NAME`")
 
@@ -54,9 +56,7 @@ def parsed(text: str) -> Sentence | str:
         return "There are no words to parse in this text."
     except ValueError as exc:  # not a tree after the conversion: say so rather than guess
         return f"The parse could not be read as a dependency tree ({exc})."
-    if not tree.arcs:
-        return "The parser found no dependency between these words (one word, or only punctuation)."
-    return tree
+    return tree if links_words(tree) else NO_DEPENDENCY
 
 
 def head_strip(model_name: str, text: str, run: Run, selected: str) -> tuple[int, int] | None:

@@ -15,8 +15,9 @@ from attnviz.measures import MEASURES
 from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 
 #: The first screen's sentence: its relations (advmod, obj, case) are followed by three different heads of the
-#: default model, each credited on UD EWT dev beyond position (components/head_strip.py).
-DEFAULT_TEXT = "heavy snow often closes the roads to the village"
+#: default model, each credited on UD EWT dev beyond position (components/head_strip.py); every word is in the
+#: toy grammar's vocabulary, so the trained local model reads it too.
+DEFAULT_TEXT = "heavy snow often keeps the children in the house"
 EXAMPLES = {
     "heavy snow": DEFAULT_TEXT,
     "driving": "heavy snow makes driving more difficult",

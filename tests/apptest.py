@@ -48,12 +48,18 @@ def decode(z) -> np.ndarray:
     return np.asarray(z, dtype=float)
 
 
-def component_svg(at: AppTest, key: str) -> str | None:
-    """The SVG handed to the arcs/heatmap component ``key`` (its data is JSON in the element's proto)."""
+def component_data(at: AppTest, key: str) -> dict | None:
+    """The data handed to the custom component ``key`` (JSON in the element's proto), or None."""
     for el in at.get("bidi_component"):
         if el.proto.id.endswith("-" + key):
-            return json.loads(el.proto.json)["svg"]
+            return json.loads(el.proto.json)
     return None
+
+
+def component_svg(at: AppTest, key: str) -> str | None:
+    """The SVG handed to the arcs/heatmap component ``key``."""
+    data = component_data(at, key)
+    return None if data is None else data["svg"]
 
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -13,10 +13,14 @@ from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz import figures as attnviz_figures
-from attnviz.parsing import load_parser, load_sample
+from attnviz.evidence import shipped_scores
+from attnviz.parsing import load_parser, load_sample, parse
 from attnviz.scoring import score_heads
+from attnviz.sentence_scores import sentence_evidence, sentence_hits
 from attnviz.toygrammar.grammar import held_out_corpus
+from attnviz.ud_relations import to_ud
 from components import data  # the same process-wide caches the app uses
+from components.syntax_corpus import SAMPLE, SHOWN_COLUMNS
 from tests.apptest import APP, app, assert_clean, component_svg, decode, explorer_heatmap, figures, strongest_links, svg_heatmap
 
 SNOW = "heavy snow makes driving more difficult"  # one head links "makes" to "snow", another to "difficult"
@@ -34,8 +38,8 @@ def test_explorer_default_view(minilm):
     at = app()
     assert_clean(at)
     table = links(at)
-    assert table["token"].tolist() == ["[CLS]", "heavy", "snow", "often", "closes", "the", "roads", "to", "the", "village", "[SEP]"]
-    expected = attnviz.capture(minilm, "heavy snow often closes the roads to the village").head(2, 0)  # 3-1, the object head
+    assert table["token"].tolist() == ["[CLS]", "heavy", "snow", "often", "keeps", "the", "children", "in", "the", "house", "[SEP]"]
+    expected = attnviz.capture(minilm, "heavy snow often keeps the children in the house").head(2, 0)  # 3-1, the object head
     assert np.allclose(heatmap(at), expected, atol=1e-6)
     assert dict(at.query_params) == {}
     assert len(at.get("download_button")) == 5  # arcs PNG/SVG, heatmap PNG/SVG/CSV
@@ -100,7 +104,7 @@ def test_local_transformer():
     at = app(model="local", layer="2", head="4")
     assert_clean(at)
     assert at.slider(key="layer").value == 2 and at.slider(key="head").value == 4
-    assert links(at)["token"].tolist() == ["[CLS]", "heavy", "snow", "often", "closes", "the", "roads", "to", "the", "village", "[SEP]"]
+    assert links(at)["token"].tolist() == ["[CLS]", "heavy", "snow", "often", "keeps", "the", "children", "in", "the", "house", "[SEP]"]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\u200b\u200b"])
@@ -265,29 +269,40 @@ def test_without_a_browser_the_app_works_and_says_how_to_enable_export(monkeypat
     assert next(b for b in at.get("download_button") if b.key == "heatmap_svg").proto.disabled
 
 
-def test_dependencies_page_for_the_typed_sentence():
+def test_dependencies_page_for_the_typed_sentence(minilm):
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["layer"], at.query_params["head"], at.query_params["text"] = "3", "9", SNOW
     at.switch_page("pages/dependencies.py").run()
     assert_clean(at)
-    relations = next(df.value for df in at.dataframe if "relation" in df.value.columns and "status" in df.value.columns)
-    arcs = {(r["dependent word"], r["relation"], r["head word"]) for _, r in relations.iterrows()}
-    assert ("snow", "nsubj", "makes") in arcs and ("heavy", "amod", "snow") in arcs
-    snow = relations[relations["dependent word"] == "snow"].iloc[0]
-    assert (snow["dependent"], snow["head"]) == (2, 3)  # 1-based, like the parse editor
+    evidence = page_evidence(at)
+    arcs = set(zip(evidence["arc"], evidence["relation"]))
+    assert ("snow → makes", "nsubj") in arcs and ("heavy → snow", "amod") in arcs
+    # the page's table is the library's: the corpus credits from the shipped scores, hit or miss on this sentence
+    tree = to_ud(parse(SNOW, load_parser()))
+    expected = sentence_evidence(sentence_hits(attnviz.capture(minilm, SNOW), tree), shipped_scores(attnviz.DEFAULT_MODEL), top=3)
+    assert evidence["credited head"].tolist() == expected["credited head"].tolist()
+    assert evidence["in this sentence"].tolist() == [("gets it" if h else "misses it") if pd.notna(h) else "" for h in expected["hit"]]
+    assert np.allclose(evidence["beyond position"].astype(float), expected["beyond accuracy"].astype(float), equal_nan=True)
     assert any("Parsed by en_core_web" in c.value for c in at.caption)
-    assert any(m.value.startswith("Best heads for this sentence") and "**nsubj**" in m.value for m in at.markdown)
+    assert any("not thereby tracking" in c.value for c in at.caption)  # one sentence is not evidence
+    assert not any(m.value.startswith("Best heads for this sentence") for m in at.markdown)  # the per-sentence head lists are gone
     at.text_area(key="text").set_value("the dogs that the cat sees run fast").run()
     assert_clean(at)
-    relations = next(df.value for df in at.dataframe if "status" in df.value.columns)
-    assert "dogs" in relations["dependent word"].tolist()
+    assert "dogs → run" in page_evidence(at)["arc"].tolist()
+
+
+def page_evidence(at) -> pd.DataFrame:
+    """The "which heads follow each arc" table of the Heads vs. syntax page, with its shown column names."""
+    frame = next(df.value for df in at.dataframe if "credited head" in df.value.columns)
+    return frame.rename(columns={"here": "in this sentence"})
 
 
 def assert_scores_table(table: pd.DataFrame, expected: pd.DataFrame) -> None:
     """The page's corpus table is the library's, and its accuracies are shares of whole arcs."""
-    # the page shows the library's numbers unrounded (formatted to 3 decimals) and its arrows as "→"
-    shown = expected.replace(r"->", "→", regex=True)
+    # the page shows the library's numbers unrounded (formatted to 3 decimals) under its own column names
+    shown = expected[list(SHOWN_COLUMNS)].rename(columns=SHOWN_COLUMNS).replace(r"->", "→", regex=True)
     pd.testing.assert_frame_equal(table.reset_index(drop=True), shown, check_dtype=False)
+    table = table.rename(columns={v: k for k, v in SHOWN_COLUMNS.items()})
     for column in ("accuracy", "baseline accuracy"):  # hits / arcs: times arcs, a whole number (up to the rounding)
         hits = table[column] * table["arcs"]
         assert (np.abs(hits - hits.round()) <= table["arcs"] * 0.0005 + 1e-9).all(), table[[column, "arcs"]]
@@ -296,11 +311,12 @@ def assert_scores_table(table: pd.DataFrame, expected: pd.DataFrame) -> None:
 def test_dependencies_corpus_scores_on_the_builtin_sample(minilm):
     at = AppTest.from_file(APP, default_timeout=300)
     at.switch_page("pages/dependencies.py").run()
+    at.radio(key="dep_source").set_value(SAMPLE).run()
     at.slider(key="dep_limit").set_value(40).run()
     at.button(key="dep_run").click().run()
     assert_clean(at)
     table = next(df.value for df in at.dataframe if "best head" in df.value.columns)
-    assert {"relation", "arcs", "best head", "direction", "accuracy", "baseline offset", "baseline accuracy"} <= set(table.columns)
+    assert {"relation", "arcs", "best head", "accuracy", "baseline offset", "baseline", "hard arcs", "beyond position"} <= set(table.columns)
     assert table["best head"].str.fullmatch(r"[1-6]-(1[0-2]|[1-9])").all()
     assert_scores_table(table, score_heads(minilm, load_sample(load_parser())[:40]).table(min_count=5))
     heat = figures(at)["dep_heatmap"]["data"][0]
@@ -328,12 +344,12 @@ def test_trained_local_model_and_the_generated_corpus():
     caption = next(c.value for c in at.caption if c.value.startswith("In head 3-2"))
     assert "words attend most to one of their own dependents" in caption
     assert int(caption.split(", and ")[1].split()[0]) >= 2, caption  # run -> dogs, sees -> cat
-    summary = next(m.value for m in at.markdown if m.value.startswith("Best heads for this sentence"))
-    assert "3-2 (head→dependent" in summary and " 0/" not in summary  # no head listed for arcs it misses
+    assert any("No corpus scores for this model yet" in i.value for i in at.info)  # nothing is credited before a corpus
     at.radio(key="dep_source").set_value("Generated corpus (the toy grammar's own trees, no parser)").run()
     at.slider(key="dep_limit").set_value(100).run()
     at.button(key="dep_run").click().run()
     assert_clean(at)
+    assert "credited head" in page_evidence(at).columns  # now credited from the session's corpus scores
     table = next(df.value for df in at.dataframe if "best head" in df.value.columns)
     assert {"det", "nsubj"} <= set(table["relation"])
     assert table["best head"].str.fullmatch(r"[1-3]-[1-4]").all()  # 3 layers x 4 heads

@@ -9,7 +9,7 @@ from attnviz.following import followed_arcs
 from attnviz.head_scores import Credit
 from attnviz.sentence_scores import sentence_hits
 from attnviz.tree import Sentence
-from attnviz.ud_relations import to_ud
+from attnviz.ud_relations import links_words, to_ud
 from components.state import DEFAULT_TEXT
 
 
@@ -47,6 +47,12 @@ def test_labels_are_renamed_and_a_label_without_counterpart_becomes_dep():
     assert to_ud(s).relations == ["nsubj", "root", "obj", "dep"]
 
 
+def test_one_word_or_only_punctuation_links_no_words():
+    assert not links_words(tree("snow", [0], "root", "NOUN"))
+    assert not links_words(tree("! ! !", [0, 1, 1], "root punct punct", "PUNCT PUNCT PUNCT"))
+    assert links_words(tree("snow falls", [2, 0], "nsubj root", "NOUN VERB"))
+
+
 def test_a_stranded_preposition_is_dep_not_case():
     s = tree("what she looked at", [3, 3, 0, 3], "dobj nsubj root prep", "PRON PRON VERB ADP")
     assert to_ud(s).relations == ["obj", "nsubj", "root", "dep"]
@@ -56,9 +62,9 @@ def test_a_stranded_preposition_is_dep_not_case():
 def default_sentence(minilm):
     """The first screen: the default sentence, its hand-checked UD tree, its run and hits."""
     words = DEFAULT_TEXT.split()
-    assert words == ["heavy", "snow", "often", "closes", "the", "roads", "to", "the", "village"]
+    assert words == ["heavy", "snow", "often", "keeps", "the", "children", "in", "the", "house"]
     ud = tree(DEFAULT_TEXT, [2, 4, 4, 0, 6, 4, 9, 9, 6], "amod nsubj advmod root det obj case det nmod",
-              "ADJ NOUN ADV VERB DET NOUN ADP DET NOUN")
+              "ADJ NOUN ADV VERB DET NOUN ADP DET NOUN")  # "in the house" read on "children" (nmod), one of its readings
     run = attnviz.capture(minilm, DEFAULT_TEXT)
     return ud, run, sentence_hits(run, ud)
 

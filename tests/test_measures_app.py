@@ -19,11 +19,13 @@ import attnviz
 from attnviz.measures import FLOW_MAX_TOKENS, MEASURES, measure_run
 from attnviz.parsing import load_parser, load_sample, parse
 from attnviz.scoring import score_heads
-from attnviz.sentence_scores import relations_table, sentence_hits
+from attnviz.sentence_scores import sentence_hits
 from attnviz.stats import top_links
+from attnviz.ud_relations import to_ud
 from components import data
 from components.state import DEFAULT_TEXT
-from tests.apptest import app, assert_clean, decode, explorer_heatmap, figures, strongest_links
+from components.syntax_corpus import SAMPLE, SHOWN_COLUMNS
+from tests.apptest import app, assert_clean, component_svg, decode, explorer_heatmap, figures, strongest_links
 
 TEXT = "measure proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 LONG = " ".join(["the old river ran past our quiet town every spring"] * 4)  # 42 tokens: too long for flow
@@ -198,41 +200,45 @@ def test_all_heads_grid_per_measure_without_running_the_model(minilm):
 # ---------------------------------------------------------------- heads vs. syntax
 
 
-def page_relations(at: AppTest) -> pd.DataFrame:
-    return next(df.value for df in at.dataframe if "status" in df.value.columns)
+def head_caption(at: AppTest) -> str:
+    """The sentence view's count of the chosen head: "In head L-H, X of N words attend most to ..."."""
+    return next(c.value for c in at.caption if c.value.startswith("In head "))
 
 
-def as_shown(table: pd.DataFrame) -> pd.DataFrame:
-    """``relations_table`` as the page shows it: 1-based positions, "→" for "->"."""
-    table = table.assign(dependent=table["dependent"] + 1, head=table["head"] + 1)
-    return table.rename(columns=lambda c: c.replace("->", "→")).replace(r"->", "→", regex=True)
+def expected_caption(run, tree, layer: int, head: int) -> str:
+    """The same count, from the library: the head's hits on the parse (in UD terms, as the page reads it)."""
+    hits = sentence_hits(run, to_ud(tree))
+    to_head = int(hits.hits[:, layer, head, 0].sum())
+    return (f"In head {layer + 1}-{head + 1}, {to_head} of {len(hits.sentence.arcs)} words attend most to their syntactic head "
+            f"(dependent→head), and {len(hits.found(layer, head)) - to_head} words attend most to one of their own dependents")
 
 
 def test_heads_vs_syntax_scores_value_weighted_attention_for_the_sentence_and_the_corpus(minilm):
     at = app("pages/dependencies.py", timeout=300, measure="value", layer="2", head="10")
     assert_clean(at)
     run, tree = attnviz.capture(minilm, DEFAULT_TEXT), parse(DEFAULT_TEXT, load_parser())
-    by_value = as_shown(relations_table(sentence_hits(measure_run(run, "value"), tree)))
-    by_weight = as_shown(relations_table(sentence_hits(run, tree)))
-    assert not by_value.equals(by_weight)  # the two measures credit different heads on this sentence
-    pd.testing.assert_frame_equal(page_relations(at), by_value, check_dtype=False)
-    assert "Which heads track each arc (value-weighted)" in [h.value for h in at.subheader]
+    by_value, by_weight = expected_caption(measure_run(run, "value"), tree, 1, 9), expected_caption(run, tree, 1, 9)
+    assert head_caption(at).startswith(by_value)
+    assert "Head 2-10: attention links (value-weighted)" in [h.value for h in at.subheader]
+    value_svg = component_svg(at, "dep_head")
 
     # the corpus: scored on value-weighted attention, the library's own numbers
+    at.radio(key="dep_source").set_value(SAMPLE).run()
     at.slider(key="dep_limit").set_value(40).run()
     at.button(key="dep_run").click().run()
     assert_clean(at)
     table = next(df.value for df in at.dataframe if "best head" in df.value.columns)
     sample = load_sample(load_parser())[:40]
     want = score_heads(minilm, sample, measure="value").table(min_count=5)
-    pd.testing.assert_frame_equal(table.reset_index(drop=True), want.replace(r"->", "→", regex=True), check_dtype=False)
+    shown = want[list(SHOWN_COLUMNS)].rename(columns=SHOWN_COLUMNS).replace(r"->", "→", regex=True)
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), shown, check_dtype=False)
     assert not want.equals(score_heads(minilm, sample).table(min_count=5))
     assert "value-weighted" in figures(at)["dep_heatmap"]["layout"]["title"]["text"]
 
     with forward_calls() as calls:  # back to the weights: the sentence view is derived again, not re-run
         at.radio(key="measure").set_value("attention").run()
         assert_clean(at)
-        pd.testing.assert_frame_equal(page_relations(at), by_weight, check_dtype=False)
+        assert head_caption(at).startswith(by_weight) and component_svg(at, "dep_head") != value_svg
         assert calls == []
 
 
@@ -241,7 +247,7 @@ def test_heads_vs_syntax_scores_the_weights_for_rollout_and_says_so(minilm):
     assert_clean(at)
     assert any("scores single heads" in i.value and "scoring attention weights instead" in i.value for i in at.info)
     run, tree = attnviz.capture(minilm, DEFAULT_TEXT), parse(DEFAULT_TEXT, load_parser())
-    pd.testing.assert_frame_equal(page_relations(at), as_shown(relations_table(sentence_hits(run, tree))), check_dtype=False)
+    assert head_caption(at).startswith(expected_caption(run, tree, 2, 0))  # the weights of the default head, 3-1
 
 
 # ---------------------------------------------------------------- links, limits and bad values
@@ -255,11 +261,11 @@ def test_the_url_carries_the_measure_and_a_shared_link_restores_it():
     at.switch_page("pages/heads.py").run()
     assert dict(at.query_params)["measure"] == "value" and at.radio(key="measure").value == "value"
 
-    shared = app(text=TEXT, measure="rollout", layer="3")  # a fresh session opening the link
+    shared = app(text=TEXT, measure="rollout", layer="4")  # a fresh session opening the link
     assert_clean(shared)
     assert shared.radio(key="measure").value == "rollout"
-    assert heatmap(shared)[1].startswith("rollout up to layer 3")
-    assert dict(shared.query_params) == {"text": TEXT, "layer": "3", "measure": "rollout"}
+    assert heatmap(shared)[1].startswith("rollout up to layer 4")
+    assert dict(shared.query_params) == {"text": TEXT, "layer": "4", "measure": "rollout"}
 
 
 def test_flow_on_a_long_input_falls_back_to_the_weights_with_an_info(minilm):

@@ -9,13 +9,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from attnviz.figures.safe_text import plotly_text, positional
-from attnviz.figures.style import COLORSCALE, FONT
+from attnviz.figures.style import COLORSCALE, FONT, text_width
 from attnviz.labels import head_label
 from attnviz.stats import head_stats
 
 # ------------------------------------------------------------------ heatmap
 #: px per head column in ``score_heatmap``: enough for a 9 px rotated "6-12" on every column.
 SCORE_CELL = 16
+ROW_FONT = 11  # px, the relation labels of score_heatmap
 #: Every token is labelled up to this many tokens; longer inputs get plotly's own ticks on the
 #: positional names ("37: the"), which thin out when zoomed out and fill in when zoomed in.
 MAX_TICKS = 64
@@ -75,29 +76,34 @@ def heatmap(
 
 def score_heatmap(
     matrix: np.ndarray, relations: Sequence[str], head_labels: Sequence[str], title: str = "",
-    counts: Sequence[int] | None = None,
+    counts: Sequence[int] | None = None, value_label: str = "accuracy",
 ) -> go.Figure:
-    """Relation x head accuracy ``[R, layers * heads]`` (values in [0, 1], NaN for no arcs).
+    """Relation x head scores ``[R, layers * heads]`` (values in [0, 1], NaN for no arcs): accuracy, or
+    accuracy beyond position (``value_label`` names it on the colour bar and in the hover).
 
-    Rows are relations (with their arc counts when given), columns "layer-head" labels.
+    Rows are relations (with their arc counts when given), columns "layer-head" labels. The left
+    margin fits the longest row label, so no relation name is cut.
     """
     z = np.asarray(matrix, dtype=np.float32)
     if z.shape != (len(relations), len(head_labels)):
         raise ValueError(f"matrix of shape {z.shape} does not match {len(relations)} relations x {len(head_labels)} heads")
     rows = [plotly_text(f"{r} ({n})" if counts is not None else r) for r, n in zip(relations, counts if counts is not None else relations)]
+    label = plotly_text(value_label)
     fig = go.Figure(go.Heatmap(
         z=z, x=[plotly_text(h) for h in head_labels], y=rows, zmin=0.0, zmax=1.0, colorscale=COLORSCALE,
-        colorbar=dict(title=dict(text="accuracy"), thickness=12),
-        hovertemplate="relation %{y}<br>head %{x}<br>accuracy %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text=label), thickness=12),
+        hovertemplate=f"relation %{{y}}<br>head %{{x}}<br>{label} %{{z:.3f}}<extra></extra>",
     ))
+    left = int(max((text_width(r, ROW_FONT) for r in rows), default=0)) + 24
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
         # every head and relation labelled (explicit ticks: plotly would thin them out)
         xaxis=dict(type="category", title=dict(text="layer-head"), tickfont=dict(size=9), tickangle=-90,
                    tickmode="array", tickvals=[plotly_text(h) for h in head_labels], ticktext=[plotly_text(h) for h in head_labels]),
-        yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=11), tickmode="array", tickvals=rows, ticktext=rows),
-        width=max(600, SCORE_CELL * len(head_labels) + 260), height=max(300, 20 * len(relations) + 160),
-        margin=dict(l=40, r=20, t=50 if title else 20, b=60), font=dict(family=FONT), plot_bgcolor="white",
+        yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=ROW_FONT), tickmode="array", tickvals=rows,
+                   ticktext=rows, automargin=True),
+        width=max(600, SCORE_CELL * len(head_labels) + 220 + left), height=max(300, 20 * len(relations) + 160),
+        margin=dict(l=left, r=20, t=50 if title else 20, b=60), font=dict(family=FONT), plot_bgcolor="white",
     )
     return fig
 
