@@ -1,30 +1,25 @@
 """Encoder-decoder and decoder-only views: the target, the kind of attention, greedy generation.
 
-For a model with a decoder (``LoadedModel.kind`` "decoder" or "encoder-decoder") the pages
-call ``explorer_view`` / ``all_heads_view`` right after the sentence box. They draw the
-controls this kind of model needs and return True when they have drawn the page themselves
-(the page then writes the URL and stops); False leaves the page its usual view of the
-(encoder's) self-attention.
+For a model with a decoder (``LoadedModel.kind`` "decoder" or "encoder-decoder") the pages call ``explorer_view`` /
+``all_heads_view`` right after the sentence box. They draw the controls this kind of model needs and return True when
+they have drawn the page themselves (the page then writes the URL and stops); False leaves the page its usual view of
+the (encoder's) self-attention.
 
-- Encoder-decoder (T5, BART, Marian; attnviz's local transformer): a **target** sentence
-  (typed, or generated greedily from the source when the model can generate) and a
-  **kind** selector: encoder self-attention (the page's usual view), decoder
-  self-attention (square, over the target) or cross-attention (target x source: two rows
-  of tokens joined by curves, ``attnviz.figures.cross``, and a rectangular heatmap).
-- Decoder-only (GPT-2, Llama, ...): **continue by N tokens** (greedy, at most 50); the
-  first-token ("attention sink") share of the shown head is reported, and flagged when
-  most attention goes to position 0.
-- Generated tokens: a **step slider**. Step k's token (at position p) was chosen from the
-  output at p - 1 (``Run.predicted_by``); that query's attention over everything before
-  the new token is drawn alone in the arcs and outlined in the heatmap.
+- Encoder-decoder (T5, BART, Marian; attnviz's local transformer): a **target** sentence (typed, or generated greedily
+  from the source when the model can generate) and a **kind** selector: encoder self-attention (the page's usual view),
+  decoder self-attention (square, over the target) or cross-attention (target x source: two rows of tokens joined by
+  curves, ``attnviz.figures.cross``, and a rectangular heatmap).
+- Decoder-only (GPT-2, Llama, ...): **continue by N tokens** (greedy, at most 50); the first-token
+  ("attention sink") share of the shown head is reported, and flagged when most attention goes to position 0.
+- Generated tokens: a **step slider**. Step k's token (at position p) was chosen from the output at p - 1
+  (``Run.predicted_by``); that query's attention over everything before it is drawn alone in the arcs and outlined in the heatmap.
 
-The view's ``kind``, ``target`` and ``new`` live in ``components.state.ViewState`` (URL
-``kind=``, ``target=``, ``new=``); a value this model cannot use falls back with a notice.
+The view's ``kind``, ``target`` and ``new`` live in ``components.state.ViewState`` (URL ``kind=``, ``target=``, ``new=``);
+a value this model cannot use falls back with a notice.
 
-Measures (``ViewState.measure``): a decoder-only model's continuation is shown in the chosen
-measure like the page's own view. Value norms, rollout and flow are recorded and computed for the
-self-attention stack only, so the decoder self-attention and cross-attention of an encoder-decoder
-are shown as attention weights, with an info saying so.
+Measures (``ViewState.measure``): a decoder-only model's continuation is shown in the chosen measure like the page's
+own view. Measures are computed for the self-attention stack only, so the decoder self-attention and cross-attention
+of an encoder-decoder are shown as attention weights, with an info saying so.
 """
 
 from __future__ import annotations
@@ -45,15 +40,14 @@ from components import measures as measure_names
 from components.arcs import arc_view
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
+from components.grid import LAYER_THUMB
 from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS
 
 #: Arcs drawn at most (the strongest), here and on the explorer: 512 tokens x top-3, so that one rerun
 #: stays near 2 MB even with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
 MAX_SHOWN_ARCS = 3 * 512
-#: px per map of a measure that mixes the heads (one map per layer), as on the all-heads page.
-LAYER_THUMB = 150
-#: A head is flagged as an attention sink when, on average, more than this share of a token's
-#: attention goes to position 0 (tokens after the first).
+#: A head is flagged as an attention sink when, on average, more than this share of a token's attention goes to position 0
+#: (tokens after the first).
 SINK_SHARE = 0.5
 
 
@@ -228,7 +222,7 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     weights = shown.attention[layer, heads]  # (heads shown, query, key)
     matrix = weights[0] if not all_heads else weights.mean(axis=0)
     row = picked[0] if picked else None
-    name = {"encoder": "encoder", "decoder": "decoder", "cross": "cross"}[shown.kind] if model.kind == "encoder-decoder" else "self"
+    name = shown.kind if model.kind == "encoder-decoder" else "self"
     named = measure_names.title(shown.measure, s.layer)
     which = named if mixed else f"layer {s.layer}, all heads" if all_heads else f"head {head_label(layer, head)}"
     if named and not mixed:

@@ -1,8 +1,11 @@
-"""Text for Streamlit's Markdown elements (st.warning, st.error, st.info, st.caption), shown as typed."""
+"""Text for Streamlit's Markdown elements (st.warning, st.error, st.info, st.caption), shown as typed, and
+the app's arrow for attnviz's "->"."""
 
 from __future__ import annotations
 
 import re
+
+import pandas as pd
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~:$&@])")
 _AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?=://)|(?=@)")  # where Markdown would start a bare link
@@ -17,3 +20,10 @@ def literal(text: str) -> str:
     and an invisible word joiner (U+2060) keeps ``www.``, ``://`` and ``@`` from becoming links.
     """
     return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub("\u2060", str(text)))
+
+
+def arrows(x):
+    """attnviz's plain "->" shown as "→", the arrow used everywhere in the app (text or a table's cells and headers)."""
+    if isinstance(x, pd.DataFrame):
+        return x.rename(columns=arrows).replace(r"->", "→", regex=True)
+    return str(x).replace("->", "→")

@@ -23,9 +23,8 @@ from components.app_settings import settings
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.head_strip import SESSION_SCORES
-from components.markdown import literal
+from components.markdown import arrows, literal
 from components.measures import file_tag
-from components.syntax_sentence import arrows
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SHIPPED = "UD English EWT dev (gold trees; scores shipped with attnviz)"

@@ -26,13 +26,6 @@ from components.head_strip import HOW_TO_SCORE, NO_DEPENDENCY, corpus_scores
 from components.markdown import literal
 
 
-def arrows(x):
-    """attnviz's plain "->" shown as "→", the arrow used everywhere in the app (text or a table's cells and headers)."""
-    if isinstance(x, pd.DataFrame):
-        return x.rename(columns=arrows).replace(r"->", "→", regex=True)
-    return str(x).replace("->", "→")
-
-
 def edited_tree(parsed: Sentence) -> Sentence:
     """The parse, as corrected by the person in the table (1-based heads, 0 = root)."""
     table = pd.DataFrame({
