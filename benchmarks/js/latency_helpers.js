@@ -21,6 +21,11 @@
     const root = shadow("explorer_heatmap");
     return !!(root && root.querySelector("g.cells rect"));
   };
+  // the first screen's strip of heads that follow the sentence's dependencies (components/head_strip.py)
+  window.__stripDrawn = () => {
+    const root = shadow("head_strip");
+    return !!(root && root.querySelector(".card svg text.word"));
+  };
   // after a click in the all-heads grid: the explorer, with its arcs and heatmap drawn
   window.__explorerDrawn = () => {
     const h = document.querySelector("h1");
