@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from attnviz.head_scores import MIN_HARD, HeadScores
+from attnviz.head_scores import DIRECTIONS, MIN_HARD, HeadScores
 from attnviz.models import DEFAULT_MODEL
 
 EVIDENCE_DIR = Path(__file__).resolve().parent / "data" / "evidence"
@@ -57,3 +57,26 @@ def head_credits(scores: HeadScores, min_hard: int = MIN_HARD) -> dict[str, list
         if credit.passes:
             out.setdefault(credit.label, []).append(credit.relation)
     return out
+
+
+def markdown_table(scores: HeadScores, min_hard: int = MIN_HARD) -> str:
+    """The claim as a Markdown table (the README's): per relation with at least ``min_hard`` hard arcs, Clark et
+    al.'s best head and accuracy, the baseline offset k* and its accuracy, Voita's flag, the hard arcs, the best
+    head beyond position (its direction, beyond-position accuracy and accuracy) and whether that head is credited
+    (passes the flag itself); then the relations with too few hard arcs."""
+    arrow = {DIRECTIONS[0]: "d→h", DIRECTIONS[1]: "h→d"}
+    credited = {c.relation: c.passes for c in scores.credits(min_hard)}
+    lines = ["| relation | arcs | best head (accuracy) | baseline k\\*: accuracy | flag | hard arcs "
+             "| beyond-position head: beyond, its accuracy | credited |",
+             "|---|---:|---|---|:-:|---:|---|:-:|"]
+    table = scores.table(min_count=1, min_hard=min_hard)
+    for _, r in table[table["hard arcs"] >= min_hard].iterrows():
+        lines.append(f"| {r['relation']} | {r['arcs']:,} | {r['best head']} ({r['accuracy']:.2f}) "
+                     f"| {r['baseline offset']:+d}: {r['baseline accuracy']:.2f} | {'yes' if r['voita'] else 'no'} "
+                     f"| {r['hard arcs']:,} | {r['beyond head']} {arrow[r['beyond direction']]}: {r['beyond accuracy']:.2f}, "
+                     f"{r['beyond-head accuracy']:.2f} | {'**yes**' if credited[r['relation']] else 'no'} |")
+    few = table[table["hard arcs"] < min_hard]
+    if len(few):
+        lines += ["", f"Too few hard arcs (under {min_hard}) to credit a head: "
+                  + ", ".join(f"{r['relation']} ({r['hard arcs']})" for _, r in few.iterrows()) + "."]
+    return "\n".join(lines)

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+import attnviz
+from attnviz.evidence import markdown_table, shipped_scores
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 220
@@ -164,3 +167,12 @@ def test_problem_reports_missing_files_and_anchors(tmp_path, monkeypatch):
     assert problem(src, "https://example.org/x#y") is None
     assert "no heading" in problem(src, "a.md#three")
     assert "does not exist" in problem(src, "b.md")
+
+
+def test_the_readmes_claim_table_is_the_shipped_evidence():
+    """The README's table is made from the scores that ship with attnviz, so it cannot drift from them."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("-->", text.index("<!-- claim-table")) + len("-->")
+    block = text[start:text.index("<!-- /claim-table -->")].strip()
+    assert block == markdown_table(shipped_scores(attnviz.DEFAULT_MODEL))
+    assert "| obj | 1,211 | 3-1 (0.74) | -2: 0.36 | yes | 778 | 3-1 d→h: 0.70, 0.74 | **yes** |" in block
