@@ -1,5 +1,6 @@
 // eslint flat config for attnviz's JavaScript: eslint's recommended rules, browser globals.
-//   components/js/   the app's views: ES modules (Streamlit imports the default export)
+//   components/js/, attnviz/static/   the views: ES modules (Streamlit imports the default export;
+//                    attnviz.html_view inlines attnviz/static/ into notebook outputs and HTML files)
 //   tests/e2e/js/    page probes: one function expression each, for playwright's page.evaluate
 //   benchmarks/js/   the latency benchmark's in-page helpers, the same way
 import js from "@eslint/js";
@@ -9,7 +10,7 @@ export default [
   {ignores: ["node_modules/", "test-artifacts/", ".venv/", "build/"]},
   js.configs.recommended,
   {
-    files: ["components/js/**/*.js"],
+    files: ["components/js/**/*.js", "attnviz/static/**/*.js"],
     languageOptions: {ecmaVersion: 2022, sourceType: "module", globals: globals.browser},
   },
   {

@@ -1,7 +1,8 @@
 """attnviz: see what attention heads look at.
 
 Data flows one way: a model (``load_model``) -> a captured run (``capture``, made by the
-hooks in ``record``) -> analyses and views (``attnviz.figures``). No Streamlit here.
+hooks in ``record``) -> analyses and views (``attnviz.figures``; ``attnviz.show`` / ``attnviz.save_html``:
+the interactive view in a notebook or one HTML file, ``attnviz.html_view``). No Streamlit here.
 
 Layers, bottom first. Each line is one rank: a module imports only modules of the lines before its
 own (never one of its own line or of a later one). ``tests/test_layers.py`` reads this list, checks
@@ -13,17 +14,18 @@ a place here. The loading path (models, capture) never reaches ``toygrammar``.
                 run
     model:      local, local.model, local.tokenizer
                 local.checkpoint
-    hooks:      sites, projections
+    hooks:      sites, projections, recording
                 hooks
     capture:    capture
     loading:    models
     analyses:   stats, alignment, conllu_io, parsing, walkthrough, measures, ablation, head_scores, ud_relations
                 scoring, erasure, sentence_scores, evidence
                 following
-    figures:    figures.style, figures.safe_text
+    figures:    figures.style, figures.safe_text, static
                 figures.heatmaps, figures.heatmap_svg, figures.arcs, figures.matrix_csv, figures.export
                 figures.cross
-                figures
+                figures, view_data
+                html_view
     toygrammar: toygrammar, toygrammar.grammar
                 toygrammar.evaluate
                 toygrammar.train
@@ -43,6 +45,7 @@ from attnviz.errors import (
     UnsupportedModelError,
 )
 from attnviz.hooks import Recording, find_sites, record
+from attnviz.html_view import View, save_html, show
 from attnviz.labels import head_label
 from attnviz.loaded import LoadedModel
 from attnviz.models import (
@@ -61,5 +64,5 @@ __all__ = [
     "AttentionCheckError", "DEFAULT_MAX_PARAMS", "DEFAULT_MODEL", "LOCAL_MODEL", "LOCAL_TRAINED", "CoNLLUError", "CoNLLUFileNotFoundError",
     "EmptyInputError", "ExportUnavailableError", "LoadedModel", "ModelLoadError", "ParserUnavailableError",
     "Recording", "Run", "Sentence", "UnsupportedModelError", "capture", "capture_batch", "capture_pair", "find_sites", "generate",
-    "head_label", "load_model", "load_trained", "local_model", "record",
+    "head_label", "load_model", "load_trained", "local_model", "record", "save_html", "show", "View",
 ]

@@ -2,8 +2,9 @@
 
 The SVG comes from ``attnviz.figures.arcs_svg`` or ``heatmap_svg`` (token text escaped
 there). The component parses it as XML (never as HTML), drops anything that is not plain
-SVG drawing (no scripts, no event-handler attributes), and adds behaviour. Both live in
-``js/attnviz_views.js`` (its ``mountView`` needs no Streamlit), styled by ``js/attnviz_views.css``.
+SVG drawing (no scripts, no event-handler attributes), and adds behaviour. Both live in the
+library, ``attnviz/static/attnviz_views.js`` (its ``mountView`` needs no Streamlit; the notebook views and
+the interactive HTML file of ``attnviz.html_view`` use the same file), styled by ``attnviz_views.css``.
 Heatmap: hovering a cell writes its query, key and value under the drawing and marks the two
 tokens. Arcs:
 
@@ -19,15 +20,13 @@ tokens. Arcs:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-#: The views' JavaScript and CSS, in files of their own (linted by eslint). Streamlit takes a path only
-#: for a component of an installed package (an ``asset_dir`` in its manifest), so the text is read here.
-JS_DIR = Path(__file__).parent / "js"
-_mount = st.components.v2.component("attnviz.arcs", css=(JS_DIR / "attnviz_views.css").read_text(encoding="utf-8"),
-                                    js=(JS_DIR / "attnviz_views.js").read_text(encoding="utf-8"))
+from attnviz.static import VIEWS_CSS, VIEWS_JS
+
+#: The views' JavaScript and CSS, files of the library's own (linted by eslint). Streamlit takes a path only
+#: for a component of an installed package (an ``asset_dir`` in its manifest), so the text is passed.
+_mount = st.components.v2.component("attnviz.arcs", css=VIEWS_CSS, js=VIEWS_JS)
 
 
 def heatmap_view(svg: str, key: str) -> None:

@@ -1,8 +1,8 @@
 // attnviz's arc and heatmap views: an SVG from attnviz.figures (arcs_svg or heatmap_svg), made safe and interactive.
 //
 // The core, mountView(parentElement, data, host), needs only a browser DOM: the Streamlit component
-// (components/arcs.py) calls it through the default export at the end of this file, and any other page
-// (a notebook cell, an HTML export) can call it the same way. The SVG is parsed as XML, never as HTML;
+// (components/arcs.py) calls it through the default export at the end of this file; notebook outputs and
+// HTML files (attnviz.html_view) inline this file with attnviz_page.js, which calls it the same way. The SVG is parsed as XML, never as HTML;
 // anything that is not plain SVG drawing is dropped (other elements, on* and href attributes), and token
 // text only ever reaches the page as text nodes. Styles: attnviz_views.css.
 
@@ -91,12 +91,15 @@ function findPin(words, pin) {
 }
 
 // arcs: hovering a token shows only its links (outgoing orange, incoming blue), a click pins it,
-// hovering an arc names its tokens and weight
+// hovering an arc names its tokens and weight. A token's data-index is its position ("3"), or on a
+// cross-attention drawing its row and position ("s3", "t1", with data-position="3")
 function arcs(root, readout, key, pins) {
   const tokens = Array.from(root.querySelectorAll("text.token"));
   const keyTokens = Array.from(root.querySelectorAll("text.key-token"));
   const paths = Array.from(root.querySelectorAll("path.arc"));
   const words = tokens.map(t => t.textContent);
+  const ids = tokens.map(t => t.dataset.index);
+  const named = new Map(tokens.map(t => [t.dataset.index, `${t.textContent} (#${t.dataset.position ?? t.dataset.index})`]));
 
   const show = (index) => {
     for (const arc of paths) {
@@ -108,16 +111,16 @@ function arcs(root, readout, key, pins) {
     }
     for (const tok of [...tokens, ...keyTokens]) tok.classList.toggle("active", tok.dataset.index === index);
     if (index !== null) {
-      const i = +index;
       const outs = paths.filter(a => a.dataset.from === index).length;
       const ins = paths.filter(a => a.dataset.to === index && a.dataset.from !== index).length;
-      readout.textContent = `${words[i]} (#${i}): ${outs} outgoing, ${ins} incoming link${ins === 1 ? "" : "s"} drawn`;
+      readout.textContent = `${named.get(index)}: ${outs} outgoing, ${ins} incoming link${ins === 1 ? "" : "s"} drawn`;
     } else {
       readout.textContent = "";
     }
   };
 
-  let pinned = findPin(words, pins.get(key));
+  const found = findPin(words, pins.get(key));
+  let pinned = found === null ? null : ids[+found];
   const mark = () => { for (const t of tokens) t.classList.toggle("pinned", t.dataset.index === pinned); };
   mark();
   show(pinned);
@@ -127,15 +130,15 @@ function arcs(root, readout, key, pins) {
     tok.addEventListener("mouseleave", () => { if (pinned === null) show(null); });
     tok.addEventListener("click", () => {
       pinned = pinned === tok.dataset.index ? null : tok.dataset.index;
-      if (pinned === null) pins.delete(key); else pins.set(key, {index: +pinned, text: words[+pinned]});
+      const i = ids.indexOf(pinned);
+      if (pinned === null) pins.delete(key); else pins.set(key, {index: i, text: words[i]});
       mark();
       show(pinned);
     });
   }
   for (const arc of paths) {
     arc.addEventListener("mouseenter", () => {
-      const q = +arc.dataset.from, k = +arc.dataset.to;
-      readout.textContent = `${words[q]} (#${q}) → ${words[k]} (#${k}): ${(+arc.dataset.weight).toFixed(3)}`;
+      readout.textContent = `${named.get(arc.dataset.from)} → ${named.get(arc.dataset.to)}: ${(+arc.dataset.weight).toFixed(3)}`;
     });
   }
 }

@@ -17,7 +17,7 @@ from components.state import DEFAULT_TEXT
 THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
                 "rejected the proposal because the budget was far too small for such an ambitious public project")
 assert len(THIRTY_WORDS.split()) == 30
-OUT, IN = "rgb(230, 85, 13)", "rgb(49, 130, 189)"  # --attnviz-out / --attnviz-in in components/js/attnviz_views.css
+OUT, IN = "rgb(230, 85, 13)", "rgb(49, 130, 189)"  # --attnviz-out / --attnviz-in in attnviz/static/attnviz_views.css
 
 
 def query(app) -> dict[str, str]:
