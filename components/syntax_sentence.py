@@ -25,6 +25,8 @@ from components.arcs import arc_view
 from components.head_strip import HOW_TO_SCORE, NO_DEPENDENCY, corpus_scores
 from components.markdown import literal
 
+PARSE_COLOUR = "#555555"
+
 
 def edited_tree(parsed: Sentence) -> Sentence:
     """The parse, as corrected by the person in the table (1-based heads, 0 = root)."""
@@ -82,7 +84,9 @@ def parse_drawing(tree: Sentence) -> None:
         syntax[d, h] = 1.0
         labels[(d, h)] = rel
     st.subheader("The parse")
-    arc_view(figures.arcs_svg(tree.words, syntax, labels=labels, title="parse: dependent → syntactic head").svg, key="dep_syntax")
+    # the parse in grey, labelled, its arrow naming the syntactic head: never drawn like attention
+    arc_view(figures.arcs_svg(tree.words, syntax, labels=labels, title="parse: dependent → syntactic head", colors=[PARSE_COLOUR],
+                              key="arrow → the syntactic head").svg, key="dep_syntax")
 
 
 def head_drawing(run: Run, hits: SentenceHits, layer: int, head: int, named: str) -> None:

@@ -29,7 +29,8 @@ SHOTS = [
     ("explorer-views.png", "/", "text.token", "Attention links"),
     ("explorer-long.png", "/?text=" + quote(LONG), "text.token", "Attention links"),
     ("all-heads.png", "/heads", ".st-key-heads_grid .main-svg", "Each thumbnail is one head"),
-    ("dependencies.png", "/dependencies", ".st-key-dep_head text.token", "Dependency tree"),
+    ("dependencies.png", "/dependencies", ".st-key-dep_head text.token", "The parse"),
+    ("dependencies-corpus.png", "/dependencies", ".st-key-dep_heatmap .main-svg", "Over a corpus"),
     ("walkthrough.png", "/walkthrough", ".st-key-wt_enc_trained .main-svg", "6. Encoder and decoder"),
     # head 2-10 puts most of its weight on [CLS]; value-weighted, "makes" looks at "snow"
     ("explorer-value.png", "/?measure=value&layer=2&head=10&text=" + quote("heavy snow makes driving more difficult"), "text.token",

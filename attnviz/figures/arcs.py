@@ -95,14 +95,14 @@ def _legend(names: Sequence[str], colors: Sequence[str], positions: list[tuple[f
     return out
 
 
-def _key_text(width: float, y: float) -> str:
+def _key_text(width: float, y: float, key: str) -> str:
     return (f'<text class="key" x="{width - MARGIN:.1f}" y="{y:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#666">{xml_text(KEY)}</text>')
+            f'fill="#666">{xml_text(key)}</text>')
 
 
 def _preamble(width: float, height: float, layout_attr: str, n: int, n_heads: int, n_arcs: int, dropped: int,
               font_size: float, title: str | None, title_h: float, colors, background: str | None,
-              legend_names, legend_pos) -> tuple[list[str], float]:
+              legend_names, legend_pos, key: str = KEY) -> tuple[list[str], float]:
     """The SVG's opening: root element, arrowhead markers (one per head and the accent), background,
     the direction key, the title and the legend (when ``legend_names`` is given). Returns (parts, y below
     the title)."""
@@ -121,7 +121,7 @@ def _preamble(width: float, height: float, layout_attr: str, n: int, n_heads: in
     out.append("</defs>")
     if background:
         out.append(f'<rect width="100%" height="100%" fill={xml_attr(background)}/>')
-    out.append(_key_text(width, height - 6))
+    out.append(_key_text(width, height - 6, key))
     y = MARGIN
     if title:
         out.append(f'<text class="title" x="{width / 2:.1f}" y="{y + 18}" text-anchor="middle" '
@@ -132,7 +132,8 @@ def _preamble(width: float, height: float, layout_attr: str, n: int, n_heads: in
     return out, y
 
 
-def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background) -> ArcDrawing:
+def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background,
+                 key: str = KEY) -> ArcDrawing:
     """BertViz's head view: queries on the left, keys on the right, a line per link."""
     n = len(tokens)
     labels = [short_label(t, MAX_LABEL) for t in tokens]
@@ -150,7 +151,7 @@ def _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highli
     ys = top + ROW * np.arange(n) + ROW / 2
     height = top + ROW * n + MARGIN + KEY_H
     out, y = _preamble(width, height, ' data-layout="columns"', n, n_heads, len(ws), dropped, COLUMN_FONT, title,
-                       title_h, colors, background, names if show_legend else None, legend_pos)
+                       title_h, colors, background, names if show_legend else None, legend_pos, key)
     y += legend_h
     out.append(f'<text x="{left_x:.1f}" y="{y + 12}" text-anchor="end" font-size="11" fill="#666">attending</text>')
     out.append(f'<text x="{right_x:.1f}" y="{y + 12}" font-size="11" fill="#666">attended to</text>')
@@ -244,6 +245,7 @@ def arcs_svg(
     background: str | None = "white",
     layout: str = "arcs",
     sinks: Collection[int] | None = None,
+    key: str = KEY,
 ) -> ArcDrawing:
     """A self-contained SVG: tokens left to right on a baseline, attention as arcs above.
 
@@ -263,6 +265,7 @@ def arcs_svg(
                row per token; as wide as two labels at any length, it grows downwards).
     sinks:     key positions (e.g. [CLS]/[SEP]) whose arcs are drawn dashed, faint and below
                the others (``data-sink="1"``), so that sink attention never hides the rest.
+    key:       the line under the drawing that says what an arrow means (a parse: "arrow → the syntactic head").
 
     Stroke width and opacity grow with the weight. Markup for scripts and tests:
     ``<text class="token" data-index="i">``, ``<g class="head" data-head="h">`` (its
@@ -297,7 +300,7 @@ def arcs_svg(
     order = np.lexsort((ws, ~is_sink, hs))  # by head, sinks first (beneath), then weakest first: strong arcs on top
     hs, qs, ks, ws, is_sink = hs[order], qs[order], ks[order], ws[order], is_sink[order]
     if layout == "columns":
-        return _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background)
+        return _columns_svg(tokens, hs, qs, ks, ws, is_sink, n_heads, colors, names, highlight, title, dropped, background, key)
 
     # -- horizontal layout: each token gets a box as wide as its text (rough estimate)
     box = np.maximum(MIN_TOKEN_WIDTH, np.array([text_width(t, FONT_SIZE) for t in tokens]) + TOKEN_GAP)
@@ -324,7 +327,7 @@ def arcs_svg(
     width = max(body_w, legend_w, MARGIN * 2 + text_width(title or "", 16), 120)
 
     out, y = _preamble(width, height, "", n, n_heads, len(ws), dropped, FONT_SIZE, title, title_h, colors, background,
-                       names if show_legend else None, legend_pos)
+                       names if show_legend else None, legend_pos, key)
 
     # -- arcs, one group per head
     x_from, x_to = centres[qs] - 3, centres[ks] + 3   # q -> k and k -> q do not coincide
