@@ -22,8 +22,8 @@ a place here. The loading path (models, capture) never reaches ``toygrammar``.
                 scoring, erasure, sentence_scores, evidence
                 following
     figures:    figures.style, figures.safe_text, static
-                figures.heatmaps, figures.heatmap_svg, figures.arcs, figures.matrix_csv, figures.export
-                figures.cross
+                figures.heatmaps, figures.heatmap_svg, figures.arc_parts, figures.matrix_csv, figures.export
+                figures.arcs, figures.cross
                 figures, view_data
                 html_view
     toygrammar: toygrammar, toygrammar.grammar

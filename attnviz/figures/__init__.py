@@ -16,7 +16,8 @@ interpreted as markup.
 """
 
 from attnviz.errors import ExportUnavailableError
-from attnviz.figures.arcs import ACCENT, AUTO_ARCS_WIDTH, LAYOUTS, MAX_ARCS, PALETTE, ArcDrawing, arcs_svg, auto_layout, natural_width
+from attnviz.figures.arc_parts import ACCENT, MAX_ARCS, PALETTE, ArcDrawing
+from attnviz.figures.arcs import AUTO_ARCS_WIDTH, LAYOUTS, arcs_svg, auto_layout, natural_width
 from attnviz.figures.export import ENABLE_EXPORT_HELP, MAX_PNG_SIDE, export_available, export_browser, to_png, to_svg
 from attnviz.figures.heatmap_svg import heatmap_svg
 from attnviz.figures.heatmaps import MAX_TICKS, THUMB, clickable_cells, downsample, grid, heatmap, score_heatmap

@@ -187,39 +187,19 @@ def grid(
         labels = patterns.reshape(n_layers, n_heads).tolist()
     names = [[(names[l][h] if names is not None else head_label(l, h)) + (f" {labels[l][h]}" if labels is not None else "")
               for h in range(n_heads)] for l in range(n_layers)]
-    # a second title line (escaped like the first): e.g. what a sink head does apart from the sink
-    titles = [[plotly_text(names[l][h]) + (f"<br>{plotly_text(sublabels[l][h])}" if sublabels is not None and sublabels[l][h] else "")
-               for h in range(n_heads)] for l in range(n_layers)]
     gap_x, gap_y = 14, 30 if sublabels is None else 40  # px between thumbnails (room for the titles)
     thumb = thumb or THUMB
     plot_w = n_heads * thumb + (n_heads - 1) * gap_x
     plot_h = n_layers * thumb + (n_layers - 1) * gap_y
     fig = make_subplots(
         rows=n_layers, cols=n_heads,
-        subplot_titles=[t for row in titles for t in row],
+        subplot_titles=_subplot_titles(names, sublabels),
         horizontal_spacing=gap_x / plot_w if n_heads > 1 else 0.0,
         vertical_spacing=gap_y / plot_h if n_layers > 1 else 0.0,
     )
     thumbs = downsample(a, max_size)  # [L, H, q, k]
-    traces, rows, cols = [], [], []
-    for l in range(n_layers):
-        for h in range(n_heads):
-            traces.append(go.Heatmap(
-                z=thumbs[l, h], coloraxis="coloraxis",
-                hovertemplate=f"{plotly_text(names[l][h])}<br>value %{{z:.4f}}<extra></extra>",
-            ))
-            rows.append(l + 1)
-            cols.append(h + 1)
-    fig.add_traces(traces, rows=rows, cols=cols)
-    n_q, n_k = thumbs.shape[-2:]
-    # fixed ranges (anything drawn over a thumbnail, e.g. click targets, cannot widen them) and
-    # square thumbnails at any displayed width
-    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
-                     range=[-0.5, n_k - 0.5])
-    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
-                     range=[n_q - 0.5, -0.5])
-    for i in range(1, n_layers * n_heads + 1):
-        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
+    _add_thumbnails(fig, thumbs, names)
+    _square_axes(fig, n_layers * n_heads, *thumbs.shape[-2:])
     fig.update_annotations(font=dict(size=9))
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0.5, xanchor="center"),
@@ -228,3 +208,35 @@ def grid(
         font=dict(family=FONT), plot_bgcolor="white",
     )
     return fig
+
+
+def _subplot_titles(names: Sequence[Sequence[str]], sublabels: Sequence[Sequence[str]] | None) -> list[str]:
+    """Each thumbnail's title, row by row: its name and, when given, a second line (escaped like the first):
+    e.g. what a sink head does apart from the sink."""
+    return [plotly_text(name) + (f"<br>{plotly_text(sublabels[l][h])}" if sublabels is not None and sublabels[l][h] else "")
+            for l, row in enumerate(names) for h, name in enumerate(row)]
+
+
+def _add_thumbnails(fig: go.Figure, thumbs: np.ndarray, names: Sequence[Sequence[str]]) -> None:
+    """One heatmap per head ``thumbs[l, h]`` in subplot (l + 1, h + 1), all on the figure's one colour axis."""
+    traces, rows, cols = [], [], []
+    for l in range(thumbs.shape[0]):
+        for h in range(thumbs.shape[1]):
+            traces.append(go.Heatmap(
+                z=thumbs[l, h], coloraxis="coloraxis",
+                hovertemplate=f"{plotly_text(names[l][h])}<br>value %{{z:.4f}}<extra></extra>",
+            ))
+            rows.append(l + 1)
+            cols.append(h + 1)
+    fig.add_traces(traces, rows=rows, cols=cols)
+
+
+def _square_axes(fig: go.Figure, n_plots: int, n_q: int, n_k: int) -> None:
+    """Fixed ranges (anything drawn over a thumbnail, e.g. click targets, cannot widen them), no ticks,
+    and square thumbnails at any displayed width."""
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
+                     range=[-0.5, n_k - 0.5])
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
+                     range=[n_q - 0.5, -0.5])
+    for i in range(1, n_plots + 1):
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
