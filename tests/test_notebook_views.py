@@ -12,9 +12,12 @@ import gzip
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from nbclient import NotebookClient
 
 import attnviz
 from attnviz import figures
@@ -23,8 +26,10 @@ from attnviz.measures import MeasureUnavailableError, measure_run
 from attnviz.run import Run
 from attnviz.static import PAGE_JS, VIEWS_CSS, VIEWS_JS
 from attnviz.view_data import HEATMAP_MAX_TOKENS, MAX_ARCS_PER_VIEW, MAX_ARCS_TOTAL, budget, kinds
+from tests.apptest import app, assert_clean
 
 SNOW = "heavy snow makes driving more difficult"
+ROOT = Path(__file__).resolve().parents[1]
 #: the payloads of tests/e2e/test_hostile.py
 PAYLOADS = ["<img src=x onerror=alert(1)>", "</script><script>alert(1)</script>", "{{7*7}}", "javascript:alert(1)",
             "[click](javascript:alert(1))"]
@@ -171,3 +176,29 @@ def test_notebook_output_is_a_fragment_with_its_own_id(snow):
     assert re.search(r'id="(attnviz-\w+)"', a).group(1) != re.search(r'id="(attnviz-\w+)"', b).group(1)
     assert "trust the notebook" in a  # shown until the script runs
     assert "all-MiniLM-L6-v2" in repr(view)
+
+
+def test_the_app_offers_the_interactive_html_beside_png_and_svg():
+    at = assert_clean(app())
+    buttons = {b.key: b.proto for b in at.get("download_button")}
+    assert buttons["explorer_html"].label == "Download interactive HTML" and "arcs_svg" in buttons
+    assert buttons["explorer_html"].deferred_file_id  # made on click (the e2e test downloads and opens it)
+    at.switch_page("pages/heads.py").run()
+    assert_clean(at)
+    assert [b.key for b in at.get("download_button")] == ["grid_png", "grid_svg", "grid_html"]
+
+
+@pytest.mark.slow
+def test_the_quickstart_notebook_runs_clean():
+    """examples/quickstart.ipynb executed as a reader would, in a fresh kernel (nbclient + ipykernel)."""
+    nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr" and "Traceback" in o.text]
+    views = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert len(views) == 5 and all('<div class="attnviz-page"' in v for v in views)
+    assert "mountPage(document.getElementById(" in views[0] and VIEWS_JS in views[0]
+    printed = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
+    assert "snow.html" in printed and "3-2 off:" in printed
+    assert any("'3-1': ['obj']" in o.get("data", {}).get("text/plain", "") for o in outputs)

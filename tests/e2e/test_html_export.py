@@ -1,0 +1,190 @@
+"""The interactive HTML file and the notebook output in headless Chromium, opened from disk (file://).
+
+Every request the page makes is routed: anything but the file itself is refused and recorded, and the
+test fails on it. Hover a token: its links light up; click: pinned; switch head (or click a grid map):
+the drawing changes; hover a heatmap cell: its value. The hostile payloads of test_hostile.py stay text.
+The quick-start notebook is executed (nbclient, ipykernel) and its HTML outputs are put into a page the
+way JupyterLab does (innerHTML, then each script re-created). The app's button gives such a file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from conftest import ARTIFACTS, page_js
+from nbclient import NotebookClient
+from test_hostile import ALL_PAYLOADS
+
+import attnviz
+from attnviz.html_view import save_html
+
+ROOT = Path(__file__).resolve().parents[2]
+SNOW = "heavy snow makes driving more difficult"
+READY = ".attnviz-page[data-ready='1']"
+
+
+class Page:
+    """A fresh context and page on a file, with every request, console error and page error kept."""
+
+    def __init__(self, browser, path: Path):
+        self.context = browser.new_context(viewport={"width": 1440, "height": 900})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.url = path.resolve().as_uri()
+        self.page.goto(self.url)
+
+    def _route(self, route):
+        if route.request.url == self.url:
+            route.continue_()
+        else:
+            route.abort()
+
+    def clean(self) -> None:
+        """No request but the file, no console or page error, no dialog."""
+        assert [u for u in self.requests if u != self.url] == []
+        assert self.errors == [] and self.dialogs == []
+
+    def arcs(self, page_index: int = 0) -> list[tuple[str, str, str]]:
+        return self.page.locator(".attnviz-arc-view").nth(page_index).locator("path.arc").evaluate_all(
+            "els => els.map(e => [e.dataset.from, e.dataset.to, e.getAttribute('class')])")
+
+
+@pytest.fixture
+def opened(browser, tmp_path):
+    pages: list[Page] = []
+
+    def open_(path: Path) -> Page:
+        pages.append(Page(browser, path))
+        return pages[-1]
+
+    yield open_
+    for p in pages:
+        p.page.screenshot(path=str(ARTIFACTS / f"html-export-{len(pages)}.png"), full_page=True)
+        p.context.close()
+
+
+def hover_pin_switch(p: Page, run) -> None:
+    """Hover "makes" (3): only its links lit; click pins it; a new head redraws and keeps the pin."""
+    page = p.page
+    page.wait_for_selector(READY, timeout=20_000)
+    root = page.locator(".attnviz-page").first  # a notebook shows several
+    arcs_view = root.locator(".attnviz-arc-view")
+    arcs_view.locator("text.token").nth(3).hover()
+    lit = [(f, t) for f, t, c in p.arcs() if "out" in c.split() or "in" in c.split()]
+    assert lit and all("3" in (f, t) for f, t in lit)
+    assert all("dim" in c.split() for f, t, c in p.arcs() if "3" not in (f, t))
+    assert arcs_view.locator(".attnviz-readout").text_content().startswith("makes (#3): 3 outgoing")
+    arcs_view.locator("text.token").nth(3).click()
+    page.mouse.move(5, 5)
+    assert arcs_view.locator("text.token.pinned").text_content() == "makes"
+    before = p.arcs()
+    root.locator("select.attnviz-head").select_option(index=1)  # head 2
+    page.wait_for_function("() => document.querySelector('.attnviz-arc-view').dataset.view === 'self 0 1'")
+    after = p.arcs()
+    assert after != before
+    assert arcs_view.locator("svg title").first.text_content() == "self-attention · head 1-2"
+    assert arcs_view.locator("text.token.pinned").text_content() == "makes"  # the pin survives the switch
+    # the heatmap: hover a cell, its value is written
+    root.locator(".attnviz-heat-view g.cells rect").nth(3 * len(run.tokens) + 6).hover()  # query 3, key 6
+    readout = root.locator(".attnviz-heat-view .attnviz-readout").text_content()
+    assert readout == f"query makes (#3) → key difficult (#6): {run.attention[0, 1, 3, 6]:.4f}"
+    # the grid: a click on 3-1's map shows it above
+    root.locator(".attnviz-thumb[data-layer='2'][data-head='0']").click()
+    assert root.locator(".attnviz-layer").input_value() == "2" and root.locator(".attnviz-head").input_value() == "0"
+    assert arcs_view.locator("svg title").first.text_content() == "self-attention · head 3-1"
+
+
+def test_the_file_opens_from_disk_and_works_offline(opened, reference, tmp_path):
+    run = reference(SNOW)
+    p = opened(save_html(run, tmp_path / "snow.html"))
+    hover_pin_switch(p, run)
+    assert p.page.locator(".attnviz-nojs").count() == 0
+    p.clean()
+
+
+def test_hostile_text_stays_text_in_the_file(opened, minilm, tmp_path):
+    run = attnviz.capture(minilm, ALL_PAYLOADS)
+    p = opened(save_html(run, tmp_path / "hostile.html", level="word"))
+    p.page.wait_for_selector(READY, timeout=20_000)
+    assert p.page.evaluate(page_js("injected_markup"), "alert(1)") == []
+    assert ALL_PAYLOADS in p.page.locator(".attnviz-text").text_content()
+    tokens = "".join(p.page.locator(".attnviz-arc-view text.token").all_text_contents())
+    assert "</script><script>alert(1)</script>" in tokens
+    p.page.locator(".attnviz-arc-view text.token").nth(1).hover()
+    p.clean()  # no dialog: alert(1) never ran
+
+
+def executed_quickstart() -> nbformat.NotebookNode:
+    nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
+    return nb
+
+
+def jupyterlab_page(outputs: list[str]) -> str:
+    """A page that shows HTML outputs as JupyterLab does: innerHTML, then every script re-created."""
+    data = json.dumps(outputs).replace("<", "\\u003c")
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>notebook outputs</title></head><body>
+<div id="outputs"></div>
+<script>
+for (const html of {data}) {{
+  const cell = document.createElement("div");
+  cell.className = "jp-OutputArea-output";
+  cell.innerHTML = html;
+  document.getElementById("outputs").append(cell);
+  for (const old of Array.from(cell.getElementsByTagName("script"))) {{
+    const s = document.createElement("script");
+    for (const a of Array.from(old.attributes)) s.setAttribute(a.name, a.value);
+    s.textContent = old.textContent;
+    old.replaceWith(s);
+  }}
+}}
+</script></body></html>"""
+
+
+@pytest.mark.slow
+def test_the_executed_notebooks_output_works_in_the_browser(opened, reference, tmp_path):
+    nb = executed_quickstart()
+    outputs = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "text/html" in o.get("data", {}) and "attnviz-page" in o["data"]["text/html"]]
+    assert len(outputs) >= 3
+    path = tmp_path / "quickstart-outputs.html"
+    path.write_text(jupyterlab_page(outputs), encoding="utf-8")
+    p = opened(path)
+    p.page.wait_for_function(f"() => document.querySelectorAll(\"{READY}\").length === {len(outputs)}", timeout=30_000)
+    hover_pin_switch(p, reference(SNOW))
+    p.clean()
+
+
+def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
+    app.open()
+    button = app.page.locator(".st-key-explorer_html button")
+    with app.page.expect_download(timeout=120_000) as info:
+        button.click()
+    download = info.value
+    app.downloads.add(download.url)
+    assert re.fullmatch(r"all-MiniLM-L6-v2_L3_H1_unmasked_token\.html", download.suggested_filename)
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    text = path.read_text(encoding="utf-8")
+    assert "<title>all-MiniLM-L6-v2 · “heavy snow often keeps the children in the house” · attnviz</title>" in text
+    p = opened(path)
+    p.page.wait_for_selector(READY, timeout=20_000)
+    assert p.page.locator("select.attnviz-layer").input_value() == "2"  # the app's view: layer 3, head 1
+    title = p.page.locator(".attnviz-arc-view svg title").first.text_content()
+    assert title == "self-attention · head 3-1"
+    run = reference("heavy snow often keeps the children in the house")
+    weights = p.page.locator(".attnviz-arc-view path.arc").evaluate_all("els => els.map(e => +e.dataset.weight)")
+    assert max(weights) == pytest.approx(float(np.max(run.attention[2, 0])), abs=1e-4)
+    p.clean()
