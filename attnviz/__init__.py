@@ -26,7 +26,8 @@ a place here. The loading path (models, capture) never reaches ``toygrammar``.
                 figures.arcs, figures.cross
                 figures, view_data
                 html_view
-    toygrammar: toygrammar, toygrammar.grammar
+    toygrammar: toygrammar, toygrammar.lexicon
+                toygrammar.grammar
                 toygrammar.evaluate
                 toygrammar.train
     CLI:        cli

@@ -58,7 +58,7 @@ from attnviz.erasure import erasure
 from attnviz.hooks import record
 from attnviz.local.tokenizer import CLS, MASK, MASK_TEXT, PAD, SEP
 from attnviz.measures import flow, rollout, value_weighted
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import grammar, lexicon
 from attnviz.toygrammar.evaluate import agreement_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def agreement_items(corpus) -> list[dict]:
             right = words[target]
             words[target] = MASK_TEXT
             items.append(dict(words=words, target=target, subject=controller, attractor=bool(attractor),
-                              right=right, wrong=grammar.OTHER_NUMBER[right]))
+                              right=right, wrong=lexicon.OTHER_NUMBER[right]))
     return items
 
 

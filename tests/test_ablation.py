@@ -20,7 +20,7 @@ from attnviz.capture import plan_batches
 from attnviz.errors import EmptyInputError, UnsupportedModelError
 from attnviz.hooks import Ablation, record
 from attnviz.local.tokenizer import MASK
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import lexicon
 
 TEXTS = ["the dogs that the cat sees run fast", "the teacher sings"]
 
@@ -152,7 +152,7 @@ def test_head_effect_on_the_trained_model_predicts_with_and_without_heads(traine
     expected = top_k(trained, logits, 4)
     assert [w for w, _ in p.top] == [trained.tokenizer.vocab[i] for i, _ in expected]
     assert np.allclose([q for _, q in p.top], [q for _, q in expected], atol=1e-6)
-    assert grammar.number_of(p.top[0][0]) == "Plur"  # "the dogs ... run"
+    assert lexicon.number_of(p.top[0][0]) == "Plur"  # "the dogs ... run"
     assert p.top_off != p.top  # the heads mattered
     # off: what the batched helper computes for the same input
     off = masked_predictions(trained, ids, [(2, 2), (2, 1)], positions=torch.tensor([3]))[0]

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from attnviz.local.tokenizer import UNK, WordTokenizer
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import grammar, lexicon
 from attnviz.toygrammar.grammar import NP, RC, Clause, build
 from attnviz.tree import Sentence
 
@@ -30,7 +30,7 @@ def test_examples_include_the_issue_sentences_and_are_in_the_vocabulary():
     examples = grammar.examples()
     assert list(examples[:2]) == list(ISSUE_EXAMPLES)
     assert len(examples) >= 5
-    vocab = set(grammar.vocabulary())
+    vocab = set(lexicon.vocabulary())
     for text in examples:
         assert set(text.split()) <= vocab, text
 
@@ -77,7 +77,7 @@ def test_the_same_seed_gives_the_same_corpus():
 
 
 def test_every_tree_is_a_well_formed_ud_tree(corpus):
-    vocab = set(grammar.vocabulary())
+    vocab = set(lexicon.vocabulary())
     for s in corpus:
         assert set(s.words) <= vocab
         assert s.text == " ".join(s.words)
@@ -106,7 +106,7 @@ def test_verbs_and_determiners_agree_in_number(corpus):
         assert sorted(t for t, _, k in s.meta["agreement"] if k == "verb") == verbs
         for target, controller, kind in s.meta["agreement"]:
             items[kind] += 1
-            assert number[target] == number[controller] == grammar.number_of(s.words[controller])
+            assert number[target] == number[controller] == lexicon.number_of(s.words[controller])
             if kind == "verb":
                 assert s.syntactic_heads[controller] == target and s.relations[controller] == "nsubj"
             else:
@@ -146,19 +146,19 @@ def test_the_sampler_can_make_the_examples():
     rng = random.Random(0)
     for _ in range(5000):
         sampled_words.update(build(grammar.sample_clause(rng)).words)
-    assert sampled_words == set(grammar.vocabulary())
+    assert sampled_words == set(lexicon.vocabulary())
 
 
 def test_vocabulary_works_with_the_word_tokenizer():
-    vocab = grammar.vocabulary()
+    vocab = lexicon.vocabulary()
     assert len(vocab) == len(set(vocab)) and 100 <= len(vocab) <= 200
     tok = WordTokenizer(vocab=vocab)
     enc = tok.encode("The dogs that the cat sees run to Paris")
     assert enc.unknown == ["to", "Paris"]
     assert enc.ids.count(UNK) == 2
-    assert grammar.OTHER_NUMBER["sees"] == "see" and grammar.OTHER_NUMBER["these"] == "this"
-    assert grammar.number_of("children") == "Plur" and grammar.number_of("snow") == "Sing"
-    assert grammar.number_of("the") is None
+    assert lexicon.OTHER_NUMBER["sees"] == "see" and lexicon.OTHER_NUMBER["these"] == "this"
+    assert lexicon.number_of("children") == "Plur" and lexicon.number_of("snow") == "Sing"
+    assert lexicon.number_of("the") is None
 
 
 def test_relative_clause_builder_marks_that_as_the_object():

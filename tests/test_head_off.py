@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import lexicon
 
 
 def block(model_name: str, text: str, layer: int, head: int) -> None:
@@ -77,7 +77,7 @@ def test_the_explorer_switches_the_shown_head_off():
     table = next(d.value for d in at.dataframe if "head on" in d.value.columns)
     assert list(table["position"].unique()) == ["6: [MASK]"]
     on = list(table["head on"])
-    assert grammar.VERB_NUMBER.get(on[0]) == "Plur", on  # the trained model fills the slot with a plural verb ("dogs")
+    assert lexicon.VERB_NUMBER.get(on[0]) == "Plur", on  # the trained model fills the slot with a plural verb ("dogs")
     at.slider(key="head").set_value(1).run()
     assert at.toggle(key="explorer_head_off-on").label == "Switch head 3-1 off"  # stays on for the next head
     assert next(d.value for d in at.dataframe if "head off" in d.value.columns).columns[4] == "head off"

@@ -17,7 +17,7 @@ import attnviz
 from attnviz.head_scores import DIRECTIONS
 from attnviz.local.checkpoint import checkpoint_paths, load_checkpoint
 from attnviz.scoring import score_heads
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import grammar, lexicon
 from attnviz.toygrammar.evaluate import agreement_accuracy, initial_model, random_model
 from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.toygrammar.train import TrainSettings, save_checkpoint, train
@@ -58,7 +58,7 @@ def test_checkpoint_is_committed_small_and_describes_itself():
     meta = json.loads(meta_path.read_text())
     assert meta["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert meta["seed"] == 0
-    assert meta["vocabulary"] == grammar.vocabulary()
+    assert meta["vocabulary"] == lexicon.vocabulary()
     assert meta["tokenizer"]["vocab"][:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert meta["config"]["vocab_size"] == len(meta["tokenizer"]["vocab"])
     c = meta["config"]
@@ -76,11 +76,11 @@ def test_load_trained_is_named_and_cached(model):
     assert attnviz.load_trained() is model
     assert model.is_local and not model.module.training
     assert (model.n_layers, model.n_heads) == (model.module.config.num_layers, model.module.config.num_heads)
-    assert model.tokenizer.vocab[5:] == grammar.vocabulary()
+    assert model.tokenizer.vocab[5:] == lexicon.vocabulary()
 
 
 def test_vocabulary_and_unknown_words(model):
-    assert attnviz.load_trained().tokenizer.vocab[5:] == grammar.vocabulary()
+    assert attnviz.load_trained().tokenizer.vocab[5:] == lexicon.vocabulary()
     enc = model.tokenizer.encode("The dogs that the cat sees run to Paris")
     assert enc.unknown == ["to", "Paris"]
     assert enc.tokens == ["[CLS]", "The", "dogs", "that", "the", "cat", "sees", "run", "to", "Paris", "[SEP]"]

@@ -17,7 +17,7 @@ from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import CLS, MASK, PAD, SEP, SPECIALS, WordTokenizer
 from attnviz.models import checkpoint_info
 from attnviz.scoring import score_heads
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import lexicon
 from attnviz.tree import Sentence
 
 
@@ -62,13 +62,13 @@ def agreement_accuracy(
             right = s.words[target]
             rows.append(ids)
             items.append((kind, attractor, target + 1, tokenizer.token_id(right),
-                          tokenizer.token_id(grammar.OTHER_NUMBER[right]), grammar.number_of(right)))
-    number_of_id = [grammar.number_of(w) if i >= len(SPECIALS) else None for i, w in enumerate(tokenizer.vocab)]
+                          tokenizer.token_id(lexicon.OTHER_NUMBER[right]), lexicon.number_of(right)))
+    number_of_id = [lexicon.number_of(w) if i >= len(SPECIALS) else None for i, w in enumerate(tokenizer.vocab)]
     pos_of_id = {}
     for i, w in enumerate(tokenizer.vocab):
-        if w in grammar.VERB_NUMBER:
+        if w in lexicon.VERB_NUMBER:
             pos_of_id[i] = "verb"
-        elif w in grammar.DET_NUMBER or w == grammar.NEUTRAL_DETERMINER:
+        elif w in lexicon.DET_NUMBER or w == lexicon.NEUTRAL_DETERMINER:
             pos_of_id[i] = "det"
     stats: dict[str, list[int]] = {}
     was_training = module.training

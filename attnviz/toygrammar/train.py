@@ -54,7 +54,7 @@ from torch.nn import functional as F
 from attnviz.local.checkpoint import CHECKPOINT_DIR, CHECKPOINT_NAME, write_checkpoint
 from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import CLS, MASK, PAD, SEP, SPECIALS, WordTokenizer
-from attnviz.toygrammar import grammar
+from attnviz.toygrammar import grammar, lexicon
 from attnviz.toygrammar.evaluate import agreement_accuracy, heads_summary, initial_model
 from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
 from attnviz.tree import Sentence
@@ -111,7 +111,7 @@ class TrainResult:
 
 
 def make_tokenizer() -> WordTokenizer:
-    return WordTokenizer(vocab=grammar.vocabulary())
+    return WordTokenizer(vocab=lexicon.vocabulary())
 
 
 # ---------------------------------------------------------------- data
@@ -140,10 +140,10 @@ class _Corrupter:
         self.s = settings
         n = tokenizer.vocab_size
         self.other = torch.arange(n)  # verb -> its other-number form
-        for word, other in grammar.OTHER_NUMBER.items():
-            if grammar.VERB_NUMBER.get(word):
+        for word, other in lexicon.OTHER_NUMBER.items():
+            if lexicon.VERB_NUMBER.get(word):
                 self.other[tokenizer.token_id(word)] = tokenizer.token_id(other)
-        dets = [grammar.NEUTRAL_DETERMINER, *grammar.DETERMINERS[grammar.SING], *grammar.DETERMINERS[grammar.PLUR]]
+        dets = [lexicon.NEUTRAL_DETERMINER, *lexicon.DETERMINERS[lexicon.SING], *lexicon.DETERMINERS[lexicon.PLUR]]
         self.dets = torch.tensor([tokenizer.token_id(d) for d in dets])
         self.n_words = n - len(SPECIALS)
 
