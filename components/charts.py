@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 CONFIG = {"displaylogo": False}
+#: px per map of an all-heads grid when a measure mixes the heads: one map per layer in a row, bigger than a head's thumbnail.
+LAYER_THUMB = 150
 
 
 def chart(fig: go.Figure, key: str, width: str = "stretch", **selection):

@@ -1,10 +1,10 @@
 """The controls every page shares, and the URL that mirrors them.
 
-Widgets keep their values across pages through ``remember`` (end of every run) and
-``restore_after_page_switch`` (start of the next page's run), the only mechanism for it.
-On a session's first run the URL's query parameters seed them (``state.parse``, with a
-notice per corrected value); after every run ``write_url`` writes the current view back to
-the URL, so a copied link reopens exactly this view.
+The shared widgets' values arrive once per run, before any widget (``arrive``: the link on a session's first
+run, with a notice per corrected value; the values ``remember`` saved on the page before a page switch; a
+click's PENDING values), are fitted to the loaded model (``settle``), and after every run ``write_url`` writes
+the view back to the URL, so a copied link reopens exactly this view. ``components.session_keys`` names every
+key and tells the whole flow.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from attnviz import LoadedModel, Run
 from attnviz.measures import MEASURES, MeasureUnavailableError
 from components import data, hosting
 from components import measures as measure_names
+from components import session_keys as keys
 from components.app_settings import settings
-from components.decoder_mask import lock_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
+from components.decoder_mask import locked_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
 from components.markdown import literal
-from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, URL_EXTRA, URL_SEED, ViewState, fit, parse
+from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
 
 OTHER = "__other__"
 #: The model menu's labels, short enough for the sidebar (the full descriptions are in its help).
@@ -30,10 +31,10 @@ MENU_LABELS = {m: label for m, label in zip(MODELS, ("MiniLM-L6 (offline default
 _KEYS = [f.name for f in fields(ViewState)]
 #: Widget keys whose values every page shares. Streamlit gives a widget on another page a new
 #: identity (and its default value), so ``remember`` saves them at the end of each run and
-#: ``restore_after_page_switch`` puts them back, before any widget exists, on the next page.
+#: ``arrive`` puts them back, before any widget exists, on the next page.
 #: (Streamlit's own ``persist_state="session"`` carried them in a browser but not under
 #: AppTest's ``switch_page``, so page switches could not be tested with it; it is not used.)
-SHARED_KEYS = ("model_choice", "custom_model", *_KEYS)
+SHARED_KEYS = (keys.MODEL_CHOICE, keys.CUSTOM_MODEL, *_KEYS)
 
 
 @dataclass(frozen=True)
@@ -72,15 +73,15 @@ def model_options(hosted: hosting.Settings) -> dict[str, str]:
     return {m: MENU_LABELS.get(m, m) for m in hosted.models}
 
 
-def seed_from_url() -> None:
-    """On a session's first run, set the shared widgets' values from the URL (notices kept for later).
+def _from_url() -> dict:
+    """The shared widgets' values from the link the session was opened with (its first run); the notices
+    go to NOTICES, the parameters as they came to URL_SEED (the pages read their own ones from there).
 
     In hosted mode a link's model is used only if it is one of the allowed ids; any other value
     gets ``hosting.refused_notice`` (the same words whatever it was) and is never resolved or loaded."""
-    if st.session_state.get("_url_read"):
-        return
+    ss = st.session_state
     params = st.query_params.to_dict()
-    st.session_state[URL_SEED] = dict(params)  # as the link had them (pages read their own ones from here)
+    ss[keys.URL_SEED] = dict(params)
     hosted = settings()
     refused = False
     if hosted.hosted and "model" in params:
@@ -93,28 +94,52 @@ def seed_from_url() -> None:
         state = replace(state, model=hosted.fallback)
     if refused:
         notices.insert(0, hosting.refused_notice(state.model))
-    for key, value in state.as_dict().items():
-        st.session_state[key] = value
+    ss[keys.NOTICES] = notices
+    ss[keys.URL_READ] = True
     known = state.model in model_options(hosted)
-    st.session_state["model_choice"] = state.model if known else OTHER
-    st.session_state["custom_model"] = "" if known else state.model
-    st.session_state["_notices"] = notices
-    st.session_state["_url_read"] = True
+    return {**state.as_dict(), keys.MODEL_CHOICE: state.model if known else OTHER,
+            keys.CUSTOM_MODEL: "" if known else state.model}
 
 
-def restore_after_page_switch() -> None:
-    """On the first run of another page, put back the values ``remember`` saved (call before any widget)."""
-    saved = st.session_state.get("_saved", {})
-    if saved and saved.get("_page") != st.session_state.get("_page"):
-        for key, value in saved.items():
-            if key != "_page":
-                st.session_state[key] = value
+def arrive() -> None:
+    """Before any widget: write the values this run starts from into the shared widgets' keys, later ones
+    winning: the link's (a session's first run), those ``remember`` saved on another page (the first run
+    after a page switch) and those a click set for this run (PENDING). The one writer of these values."""
+    ss = st.session_state
+    values = {} if ss.get(keys.URL_READ) else _from_url()
+    saved = ss.get(keys.SAVED, {})
+    if saved and saved.get(keys.PAGE) != ss.get(keys.PAGE):
+        values.update({k: v for k, v in saved.items() if k != keys.PAGE})
+    values.update(ss.pop(keys.PENDING, {}))
+    ss.update(values)
 
 
 def remember() -> None:
     """Save the shared widgets' values (call at the end of every page's run)."""
-    saved = {k: st.session_state[k] for k in SHARED_KEYS if k in st.session_state}
-    st.session_state["_saved"] = {**st.session_state.get("_saved", {}), **saved, "_page": st.session_state.get("_page")}
+    ss = st.session_state
+    saved = {k: ss[k] for k in SHARED_KEYS if k in ss}
+    ss[keys.SAVED] = {**ss.get(keys.SAVED, {}), **saved, keys.PAGE: ss.get(keys.PAGE)}
+
+
+def settle(name: str, model: LoadedModel) -> list[str]:
+    """Fit the view's values to the loaded model, before their widgets: the model's name, layer and head
+    clamped to its size, a decoder-only model's mask forced on (and put back after one), a measure that exists.
+    The one writer of these keys after ``arrive``; returns a notice per value the person asked for and lost."""
+    ss = st.session_state
+    values = {keys.MODEL: name}
+    if ss.get(keys.MEASURE) not in MEASURES:
+        values[keys.MEASURE] = "attention"
+    mask = locked_mask(model)
+    if mask is not None:
+        values[keys.CAUSAL] = mask
+    current = _current()
+    fitted, notices = fit(current, model.n_layers, model.n_heads)
+    if (fitted.layer, fitted.head) != (current.layer, current.head):
+        # Only when clamped: a write re-sends the value to the browser, which would undo a
+        # slider move made while this run was on its way (fast key presses got lost).
+        values[keys.LAYER], values[keys.HEAD] = fitted.layer, fitted.head
+    ss.update(values)
+    return notices
 
 
 def _current() -> ViewState:
@@ -128,49 +153,38 @@ def sidebar(head_controls_in_page: bool = False) -> View:
     ``head_controls_in_page``: the page draws Layer, Head and "All heads of the layer" itself
     (``head_controls``, in its fragment) for an encoder; a model with a decoder keeps them here,
     where the views of its kinds of attention read them."""
-    seed_from_url()
-    restore_after_page_switch()
-    st.session_state.update(st.session_state.pop("_pending", {}))  # values set before a page switch
-    for notice in st.session_state.pop("_notices", []):
+    arrive()
+    for notice in st.session_state.pop(keys.NOTICES, []):
         st.warning(literal(notice), icon=":material/warning:")
     sb = st.sidebar
     hosted = settings()
     options = model_options(hosted)
-    if st.session_state.get("model_choice") not in options:
-        st.session_state["model_choice"] = hosted.fallback  # e.g. a value saved before the allowed list changed
+    if st.session_state.get(keys.MODEL_CHOICE) not in options:
+        st.session_state[keys.MODEL_CHOICE] = hosted.fallback  # e.g. a value saved before the allowed list changed
     choice = sb.selectbox(
-        "Model", list(options), key="model_choice", format_func=lambda m: options.get(m, m),
+        "Model", list(options), key=keys.MODEL_CHOICE, format_func=lambda m: options.get(m, m),
         help="; ".join(f"{MENU_LABELS[m]}: {MODELS[m]}" for m in options if m in MODELS),
     )
     name = choice
     if choice == OTHER:
         name = sb.text_input(
-            "Hugging Face model id or local folder", key="custom_model",
+            "Hugging Face model id or local folder", key=keys.CUSTOM_MODEL,
             placeholder="e.g. bert-base-uncased or /models/my-bert", max_chars=200,
         ).strip() or attnviz.DEFAULT_MODEL
     name, model = loadable(name, hosted)
-    st.session_state["model"] = name
-
-    current = _current()
-    fitted, notices = fit(current, model.n_layers, model.n_heads)
-    for notice in notices:
+    for notice in settle(name, model):
         st.warning(notice, icon=":material/warning:")
-    if (fitted.layer, fitted.head) != (current.layer, current.head):
-        # Only when clamped: a write re-sends the value to the browser, which would undo a
-        # slider move made while this run was on its way (fast key presses got lost).
-        st.session_state["layer"], st.session_state["head"] = fitted.layer, fitted.head
     sb.caption(f"{model.architecture}: {model.n_layers} layers × {model.n_heads} heads, "
                f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
     in_page = head_controls_in_page and model.kind == "encoder"
     if not in_page:
         head_controls(model, sb)
-    lock_mask(model)  # seq2seq
-    sb.toggle("Look-ahead mask", key="causal", disabled=mask_locked(model),
+    sb.toggle("Look-ahead mask", key=keys.CAUSAL, disabled=mask_locked(model),
               help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
     mask_note(sb, model)  # seq2seq
-    sb.radio("Level", ["token", "word"], key="level", horizontal=True,
+    sb.radio("Level", ["token", "word"], key=keys.LEVEL, horizontal=True,
              help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
-    sb.toggle("Hide special tokens", key="hide_special",
+    sb.toggle("Hide special tokens", key=keys.HIDE_SPECIAL,
               help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
     measure_control(sb)
     return View(_current(), model, head_controls_in_page=in_page)
@@ -180,31 +194,30 @@ def head_controls(model: LoadedModel, *where) -> None:
     """Layer and head sliders and the all-heads overlay: all in ``where[0]`` (the sidebar), or one in each
     of three containers (a row of the page). ``sidebar`` fitted their values to the model before."""
     layer_at, head_at, overlay_at = (where * 3)[:3]
-    layer_at.slider("Layer", 1, model.n_layers, key="layer")
-    head_at.slider("Head", 1, model.n_heads, key="head", disabled=st.session_state.get("all_heads", False))
-    overlay_at.toggle("All heads of the layer", key="all_heads",
+    layer_at.slider("Layer", 1, model.n_layers, key=keys.LAYER)
+    head_at.slider("Head", 1, model.n_heads, key=keys.HEAD, disabled=st.session_state.get(keys.ALL_HEADS, False))
+    overlay_at.toggle("All heads of the layer", key=keys.ALL_HEADS,
                       help="Overlay every head of the layer, one colour per head (arcs only).")
 
 
 def measure_control(sb) -> str:
-    """The measure choice (``attnviz.measures.MEASURES``), its one-line explanation and paper."""
-    if st.session_state.get("measure") not in MEASURES:
-        st.session_state["measure"] = "attention"
+    """The measure choice (``attnviz.measures.MEASURES``; ``settle`` made it one of them), its one-line
+    explanation and paper."""
     measure = sb.radio(
-        "Measure", list(MEASURES), key="measure", format_func=lambda m: MEASURES[m].label,
+        "Measure", list(MEASURES), key=keys.MEASURE, format_func=lambda m: MEASURES[m].label,
         help="What the arcs, heatmaps and grid show. Every measure is computed from the same run of the model, "
              "so switching never runs the model again.")
     m = MEASURES[measure]
     sb.caption(f"{literal(m.explanation)} ([{literal(m.paper)}]({m.url}))")
     if measure_names.mixes_heads(measure):
         sb.caption(f"{m.name.capitalize()} mixes every head of the layers: the Head slider and "
-                   f"“All heads of the layer” do not apply (head {st.session_state.get('head', 1)} is kept for the "
+                   f"“All heads of the layer” do not apply (head {st.session_state.get(keys.HEAD, 1)} is kept for the "
                    "other measures).")
     return measure
 
 
-def measured(view: View, text: str, run: Run, all_layers: bool = False, quiet: bool = False) -> tuple[View, Run]:
-    """The view's measure of ``run`` (the page's cached attention view of ``text``), and the view.
+def measured(view: View, run: Run, all_layers: bool = False, quiet: bool = False) -> tuple[View, Run]:
+    """The view's measure of ``run`` (the page's cached attention view), and the view.
 
     A measure this model or input does not allow (flow above its token limit, value norms the model
     does not give) gets an info saying why, and the view falls back to attention weights (the URL keeps
@@ -214,8 +227,7 @@ def measured(view: View, text: str, run: Run, all_layers: bool = False, quiet: b
     if s.measure == "attention":
         return view, run
     try:
-        return view, data.get_view(view.model, s.model, text, s.causal, s.level, s.hide_special, s.measure,
-                                   None if all_layers else s.layer - 1)
+        return view, data.get_view(view.model, s.run_key(all_layers))
     except MeasureUnavailableError as exc:
         if not quiet:
             unavailable(exc)
@@ -246,34 +258,35 @@ def loadable(name: str, hosted: hosting.Settings) -> tuple[str, LoadedModel]:
     return fallback, data.get_model(fallback)
 
 
-def sentence_box() -> str:
-    """The sentence input with one-click examples; returns the text (cut to MAX_TEXT_CHARS)."""
-    if "text" not in st.session_state:
-        st.session_state["text"] = DEFAULT_TEXT
-    st.text_area("Sentence", key="text", height=80, max_chars=MAX_TEXT_CHARS)
+def sentence_box() -> None:
+    """The sentence input (cut to MAX_TEXT_CHARS) with one-click examples. Its value reaches the pages only
+    inside the view (``ViewState.text``: ``sidebar`` read it before this draws, and drawing changes nothing)."""
+    if keys.TEXT not in st.session_state:
+        st.session_state[keys.TEXT] = DEFAULT_TEXT  # the view's default text (ViewState's) too
+    st.text_area("Sentence", key=keys.TEXT, height=80, max_chars=MAX_TEXT_CHARS)
     cols = st.columns(len(EXAMPLES))
     for col, (label, example) in zip(cols, EXAMPLES.items()):
-        col.button(label, key=f"example_{label}", on_click=st.session_state.__setitem__, args=("text", example),
+        col.button(label, key=f"example_{label}", on_click=st.session_state.__setitem__, args=(keys.TEXT, example),
                    use_container_width=True)
-    return st.session_state["text"]
 
 
 def top_k_control() -> int:
     return st.select_slider(
-        "Links per token", options=list(TOP_K), key="top_k",
+        "Links per token", options=list(TOP_K), key=keys.TOP_K,
         format_func=lambda k: "all" if k == 0 else str(k),
         help="Keep each token's strongest links so long inputs stay readable.",
     )
 
 
-def captured(view: View, text: str) -> Run | None:
-    """The cached run for the view, or None after telling the person why there is none."""
+def captured(view: View) -> Run | None:
+    """The cached run of the view's attention weights, or None after telling the person why there is none."""
+    s = view.state
+    text = s.text
     if not text.strip():
         st.info("Type a sentence to see its attention.")
         return None
-    s = view.state
     try:
-        run = data.get_view(view.model, s.model, text, s.causal, s.level, s.hide_special)
+        run = data.get_view(view.model, replace(s.run_key(), measure="attention"))
     except attnviz.EmptyInputError as exc:
         st.info(str(exc))
         return None
@@ -295,21 +308,21 @@ def captured(view: View, text: str) -> Run | None:
     return run
 
 
-def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View, str, Run]:
-    """Sidebar, title, sentence box and the captured run; without a run, stop the page here."""
+def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View, Run]:
+    """Sidebar, title, sentence box and the captured run (attention weights); without a run, stop the page here."""
     view = sidebar(head_controls_in_page)
     st.title(title)
-    text = sentence_box()
-    run = captured(view, text)
+    sentence_box()
+    run = captured(view)
     if run is None:
         write_url()
         st.stop()
-    return view, text, run
+    return view, run
 
 
 def open_in_explorer(layer: int, head: int) -> None:
     """Switch to the explorer showing ``layer``-``head`` (1-based)."""
-    st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
+    st.session_state[keys.PENDING] = {keys.LAYER: layer, keys.HEAD: head, keys.ALL_HEADS: False}
     # the switch already carries the new view's URL, so the explorer's run does not push a second
     # history entry for it (browser Back then returns to the page the click came from)
     params = ViewState(**{**_current().as_dict(), "layer": layer, "head": head, "all_heads": False}).to_params()
@@ -324,5 +337,5 @@ def write_url() -> None:
     """
     # a page's own parameters (the explorer's link pair) are set during its full run and kept for its
     # fragments' reruns (navigation.run_app clears them when a full run starts)
-    st.query_params.from_dict({**_current().to_params(), **st.session_state.get(URL_EXTRA, {})})
+    st.query_params.from_dict({**_current().to_params(), **st.session_state.get(keys.URL_EXTRA, {})})
     remember()

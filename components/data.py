@@ -1,7 +1,8 @@
 """Streamlit's caches around attnviz: one model per process, bounded cached runs.
 
-Changing layer, head, the measure or any display option reuses the cached run: the model runs
-again only for a new (model, text, mask). Measures (``attnviz.measures``: value-weighted,
+Every run, measure, view and statistics table is keyed by one typed value, ``components.state.RunKey``
+(``ViewState.run_key``). Changing layer, head, the measure or any display option reuses the cached run: the
+model runs again only for a new (model, text, mask, and a decoder's target or continuation). Measures (``attnviz.measures``: value-weighted,
 rollout, flow) are derived from that run's weights and value norms by ``get_measured``. Runs live in ``st.cache_resource`` (shared,
 not copied: a 512-token MiniLM run holds 75 MB of attention) with a bounded number
 of entries and a time to live, so a busy server's memory settles. Because every session
@@ -18,6 +19,7 @@ from attnviz import LoadedModel, Run
 from attnviz.measures import measure_run
 from attnviz.parsing import load_parser, parse
 from attnviz.stats import head_stats
+from components.state import RunKey
 
 #: The numpy arrays of a Run that ``read_only`` locks.
 RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special",
@@ -50,54 +52,65 @@ def model_error(name: str) -> str | None:
     return None
 
 
+def get_run(model: LoadedModel, key: RunKey) -> Run:
+    """The forward pass of ``key.captured`` (measure and view aside): ``attnviz.capture`` of the text, or for a
+    model with a decoder ``attnviz.generate`` (``key.new`` tokens) or ``attnviz.capture_pair`` (``key.target``).
+
+    One cached run per (model, input, mask), shared by every session: its arrays are read-only."""
+    key = key.captured
+    if key.new:
+        return _generated(model, key)
+    if key.target:
+        return _pair(model, key)
+    return _captured(model, key)
+
+
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model…")
-def get_run(_model: LoadedModel, model_name: str, text: str, causal: bool) -> Run:
-    """One captured run per (model, text, mask); ``model_name`` is the cache key for ``_model``.
-
-    Shared by every session: its arrays are read-only."""
-    return read_only(attnviz.capture(_model, text, causal=causal))
+def _captured(_model: LoadedModel, key: RunKey) -> Run:
+    return read_only(attnviz.capture(_model, key.text, causal=key.causal))
 
 
-def get_measured(_model: LoadedModel, model_name: str, text: str, causal: bool, measure: str = "attention",
-                 layer: int | None = None) -> Run:
-    """The token-level run with ``attention`` replaced by ``measure`` (``attnviz.measures.measure_run``),
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model on the source and target…")
+def _pair(_model: LoadedModel, key: RunKey) -> Run:
+    return read_only(attnviz.capture_pair(_model, key.text, key.target, causal=key.causal))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Generating greedily…")
+def _generated(_model: LoadedModel, key: RunKey) -> Run:
+    """Greedy, so the same tokens every time."""
+    return read_only(attnviz.generate(_model, key.text, max_new_tokens=key.new, causal=key.causal))
+
+
+def get_measured(model: LoadedModel, key: RunKey) -> Run:
+    """The token-level run with ``attention`` replaced by ``key.measure`` (``attnviz.measures.measure_run``),
     derived from ``get_run``'s cached run: the model never runs again for another measure.
 
-    ``layer`` (0-based) matters only for "flow", which is computed for one layer at a time; None there
-    means every layer (the all-heads page). Raises ``attnviz.measures.MeasureUnavailableError`` when the
-    measure cannot be computed (flow above its token limit, value norms this model does not give)."""
-    run = get_run(_model, model_name, text, causal)
-    if measure == "attention":
+    ``key.layer`` (0-based) matters only for a measure computed per layer (flow); None there means every
+    layer (the all-heads page). Raises ``attnviz.measures.MeasureUnavailableError`` when the measure cannot be
+    computed (flow above its token limit, value norms this model does not give)."""
+    run = get_run(model, key)
+    if key.measure == "attention":
         return run
-    return _measured(_model, model_name, text, causal, measure, layer if measure == "flow" else None)
+    return _measured(model, key.measured)
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Computing the measure…")
-def _measured(_model: LoadedModel, model_name: str, text: str, causal: bool, measure: str, layer: int | None) -> Run:
-    return read_only(measure_run(get_run(_model, model_name, text, causal), measure, layer, all_layers=layer is None))
-
-
-def get_view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
-             measure: str = "attention", layer: int | None = None) -> Run:
-    """The run (of ``measure``, see ``get_measured``) at token or word level, with or without special
-    tokens (derived, never re-run). ``layer`` is used by "flow" only (None: every layer).
-
-    Shared by every session like ``get_run``'s: its arrays are read-only too."""
-    return _view(_model, model_name, text, causal, level, hide_special, measure, layer if measure == "flow" else None)
+def _measured(_model: LoadedModel, key: RunKey) -> Run:
+    return read_only(measure_run(get_run(_model, key), key.measure, key.layer, all_layers=key.layer is None))
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
-def _view(_model: LoadedModel, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
-          measure: str, layer: int | None) -> Run:
-    return read_only(get_measured(_model, model_name, text, causal, measure, layer).view(level, drop_special=hide_special))
+def get_view(_model: LoadedModel, key: RunKey) -> Run:
+    """The run of ``key`` (its measure, see ``get_measured``) at its level, with or without special tokens
+    (derived, never re-run). Shared by every session like ``get_run``'s: its arrays are read-only too."""
+    return read_only(get_measured(_model, key).view(key.level, drop_special=key.hide_special))
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def get_stats(_run: Run, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
-              measure: str = "attention", layer: int | None = None):
-    """Per-head statistics and pattern labels for every head of the run (a pandas DataFrame; a
-    small table, so each caller gets its own copy, unlike the shared runs). ``measure`` and ``layer``
-    (flow) are part of the key: the statistics of value-weighted attention are not those of the weights."""
+def get_stats(_run: Run, key: RunKey):
+    """Per-head statistics and pattern labels for every head of ``_run``, the view of ``key`` (a pandas DataFrame;
+    a small table, so each caller gets its own copy, unlike the shared runs). The measure and its layer (flow)
+    are part of the key: the statistics of value-weighted attention are not those of the weights."""
     return head_stats(_run.attention, _run.special, _run.mask)
 
 

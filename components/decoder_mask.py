@@ -2,7 +2,7 @@
 
 The sidebar's "Look-ahead mask" toggle adds attnviz's mask to an encoder. A decoder-only
 model (GPT-2, Llama, ...) always applies its own: for it the toggle is forced on and
-disabled (``lock_mask``, before the toggle exists; ``mask_locked`` for its ``disabled=``), with a
+disabled (``locked_mask``, before the toggle exists; ``mask_locked`` for its ``disabled=``), with a
 note saying why (``mask_note``). Leaving a decoder puts back the value the toggle had before.
 """
 
@@ -11,24 +11,25 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz import LoadedModel
-
-_LOCKED = "_mask_locked"
-_BEFORE = "_mask_before_lock"
+from components import session_keys as keys
 
 
 def mask_locked(model: LoadedModel) -> bool:
     return model.kind == "decoder"
 
 
-def lock_mask(model: LoadedModel) -> None:
-    """Force the mask on for a decoder-only model; restore the person's choice after leaving one."""
+def locked_mask(model: LoadedModel) -> bool | None:
+    """The value the mask must take for ``model`` (``controls.settle`` writes it): on for a decoder-only model,
+    the person's choice again after leaving one; None: leave it as it is."""
+    ss = st.session_state
     if mask_locked(model):
-        if not st.session_state.get(_LOCKED):
-            st.session_state[_BEFORE] = bool(st.session_state.get("causal", False))
-        st.session_state[_LOCKED] = True
-        st.session_state["causal"] = True
-    elif st.session_state.pop(_LOCKED, False):
-        st.session_state["causal"] = st.session_state.pop(_BEFORE, False)
+        if not ss.get(keys.MASK_LOCKED):
+            ss[keys.MASK_BEFORE] = bool(ss.get(keys.CAUSAL, False))
+        ss[keys.MASK_LOCKED] = True
+        return True
+    if ss.pop(keys.MASK_LOCKED, False):
+        return ss.pop(keys.MASK_BEFORE, False)
+    return None
 
 
 def mask_note(container, model: LoadedModel) -> None:

@@ -15,8 +15,10 @@ from attnviz import figures
 from attnviz.evidence import head_credits, shipped_scores
 from attnviz.labels import head_label
 from attnviz.stats import rest_patterns
-from components.charts import chart
+from components import session_keys as keys
+from components.charts import LAYER_THUMB, chart
 from components.measures import colorbar_label, mixes_heads, name
+from components.state import RunKey
 
 
 def _with_click_targets(fig: go.Figure, n_heads: int, head: int | None = None) -> go.Figure:
@@ -76,20 +78,16 @@ def sublabels(run, stats, rest: list[str], model_name: str) -> list[list[str]]:
     return out
 
 
-#: px per map when a measure mixes the heads: one map per layer in a row, bigger than a head's thumbnail.
-LAYER_THUMB = 150
-
-
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
-def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: str, hide_special: bool,
-                 measure: str = "attention", head: int = 0) -> tuple[go.Figure, go.Figure]:
-    """(the grid for export, the same with click targets): 72 MiniLM subplots take plotly ~0.4 s to
-    build, so each view's figures are built once and shared (never mutated; keyed like its run and measure).
+def grid_figures(_run, _stats, key: RunKey, head: int = 0) -> tuple[go.Figure, go.Figure]:
+    """(the grid for export, the same with click targets) of ``_run``, the run of ``key``: 72 MiniLM subplots
+    take plotly ~0.4 s to build, so each view's figures are built once and shared (never mutated).
 
     A measure that mixes the heads (rollout, flow: ``[layers, 1, n, n]``) gets one map per layer, in one
     row, each titled "layer N" with its pattern; a click opens that layer with ``head`` (0-based), the
     head picked for the other measures."""
-    mask = "look-ahead mask" if causal else "no mask"
+    model_name, measure = key.model, key.measure
+    mask = "look-ahead mask" if key.causal else "no mask"
     if mixes_heads(measure):
         patterns = _stats["pattern"].replace(SHORT).tolist()
         n = _run.n_layers
@@ -108,24 +106,20 @@ def grid_figures(_run, _stats, model_name: str, text: str, causal: bool, level: 
     return fig, _with_click_targets(fig, _run.n_heads)
 
 
-#: The thumbnail a click picked, set by the chart's selection callback (before the rerun it starts)
-_PICKED = "_grid_picked"
-
-
 def _remember_pick(key: str) -> None:
     """``on_select`` callback of the grid: keep the clicked (layer, head), 1-based, for ``picked_thumbnail``."""
     event = st.session_state.get(key)
     for point in (event.selection.points if event else []):
         custom = point.get("customdata")
         if custom:
-            st.session_state[_PICKED] = (int(custom[0]) + 1, int(custom[1]) + 1)
+            st.session_state[keys.GRID_PICKED] = (int(custom[0]) + 1, int(custom[1]) + 1)
             return
 
 
 def picked_thumbnail() -> tuple[int, int] | None:
     """The (layer, head) a click on the grid picked, once: the page can open it before drawing anything
     (the page's run after the click need not rebuild the grid only to leave it)."""
-    return st.session_state.pop(_PICKED, None)
+    return st.session_state.pop(keys.GRID_PICKED, None)
 
 
 def grid_view(clickable: go.Figure, key: str) -> None:

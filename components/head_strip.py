@@ -22,12 +22,12 @@ from attnviz.sentence_scores import sentence_hits
 from attnviz.tree import Sentence
 from attnviz.ud_relations import links_words, to_ud
 from components import data
+from components import session_keys as keys
+from components.state import ViewState
 
 _JS_DIR = Path(__file__).resolve().parent / "js"
 _mount = st.components.v2.component("attnviz.head_strip", css=(_JS_DIR / "head_strip.css").read_text(encoding="utf-8"),
                                     js=(_JS_DIR / "head_strip.js").read_text(encoding="utf-8"))
-#: Session key: corpus scores made on "Heads vs. syntax", {(model, corpus digest, ...): HeadScores}
-SESSION_SCORES = "_dep_scores"
 NO_DEPENDENCY = ("The parse links no two words (one word, or only punctuation), so there is no dependency to compare "
                  "with the heads. Type a sentence of a few words.")
 HOW_TO_SCORE = ("score it once on **Heads vs. syntax → Over a corpus** (one click), or on the command line: "
@@ -39,7 +39,7 @@ def corpus_scores(model_name: str) -> tuple[HeadScores | None, str]:
     shipped = shipped_scores(model_name)
     if shipped is not None:
         return shipped, CORPUS_LABEL
-    made = [scores for key, scores in st.session_state.get(SESSION_SCORES, {}).items()
+    made = [scores for key, scores in st.session_state.get(keys.CORPUS_SCORES, {}).items()
             if key[0] == model_name and scores.meta.get("measure", "attention") == "attention"]
     if made:
         return made[-1], made[-1].meta.get("corpus", "the scored corpus")
@@ -59,10 +59,11 @@ def parsed(text: str) -> Sentence | str:
     return tree if links_words(tree) else NO_DEPENDENCY
 
 
-def head_strip(model_name: str, text: str, run: Run, selected: str) -> tuple[int, int] | None:
-    """Draw the strip; returns the (layer, head), 1-based, of a card clicked in this rerun."""
+def head_strip(view: ViewState, run: Run) -> tuple[int, int] | None:
+    """Draw the strip for the view's sentence and head; returns the (layer, head), 1-based, of a card clicked
+    in this rerun."""
     st.markdown("**Heads that follow this sentence's dependencies**")
-    scores, corpus = corpus_scores(model_name)
+    scores, corpus = corpus_scores(view.model)
     if scores is None:
         st.info("No corpus scores for this model yet, so no head is credited with a dependency: " + HOW_TO_SCORE + ".",
                 icon=":material/query_stats:")
@@ -73,7 +74,7 @@ def head_strip(model_name: str, text: str, run: Run, selected: str) -> tuple[int
                 "the best fixed-offset baseline) for any relation with enough arcs where position alone fails.",
                 icon=":material/query_stats:")
         return None
-    tree = parsed(text)
+    tree = parsed(view.text)
     if isinstance(tree, str):
         st.info(tree, icon=":material/account_tree:")
         return None
@@ -83,7 +84,7 @@ def head_strip(model_name: str, text: str, run: Run, selected: str) -> tuple[int
                 f"on {corpus}. Try one of the examples above.", icon=":material/account_tree:")
         return None
     cards = [arc.as_data(tree, arc.credit.caption(corpus).split(": ", 1)[1]) for arc in arcs]
-    result = _mount(data={"cards": cards, "selected": selected}, key="head_strip", on_open_change=lambda: None)
+    result = _mount(data={"cards": cards, "selected": f"{view.layer}-{view.head}"}, key="head_strip", on_open_change=lambda: None)
     st.caption(f"Credited on {corpus}: the head that best predicts each relation where the relation's usual offset "
                "is wrong, shown only if it beats that offset baseline by 10 points (Voita et al. 2019). Green: this head "
                "attends most to the arc's other end in this sentence; red: it looks elsewhere here. One sentence is an "

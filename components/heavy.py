@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
+from components import session_keys as keys
 from components.jobs import JOBS, Job, QueueFull
 from components.markdown import literal
 
@@ -41,13 +41,6 @@ def _shared_job(key: Hashable, label: str, work) -> Job:
         return job
 
 
-def session_id() -> str:
-    """A random id for this browser session (the owner of its jobs)."""
-    if "_session_id" not in st.session_state:
-        st.session_state["_session_id"] = uuid.uuid4().hex
-    return st.session_state["_session_id"]
-
-
 @dataclass(frozen=True)
 class Upload:
     name: str
@@ -59,8 +52,8 @@ class Upload:
 def parsed_upload(upload, parse: Callable[[bytes], Any], errors: tuple[type[BaseException], ...]) -> Upload:
     """``parse(upload's bytes)``, computed once per uploaded file and session (not once per rerun).
 
-    Only the latest upload is kept; ``st.session_state["_upload_parses"]`` counts the parses."""
-    cached = st.session_state.get("_upload")
+    Only the latest upload is kept (UPLOAD); UPLOAD_PARSES counts the parses."""
+    cached = st.session_state.get(keys.UPLOAD)
     if cached is not None and cached[0] == upload.file_id:
         return cached[1]
     raw = upload.getvalue()
@@ -70,8 +63,8 @@ def parsed_upload(upload, parse: Callable[[bytes], Any], errors: tuple[type[Base
     except errors as exc:
         result = Upload(upload.name, digest, error=f"{upload.name}: {exc}")
     del raw
-    st.session_state["_upload"] = (upload.file_id, result)
-    st.session_state["_upload_parses"] = st.session_state.get("_upload_parses", 0) + 1
+    st.session_state[keys.UPLOAD] = (upload.file_id, result)
+    st.session_state[keys.UPLOAD_PARSES] = st.session_state.get(keys.UPLOAD_PARSES, 0) + 1
     return result
 
 
@@ -83,7 +76,7 @@ def collect(slot: str, results: dict) -> None:
         if job.state == "done":
             results[key] = job.result
         elif job.state == "failed":
-            st.session_state[slot + "_error"] = (key, str(job.error))
+            st.session_state[keys.job_error(slot)] = (key, str(job.error))
         del st.session_state[slot]
 
 
@@ -95,7 +88,7 @@ def queued(slot: str, key: Hashable, label: str, work: Callable[[Callable[[int, 
     (e.g. a button) only when no job for ``key`` was submitted yet. ``shared``: the result does not
     depend on the session (a built-in corpus), so sessions asking for the same ``key`` share one job."""
     entry = st.session_state.get(slot)
-    failed = st.session_state.get(slot + "_error")
+    failed = st.session_state.get(keys.job_error(slot))
     if failed and failed[0] == key:
         st.error(literal(f"{label} failed: {failed[1]}"))
     if entry is None or entry[0] != key:
@@ -104,9 +97,9 @@ def queued(slot: str, key: Hashable, label: str, work: Callable[[Callable[[int, 
                                  "Starting another one stops it."), icon=":material/hourglass_top:")
         if not start():
             return None
-        st.session_state.pop(slot + "_error", None)
+        st.session_state.pop(keys.job_error(slot), None)
         try:
-            job = _shared_job(key, label, work) if shared else JOBS.submit(session_id(), label, work)
+            job = _shared_job(key, label, work) if shared else JOBS.submit(keys.session_id(), label, work)
         except QueueFull as exc:
             st.warning(str(exc), icon=":material/hourglass_top:")
             return None

@@ -1,9 +1,9 @@
 """Encoder-decoder and decoder-only views: the target, the kind of attention, greedy generation.
 
-For a model with a decoder (``LoadedModel.kind`` "decoder" or "encoder-decoder") the pages call ``explorer_view`` /
-``all_heads_view`` right after the sentence box. They draw the controls this kind of model needs and return True when
-they have drawn the page themselves (the page then writes the URL and stops); False leaves the page its usual view of
-the (encoder's) self-attention.
+Right after the sentence box the explorer and the all-heads page call ``decoder_controls``. For a model with a
+decoder (``LoadedModel.kind`` "decoder" or "encoder-decoder") it draws the controls this kind of model needs and
+returns what to show (a ``Shown``), or None for the page's usual view of the (encoder's) self-attention; the page
+then draws a ``Shown`` with ``explorer_body`` / ``all_heads_body`` itself, writes the URL and stops.
 
 - Encoder-decoder (T5, BART, Marian; attnviz's local transformer): a **target** sentence (typed, or generated greedily
   from the source when the model can generate) and a **kind** selector: encoder self-attention (the page's usual view),
@@ -34,14 +34,14 @@ import attnviz
 from attnviz import LoadedModel, Run, figures
 from attnviz.figures.cross import cross_svg
 from attnviz.labels import head_label
-from attnviz.measures import MEASURES, MeasureUnavailableError, measure_run
+from attnviz.measures import MeasureUnavailableError
 from components import controls, data
 from components import measures as measure_names
+from components import session_keys as keys
 from components.arcs import arc_view
-from components.charts import chart
+from components.charts import LAYER_THUMB, chart
 from components.downloads import export_buttons, file_stem
-from components.grid import LAYER_THUMB
-from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS
+from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS, RunKey
 
 #: Arcs drawn at most (the strongest), here and on the explorer: 512 tokens x top-3, so that one rerun
 #: stays near 2 MB even with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
@@ -49,27 +49,6 @@ MAX_SHOWN_ARCS = 3 * 512
 #: A head is flagged as an attention sink when, on average, more than this share of a token's attention goes to position 0
 #: (tokens after the first).
 SINK_SHARE = 0.5
-
-
-# ---------------------------------------------------------------- cached runs
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Running the model on the source and target…")
-def get_pair(_model: LoadedModel, model_name: str, source: str, target: str, causal: bool) -> Run:
-    """``attnviz.capture_pair`` once per (model, source, target, mask); shared and read-only like ``data.get_run``."""
-    return data.read_only(attnviz.capture_pair(_model, source, target, causal=causal))
-
-
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Generating greedily…")
-def get_generated(_model: LoadedModel, model_name: str, prompt: str, n_new: int, causal: bool) -> Run:
-    """``attnviz.generate`` once per (model, prompt, tokens, mask): greedy, so the same tokens every time."""
-    return data.read_only(attnviz.generate(_model, prompt, max_new_tokens=n_new, causal=causal))
-
-
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
-def get_view(_run: Run, model_name: str, key: tuple, level: str, hide_special: bool, measure: str = "attention",
-             layer: int | None = None) -> Run:
-    """``_run`` (keyed by ``key``) in ``measure`` (``measure_run``; ``layer`` for flow only, None: every layer),
-    at token or word level, with or without special tokens. Raises ``MeasureUnavailableError`` like ``data.get_measured``."""
-    return data.read_only(measure_run(_run, measure, layer, all_layers=layer is None).view(level, drop_special=hide_special))
 
 
 # ---------------------------------------------------------------- what is shown
@@ -85,22 +64,23 @@ class Shown:
     query_special: np.ndarray
     generated: list[int]  # positions (on the query side) of the generated tokens, in order
     measure: str = "attention"  # what ``attention`` holds (attnviz.measures): rollout and flow have one "head" per layer
+    key: RunKey | None = None  # the run's key in ``components.data`` (None: the page's own run)
 
     @property
     def square(self) -> bool:
         return self.kind != "cross"
 
 
-def select(run: Run, kind: str) -> Shown:
+def select(run: Run, kind: str, key: RunKey | None = None) -> Shown:
     """The ``kind`` of attention of ``run``: its own tokens for self-attention, target x source for cross."""
     if kind == "encoder":
         return Shown(kind, run, run.tokens, run.tokens, run.attention, run.special,
-                     run.generated_positions if not run.has_target else [])
+                     run.generated_positions if not run.has_target else [], key=key)
     target = run.target_tokens if run.has_target else run.tokens
     special = run.target_special if run.has_target else run.special
     attention = run.decoder_attention if kind == "decoder" else run.cross_attention
     return Shown(kind, run, target, target if kind == "decoder" else run.tokens, attention, special,
-                 run.generated_positions)
+                 run.generated_positions, key=key)
 
 
 def sink_share(matrix: np.ndarray) -> float:
@@ -126,16 +106,17 @@ def step_row(shown: Shown, step: int) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- controls
 def _fit(model: LoadedModel) -> list[str]:
     """Reset kind / target / new that this model cannot use; a notice for each."""
-    ss, notices = st.session_state, []
-    if ss.get("kind", "encoder") != "encoder" and model.kind != "encoder-decoder":
-        notices.append(f"This model ({model.kind}) has no {KINDS[ss['kind']].lower()}; showing its self-attention.")
-        ss["kind"] = "encoder"
-    if ss.get("target") and model.kind != "encoder-decoder":
+    ss, notices, values = st.session_state, [], {}
+    if ss.get(keys.KIND, "encoder") != "encoder" and model.kind != "encoder-decoder":
+        notices.append(f"This model ({model.kind}) has no {KINDS[ss[keys.KIND]].lower()}; showing its self-attention.")
+        values[keys.KIND] = "encoder"
+    if ss.get(keys.TARGET) and model.kind != "encoder-decoder":
         notices.append(f"This model ({model.kind}) has no separate decoder input; the target sentence is ignored.")
-        ss["target"] = ""
-    if ss.get("new", 0) and not model.can_generate:
+        values[keys.TARGET] = ""
+    if ss.get(keys.NEW, 0) and not model.can_generate:
         notices.append("This model has no language-model head, so it cannot generate; showing the typed text.")
-        ss["new"] = 0
+        values[keys.NEW] = 0
+    ss.update(values)  # the one writer of these keys after controls.arrive
     return notices
 
 
@@ -146,42 +127,35 @@ def _controls(model: LoadedModel) -> None:
     if model.kind == "encoder-decoder":
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
-            st.text_input("Target sentence (what the decoder reads)", key="target", max_chars=MAX_TEXT_CHARS,
-                          disabled=bool(st.session_state.get("new", 0)),
+            st.text_input("Target sentence (what the decoder reads)", key=keys.TARGET, max_chars=MAX_TEXT_CHARS,
+                          disabled=bool(st.session_state.get(keys.NEW, 0)),
                           placeholder="e.g. a translation of the sentence above",
                           help="The decoder reads its start token, then these tokens; cross-attention links each "
                                "of them to the sentence above (the source). Unused while the target is generated.")
         with right:
             if model.can_generate:
                 st.number_input("…or generate the target: new tokens (0 = typed target)", min_value=0,
-                                max_value=MAX_NEW_TOKENS, step=1, key="new",
+                                max_value=MAX_NEW_TOKENS, step=1, key=keys.NEW,
                                 help="Greedy decoding from the source, at most 50 tokens (stops at the end token).")
-        st.radio("Attention", list(KINDS), key="kind", horizontal=True, format_func=KINDS.get,
+        st.radio("Attention", list(KINDS), key=keys.KIND, horizontal=True, format_func=KINDS.get,
                  help="Encoder self-attention: source x source. Decoder self-attention: target x target (the "
                       "decoder's own look-ahead mask). Cross-attention: each target token over the source tokens.")
     elif model.can_generate:
         st.number_input("Continue the text greedily by N tokens (0 = off)", min_value=0, max_value=MAX_NEW_TOKENS,
-                        step=1, key="new", help="The model picks its most likely next token, at most 50 times.")
+                        step=1, key=keys.NEW, help="The model picks its most likely next token, at most 50 times.")
 
 
-def _run_for(view: controls.View, text: str, measure: str = "attention", all_layers: bool = False) -> Run | None:
-    """The run the decoder-side views need (None: the page's own run is the one to show), in ``measure``
-    (flow: for the view's layer, or every layer with ``all_layers``; raises ``MeasureUnavailableError``
-    when it cannot be computed)."""
+def _run_key(view: controls.View) -> RunKey | None:
+    """The key of the run the decoder-side views need (``data.get_run`` generates or captures the pair from it),
+    in attention weights; None: the page's own run is the one to show."""
     model, s = view.model, view.state
-    new = int(st.session_state.get("new", 0) or 0)
-    target = str(st.session_state.get("target", "") or "")
     causal = s.causal if model.kind == "encoder-decoder" else False  # a decoder's own mask is always there
-    if new and model.can_generate:
-        run = get_generated(model, s.model, text, new, causal)
-        key = ("generate", text, new, causal)
-    elif model.kind == "encoder-decoder" and target.strip():
-        run = get_pair(model, s.model, text, target, causal)
-        key = ("pair", text, target, causal)
-    else:
-        return None
-    layer = s.layer - 1 if MEASURES[measure].by_layer and not all_layers else None
-    return get_view(run, s.model, key, s.level, s.hide_special, measure, layer)
+    key = replace(s.run_key(), causal=causal, measure="attention")
+    if s.new and model.can_generate:
+        return replace(key, new=int(s.new))
+    if model.kind == "encoder-decoder" and s.target.strip():
+        return replace(key, target=s.target)
+    return None
 
 
 # ---------------------------------------------------------------- drawing
@@ -197,10 +171,10 @@ def _step_control(shown: Shown) -> tuple[int, int] | None:
         if shown.run.generated is not None:
             st.info("No generated token is left in this view (the model ended at once, or its tokens are hidden).")
         return None
-    if not 0 <= st.session_state.get("gen_step", 1) <= n:  # a shorter continuation than before
-        st.session_state["gen_step"] = n
-    st.session_state.setdefault("gen_step", 1)
-    step = st.slider("Generation step (0 = every token)", 0, n, key="gen_step",
+    if not 0 <= st.session_state.get(keys.GEN_STEP, 1) <= n:  # a shorter continuation than before
+        st.session_state[keys.GEN_STEP] = n
+    st.session_state.setdefault(keys.GEN_STEP, 1)
+    step = st.slider("Generation step (0 = every token)", 0, n, key=keys.GEN_STEP,
                      help="Step k: the model's output at the token before the k-th new token chose it. That query's "
                           "attention over everything before the new token is drawn alone, and outlined in the heatmap.")
     picked = step_row(shown, step)
@@ -227,7 +201,7 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     which = named if mixed else f"layer {s.layer}, all heads" if all_heads else f"head {head_label(layer, head)}"
     if named and not mixed:
         which = f"{named} · {which}"
-    title = f"{name} · {which}" + (f" · step {st.session_state.get('gen_step')}" if picked else "")  # short: it sets the SVG's width
+    title = f"{name} · {which}" + (f" · step {st.session_state.get(keys.GEN_STEP)}" if picked else "")  # short: it sets the SVG's width
     stem = file_stem(s.model.split("/")[-1], shown.kind, measure_names.file_tag(shown.measure), f"L{s.layer}",
                      "" if mixed else "all-heads" if all_heads else f"H{s.head}")
     labels = [head_label(layer, h) for h in heads] if all_heads else None
@@ -300,13 +274,15 @@ def _sink_notice(model: LoadedModel, shown: Shown, s) -> None:
 
 
 # ---------------------------------------------------------------- the pages' hooks
-def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
+def _prepare(view: controls.View, base: Run) -> Shown | None:
     """Controls, then what to show (None: the page's own view). Errors are shown, never raised."""
     model = view.model
     _controls(model)
-    kind = st.session_state.get("kind", "encoder") if model.kind == "encoder-decoder" else "encoder"
+    view = view.refreshed()  # kind, target and new as the controls just left them
+    kind = view.state.kind if model.kind == "encoder-decoder" else "encoder"
+    key = _run_key(view)
     try:
-        run = _run_for(view, text)
+        run = data.get_view(model, key) if key is not None else None
     except attnviz.EmptyInputError as exc:
         st.info(str(exc))
         run = None
@@ -317,7 +293,7 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
         st.caption(controls.literal(f"Generated target: {run.target_text}"))
     if kind == "encoder":
         # a decoder-only model's continuation is drawn here; an encoder's self-attention is the page's own view
-        return select(run, "encoder") if run is not None and model.kind == "decoder" else None
+        return select(run, "encoder", key) if run is not None and model.kind == "decoder" else None
     if view.state.measure != "attention":
         st.info(f"{measure_names.noun(view.state.measure).capitalize()} is computed for the encoder's self-attention "
                 f"only: showing the {KINDS[kind].lower()}'s attention weights.", icon=":material/info:")
@@ -332,52 +308,47 @@ def _prepare(view: controls.View, text: str, base: Run) -> Shown | None:
     return select(run, kind)
 
 
-def _measured(view: controls.View, text: str, shown: Shown, all_layers: bool = False) -> Shown:
+def _measured(view: controls.View, shown: Shown, all_layers: bool = False) -> Shown:
     """``shown`` in the view's measure when it is a decoder-only model's continuation (the other kinds were
     told in ``_prepare`` that they stay attention weights), or as it is with an info saying why not."""
     measure = view.state.measure
     if measure == "attention" or shown.kind != "encoder":
         return shown
+    key = replace(shown.key, measure=measure, layer=None if all_layers else view.state.layer - 1)
     try:
-        run = _run_for(view, text, measure, all_layers)
+        run = data.get_view(view.model, key)
     except MeasureUnavailableError as exc:
         controls.unavailable(exc)
         return shown
-    return replace(select(run, "encoder"), measure=measure)
+    return replace(select(run, "encoder", key), measure=measure)
 
 
-def _has_decoder(model) -> bool:
-    """Whether ``model`` has a decoder (and so these views); for an encoder, show why any link value
-    for a decoder's views was reset (``_fit``) and return False."""
-    if model.kind in ("decoder", "encoder-decoder"):
-        return True
-    for notice in _fit(model):
-        st.warning(notice, icon=":material/info:")
-    return False
+def decoder_controls(view: controls.View, base: Run) -> Shown | None:
+    """For a model with a decoder: its controls (target, kind of attention, generation), then what the page
+    shows with ``explorer_body`` / ``all_heads_body``; None: the page's own view of ``base``. For an encoder:
+    why a link's values for a decoder's views were reset (``_fit``), and None."""
+    if view.model.kind not in ("decoder", "encoder-decoder"):
+        for notice in _fit(view.model):
+            st.warning(notice, icon=":material/info:")
+        return None
+    return _prepare(view, base)
 
 
-def explorer_view(view: controls.View, text: str, base: Run) -> bool:
-    """Controls for a model with a decoder; True when this drew the rest of the explorer."""
-    if not _has_decoder(view.model):
-        return False
-    shown = _prepare(view, text, base)
-    if shown is None:
-        _sink_notice(view.model, select(base, "encoder"), view.state)
-        return False
+def first_token_share(view: controls.View, base: Run) -> None:
+    """Under a decoder-only model's own view (``decoder_controls`` gave None): its first-token share."""
+    _sink_notice(view.model, select(base, "encoder"), view.state)
+
+
+def explorer_body(view: controls.View, shown: Shown) -> None:
+    """The explorer below the controls for ``shown``: the generation step, the first-token share, arcs and heatmap."""
     picked = _step_control(shown)
     _sink_notice(view.model, shown, view.state)  # the first-token share of the attention weights, whatever is drawn
-    _draw(view, _measured(view, text, shown), picked)
-    return True
+    _draw(view, _measured(view, shown), picked)
 
 
-def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
-    """The all-heads grid of the chosen kind (decoder self, cross, or a generated run); True when drawn here."""
-    if not _has_decoder(view.model):
-        return False
-    shown = _prepare(view, text, base)
-    if shown is None:
-        return False
-    shown = _measured(view, text, shown, all_layers=True)
+def all_heads_body(view: controls.View, shown: Shown) -> None:
+    """The all-heads grid of the chosen kind (decoder self, cross, or a generated run)."""
+    shown = _measured(view, shown, all_layers=True)
     s = view.state
     name = KINDS[shown.kind] if view.model.kind == "encoder-decoder" else "Self-attention"
     named = measure_names.name(shown.measure)  # "" for attention weights
@@ -396,4 +367,3 @@ def all_heads_view(view: controls.View, text: str, base: Run) -> bool:
     chart(fig, key="kind_grid")
     export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind, measure_names.file_tag(shown.measure)),
                    key="kind_grid_dl")
-    return True

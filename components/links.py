@@ -6,7 +6,7 @@ import streamlit as st
 
 from attnviz import Run
 from attnviz.stats import heads_linking
-from components.state import URL_EXTRA, URL_SEED
+from components import session_keys as keys
 
 _COLUMNS = {
     "label": st.column_config.TextColumn("head", help="layer-head, 1-based"),
@@ -56,8 +56,8 @@ def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "
     # a pair names positions: new tokens (sentence, level, special tokens) start again from the defaults,
     # except on the first run, where the link the session was opened with may name the pair (read from
     # the link as it came: the page's fragment may already have rewritten the address)
-    seen = f"_{key}_tokens"
-    link = st.session_state.get(URL_SEED, {}) if seen not in st.session_state else {}
+    seen = keys.tokens_seen(key)
+    link = st.session_state.get(keys.URL_SEED, {}) if seen not in st.session_state else {}
     if st.session_state.get(seen) != run.tokens:
         st.session_state[seen] = run.tokens
         for k in (k_from, k_to):
@@ -76,15 +76,15 @@ def heads_linking_view(run: Run, key: str, shown: int = 12, value_label: str = "
     target = right.selectbox("To (attended to)", targets, format_func=label, key=k_to,
                              help="Under the look-ahead mask a token may attend only to itself and earlier tokens.")
     if (query, target) != (default_from, default_to):  # like every parameter: only when not the default
-        st.session_state[URL_EXTRA] = {URL_FROM: str(query), URL_TO: str(target)}
+        st.session_state[keys.URL_EXTRA] = {URL_FROM: str(query), URL_TO: str(target)}
     table = heads_linking(run.attention, query, target)
     columns = {**_COLUMNS, "weight": st.column_config.ProgressColumn(value_label, min_value=0.0, max_value=1.0, format="%.3f")}
     event = st.dataframe(table.drop(columns=["layer", "head"]).head(shown), key=f"{key}_table_{query}_{target}",
                          hide_index=True, on_select="rerun", selection_mode="single-row", column_config=columns)
     rows = event.selection.rows if event else []
     picked = (query, target, rows[0]) if rows else None
-    if picked is None or st.session_state.get(f"_{key}_handled") == picked:
+    if picked is None or st.session_state.get(keys.click_handled(key)) == picked:
         return None  # nothing clicked, or a click already acted on (the selection stays on later reruns)
-    st.session_state[f"_{key}_handled"] = picked
+    st.session_state[keys.click_handled(key)] = picked
     row = table.iloc[rows[0]]
     return int(row["layer"]) + 1, int(row["head"]) + 1

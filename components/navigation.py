@@ -9,18 +9,15 @@ runs the app's navigation itself in that case; afterwards Streamlit uses app.py.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from components import session_keys as keys
 from components.app_settings import settings
 from components.jobs import JOBS, THROTTLE
-from components.state import URL_EXTRA
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.png"
-
-_VIA_APP = "_via_app"
 
 
 def pages() -> list:
@@ -44,24 +41,22 @@ def run_app() -> None:
     """Page config and navigation; runs the page the URL names."""
     if settings().hosted:  # a session rerunning faster than a person can waits first (before it draws
         # anything), so others keep the CPU; a newer request replaces the waiting run at its first element
-        if "_session_id" not in st.session_state:
-            st.session_state["_session_id"] = uuid.uuid4().hex
-        pause = THROTTLE.delay(st.session_state["_session_id"])
+        pause = THROTTLE.delay(keys.session_id())
         if pause:
             time.sleep(pause)
     st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
                        layout="wide")
-    st.session_state[_VIA_APP] = True
-    st.session_state.pop(URL_EXTRA, None)  # a page's own link parameters: its full run sets them again
+    st.session_state[keys.VIA_APP] = True
+    st.session_state.pop(keys.URL_EXTRA, None)  # a page's own link parameters: its full run sets them again
     page = st.navigation(pages())
-    st.session_state["_page"] = page.url_path
+    st.session_state[keys.PAGE] = page.url_path
     with JOBS.foreground():  # heavy jobs (corpus scoring) pause between chunks while a page runs
         page.run()
 
 
 def ensure_app() -> None:
     """First call in every page: if Streamlit ran this page without app.py, run the app instead."""
-    if st.session_state.pop(_VIA_APP, False):
+    if st.session_state.pop(keys.VIA_APP, False):
         return
     run_app()
     st.stop()

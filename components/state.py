@@ -36,10 +36,6 @@ MAX_TEXT_CHARS = 10_000  # longer text is cut here; the model then keeps what fi
 MAX_URL_TEXT_CHARS = 2_000  # longer sentences are not written into a shared link
 MAX_MODEL_CHARS = 200
 TOP_K = (1, 2, 3, 5, 10, 0)  # 0 = all links
-#: Session key of a page's own URL parameters (``{name: value}``, e.g. the explorer's link pair), beside the view's.
-URL_EXTRA = "_url_extra"
-#: Session key of the query parameters the session's first run found: the link it was opened with.
-URL_SEED = "_url_seed"
 
 
 @dataclass(frozen=True)
@@ -74,6 +70,46 @@ class ViewState:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def run_key(self, all_layers: bool = False) -> RunKey:
+        """The key of this view's run in its measure, level and special tokens (``components.data``): layer, head
+        and display options are not part of it. ``all_layers``: a measure computed per layer (flow) for every layer."""
+        layer = None if all_layers else self.layer - 1
+        return RunKey(self.model, self.text, self.causal, measure=self.measure, layer=layer, level=self.level,
+                      hide_special=self.hide_special)
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What identifies one cached run of the model and what is derived from it (its measure, its word-level or
+    special-token-free view, its statistics): the cache key of ``components.data``, a hashable frozen value.
+
+    The forward pass depends only on ``model``, ``text``, ``causal``, ``target`` and ``new`` (``captured``); the
+    measure on the layer only for a measure computed one layer at a time (flow): for the others ``layer`` is None."""
+
+    model: str
+    text: str
+    causal: bool = False
+    target: str = ""  # an encoder-decoder's decoder input (attnviz.capture_pair); "" = none
+    new: int = 0  # a greedy continuation by this many tokens (attnviz.generate); 0 = none
+    measure: str = "attention"
+    layer: int | None = None  # 0-based; kept only for a measure computed per layer (None there: every layer)
+    level: str = "token"
+    hide_special: bool = False
+
+    def __post_init__(self) -> None:
+        if not MEASURES[self.measure].by_layer:
+            object.__setattr__(self, "layer", None)
+
+    @property
+    def captured(self) -> RunKey:
+        """The key of the forward pass alone (attention weights, token level, special tokens kept)."""
+        return RunKey(self.model, self.text, self.causal, self.target, self.new)
+
+    @property
+    def measured(self) -> RunKey:
+        """The key of the measure at token level, special tokens kept."""
+        return replace(self, level="token", hide_special=False)
 
 
 _PARAM = {"text": "text", "model": "model", "layer": "layer", "head": "head", "all_heads": "heads",

@@ -3,7 +3,7 @@
 For the default model the scores on UD English EWT dev ship with attnviz (``attnviz.evidence``), so the
 evidence is there with no click and no parser; any model can be scored here on an uploaded CoNLL-U
 file, the toy grammar's generated corpus or the built-in sample (parsed by spaCy). The scores made
-here are kept in the session (``SESSION_SCORES``) and credit heads on the explorer's first screen too.
+here are kept in the session (``session_keys.CORPUS_SCORES``) and credit heads on the explorer's first screen too.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from attnviz.parsing import load_sample
 from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import EVAL_SEED, held_out_corpus
 from components import data, heavy, hosting
+from components import session_keys as keys
 from components.app_settings import settings
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
-from components.head_strip import SESSION_SCORES
 from components.markdown import arrows, literal
 from components.measures import file_tag
 
@@ -76,8 +76,8 @@ def scored(view, source: str, measure: str, named: str) -> HeadScores | None:
         st.caption(f"This shared app scores at most {hosting.HOSTED_MAX_SENTENCES} sentences per request, each cut to "
                    f"{hosting.HOSTED_MAX_TOKENS} tokens ({len(sentences):,} in {literal(name)}).")
     key = (s.model, digest, limit, hosted, measure)
-    results = st.session_state.setdefault(SESSION_SCORES, {})
-    heavy.collect("_dep_job", results)
+    results = st.session_state.setdefault(keys.CORPUS_SCORES, {})
+    heavy.collect(keys.DEP_JOB, results)
     if key not in results:
         model, subset = view.model, sentences[:limit]
         max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
@@ -87,7 +87,7 @@ def scored(view, source: str, measure: str, named: str) -> HeadScores | None:
             scores.meta["corpus"] = name  # for captions: "... of 1,234 arcs in the generated corpus"
             return scores
 
-        scores = heavy.queued("_dep_job", key, f"Scoring {limit} sentences of {name}{named}", work,
+        scores = heavy.queued(keys.DEP_JOB, key, f"Scoring {limit} sentences of {name}{named}", work,
                               start=lambda: st.button(f"Score all heads on {limit} sentences of {name}{named}", key="dep_run",
                                                       type="primary"),
                               shared=source != UPLOAD)
@@ -133,10 +133,10 @@ def scores_heatmap(scores: HeadScores, relations: list[str], model_short: str, n
 
     event = chart(figures.clickable_cells(heat()), key="dep_heatmap", width="content", on_select="rerun", selection_mode="points")
     cell = next((p["customdata"][0] for p in (event.selection.points if event else []) if p.get("customdata")), None)
-    if cell and st.session_state.get("_dep_cell") != cell:  # a cell shows its head above (once per click)
-        st.session_state["_dep_cell"] = cell
+    if cell and st.session_state.get(keys.DEP_CELL) != cell:  # a cell shows its head above (once per click)
+        st.session_state[keys.DEP_CELL] = cell
         layer, head = (int(x) for x in cell.split("-"))
-        st.session_state["_pending"] = {"layer": layer, "head": head, "all_heads": False}
+        st.session_state[keys.PENDING] = {keys.LAYER: layer, keys.HEAD: head, keys.ALL_HEADS: False}
         st.rerun()
     export_buttons(heat, stem + ("_beyond" if beyond else ""), key="dep_heat")
     st.caption("Rows: relations with their number of " + ("hard arcs" if beyond else "arcs") + ". Click a cell to show that "

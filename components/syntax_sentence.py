@@ -24,6 +24,7 @@ from components import data
 from components.arcs import arc_view
 from components.head_strip import HOW_TO_SCORE, NO_DEPENDENCY, corpus_scores
 from components.markdown import literal
+from components.state import ViewState
 
 PARSE_COLOUR = "#555555"
 
@@ -146,13 +147,14 @@ def evidence_table(model_name: str, hits: SentenceHits) -> None:
                "tracking its relation, and on one sentence nearly every head gets some arc. Read the corpus table below.")
 
 
-def sentence_section(model_name: str, text: str, run: Run, weights_run: Run, layer: int, head: int, named: str) -> None:
-    """``run``: the measure the page shows (weights or value-weighted); ``weights_run``: the attention weights,
-    which the corpus scores are made on."""
-    tree = parsed_tree(text)
+def sentence_section(view: ViewState, run: Run, weights_run: Run, named: str) -> None:
+    """The view's sentence and head. ``run``: the measure the page shows (weights or value-weighted);
+    ``weights_run``: the attention weights, which the corpus scores are made on."""
+    layer, head = view.layer - 1, view.head - 1
+    tree = parsed_tree(view.text)
     if tree is None:
         return
     hits = sentence_hits(run, tree)  # every arc against every head, once for this rerun
     parse_drawing(tree)
     head_drawing(run, hits, layer, head, named)
-    evidence_table(model_name, hits if run is weights_run else sentence_hits(weights_run, tree))
+    evidence_table(view.model, hits if run is weights_run else sentence_hits(weights_run, tree))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from attnviz import Run
 from attnviz.stats import rest_patterns
+from components.state import RunKey
 
 _HEAD_STATS = {
     "label": st.column_config.TextColumn("head", help="layer-head, 1-based (3-1 = layer 3, head 1)", width=48),
@@ -28,13 +29,13 @@ ROW_PX = 35  # st.dataframe's row height
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def _rest(_run: Run, run_key: tuple) -> list[str]:
+def _rest(_run: Run, run_key: RunKey) -> list[str]:
     return rest_patterns(_run.attention, _run.special, _run.mask, tokens=_run.tokens).reshape(-1).tolist()
 
 
-def with_rest_patterns(stats: pd.DataFrame, run: Run, run_key: tuple) -> pd.DataFrame:
+def with_rest_patterns(stats: pd.DataFrame, run: Run, run_key: RunKey) -> pd.DataFrame:
     """``stats`` (every head of ``run``, layer-major) with a ``rest`` column: ``attnviz.stats.rest_patterns``,
-    cached per ``run_key`` (model, text, mask, level, hidden specials: what identifies the run)."""
+    cached per ``run_key`` (what identifies the run: ``components.state.RunKey``)."""
     return stats.assign(rest=_rest(run, run_key)[: len(stats)])
 
 

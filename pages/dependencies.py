@@ -1,6 +1,8 @@
 """Heads vs. syntax: the sentence's parse next to a head's attention, the heads the corpus credits with each
 arc's relation, and the corpus scores (shipped for the default model; made here for any model)."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from attnviz.measures import MeasureUnavailableError
@@ -19,7 +21,7 @@ st.caption("Do heads follow grammar? Each arc of the parse links a word to its s
            "the word it attends to most is the arc's other end (Clark et al. 2019, “What Does BERT Look At?”). A head is "
            "credited with a relation only for the arcs that position alone does not explain: those whose head is not at "
            "the relation's usual offset. Layers and heads are 1-based: 3-1 = layer 3, head 1.")
-text = controls.sentence_box()
+controls.sentence_box()  # its text reaches the page inside the view (s.text)
 #: The measure heads are scored on: attention weights or value-weighted attention. Rollout and flow mix
 #: the heads (one map per layer), so there is no head of theirs to score: the weights are scored instead.
 measure = s.measure
@@ -28,16 +30,16 @@ if mixes_heads(measure):
             "attention weights instead. Value-weighted attention scores single heads too.", icon=":material/info:")
     measure = "attention"
 
-run = controls.captured(view, text) if text.strip() else None
+run = controls.captured(view) if s.text.strip() else None
 if run is not None:
-    weights_run = data.get_run(view.model, s.model, text, s.causal)  # token level: the parse's words are aligned to it
+    weights_run = data.get_run(view.model, s.run_key())  # token level: the parse's words are aligned to it
     try:  # value-weighted from the same forward pass
-        shown_run = data.get_measured(view.model, s.model, text, s.causal, measure)
+        shown_run = data.get_measured(view.model, replace(s.run_key(all_layers=True), measure=measure))
     except MeasureUnavailableError as exc:
         controls.unavailable(exc)
         measure, shown_run = "attention", weights_run
 named = f" ({name(measure)})" if name(measure) else ""
 if run is not None:
-    sentence_section(s.model, text, shown_run, weights_run, s.layer - 1, s.head - 1, named)
+    sentence_section(s, shown_run, weights_run, named)
 corpus_section(view, measure, named)
 controls.write_url()

@@ -1,57 +1,62 @@
 """Explorer: one sentence, one model, one layer; a head's arcs, heatmap and statistics."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from attnviz import figures
 from attnviz.labels import head_label
 from attnviz.stats import top_links
 from components import controls, data
+from components import session_keys as keys
 from components.arcs import arc_view, heatmap_view
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.head_off import head_off_view
 from components.head_strip import head_strip
-from components.kinds import MAX_SHOWN_ARCS, explorer_view  # seq2seq
+from components.kinds import MAX_SHOWN_ARCS, decoder_controls, explorer_body, first_token_share  # seq2seq
 from components.links import heads_linking_view
-from components.measures import by_layer, colorbar_label, file_tag, mixes_heads, mixing_note, name, noun, the_mixing_ones, value_label
+from components.measures import colorbar_label, file_tag, mixes_heads, mixing_note, name, noun, the_mixing_ones, value_label
 from components.measures import title as measure_title
 from components.navigation import ensure_app
+from components.state import ViewState
 from components.tables import head_stats_table, with_rest_patterns
 
 ensure_app()
 
 LAYOUTS = {"auto": "auto", "arcs": "arcs in a row", "columns": "two columns"}
 
-view, text, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True)  # attention weights
-if explorer_view(view, text, weights_run):  # seq2seq: target, kind of attention, generation (components/kinds.py)
+view, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True)  # attention weights
+# seq2seq (components/kinds.py): a model with a decoder gets its controls (target, kind of attention, generation);
+# a decoder's attention or a continuation is drawn by the seq2seq body, else the page goes on with its own view
+if (decoder_shown := decoder_controls(view, weights_run)) is not None:
+    explorer_body(view, decoder_shown)
     controls.write_url()
     st.stop()
+first_token_share(view, weights_run)  # a decoder-only model's first-token share (nothing for the others)
 n_tokens = len(weights_run.tokens)
 # the claim, under the sentence box: filled last, so a first parser load never holds up the views below
 strip_slot = st.container()
 
 @st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
-def _heatmap(_matrix, _tokens, view_key: tuple, title: str):
-    """The heatmap figure of one view (``view_key``, what identifies it: model, text, causal, level,
-    hide_special, measure, layer, head, all_heads): plotly takes ~40 ms to build one,
-    so each is built once and shared (never mutated)."""
-    measure = view_key[5]
-    return figures.heatmap(_matrix, _tokens, _tokens, title=title, value_label=value_label(measure),
-                           colorbar_label=colorbar_label(measure))
+def _heatmap(_matrix, _tokens, shown: ViewState, title: str):
+    """The heatmap figure of one view (``shown``: the view as drawn, its measure, layer, head and overlay
+    as they apply): plotly takes ~40 ms to build one, so each is built once and shared (never mutated)."""
+    return figures.heatmap(_matrix, _tokens, _tokens, title=title, value_label=value_label(shown.measure),
+                           colorbar_label=colorbar_label(shown.measure))
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def _heatmap_svg(_matrix, _tokens, view_key: tuple, title: str) -> str:
-    """The SVG heatmap of one view (``view_key`` as for ``_heatmap``), for inputs of at most MAX_TICKS tokens."""
-    return figures.heatmap_svg(_matrix, _tokens, _tokens, title=title, colorbar_label=colorbar_label(view_key[5]))
+def _heatmap_svg(_matrix, _tokens, shown: ViewState, title: str) -> str:
+    """The SVG heatmap of one view (``shown`` as for ``_heatmap``), for inputs of at most MAX_TICKS tokens."""
+    return figures.heatmap_svg(_matrix, _tokens, _tokens, title=title, colorbar_label=colorbar_label(shown.measure))
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def _arcs(_tokens, _weights, view_key: tuple, title: str, top_k: int, layout: str, sinks: tuple[int, ...]) -> figures.ArcDrawing:
-    """The arc drawing of one view (``view_key`` as for ``_heatmap``); ``_weights`` is (heads shown, query, key)."""
-    layer, all_heads = view_key[6], view_key[8]
-    return figures.arcs_svg(_tokens, _weights if all_heads else _weights[0], title=title, top_k=top_k or None,
-                            layers=[head_label(layer, h) for h in range(_weights.shape[0])] if all_heads else None,
+def _arcs(_tokens, _weights, shown: ViewState, title: str, top_k: int, layout: str, sinks: tuple[int, ...]) -> figures.ArcDrawing:
+    """The arc drawing of one view (``shown`` as for ``_heatmap``); ``_weights`` is (heads shown, query, key)."""
+    return figures.arcs_svg(_tokens, _weights if shown.all_heads else _weights[0], title=title, top_k=top_k or None,
+                            layers=[head_label(shown.layer - 1, h) for h in range(_weights.shape[0])] if shown.all_heads else None,
                             max_arcs=MAX_SHOWN_ARCS, layout=layout, sinks=list(sinks))
 
 
@@ -65,13 +70,13 @@ def head_views() -> None:
     if view.head_controls_in_page:
         controls.head_controls(view.model, *st.columns([3, 3, 2], vertical_alignment="bottom"))
         shown = view.refreshed()
-    shown, run = controls.measured(shown, text, weights_run)  # the chosen measure (or weights, with an info saying why)
+    shown, run = controls.measured(shown, weights_run)  # the chosen measure (or weights, with an info saying why)
     s = shown.state
     measure = s.measure
     mixed = mixes_heads(measure)  # rollout and flow: one map per layer (index 0); head and overlay do not apply
     all_heads = s.all_heads and not mixed
     layer, head = s.layer - 1, 0 if mixed else s.head - 1
-    view_key = (s.model, text, s.causal, s.level, s.hide_special, measure, layer, head, all_heads)
+    drawn = replace(s, head=head + 1, all_heads=all_heads)  # the view as drawn: the key of its figures
     heads = list(range(run.n_heads)) if all_heads else [head]
     weights = run.attention[layer, heads]  # (heads shown, query, key)
     stem = file_stem(s.model.split("/")[-1], file_tag(measure), f"L{s.layer}",
@@ -90,10 +95,10 @@ def head_views() -> None:
         layout = figures.auto_layout(run.tokens) if choice == "auto" else choice
 
         def arcs(title: str) -> figures.ArcDrawing:
-            return _arcs(run.tokens, weights, view_key, title, top_k, layout, sinks)
+            return _arcs(run.tokens, weights, drawn, title, top_k, layout, sinks)
 
         drawing = arcs(shown.short_title)
-        arc_view(drawing.svg, key="explorer_arcs", scroll=st.session_state.pop("_scroll_arcs", 0))
+        arc_view(drawing.svg, key="explorer_arcs", scroll=st.session_state.pop(keys.SCROLL_ARCS, 0))
         notes = []
         if sinks:
             notes.append("Dashed, faint links go to [CLS]/[SEP] (sink attention), drawn beneath the others.")
@@ -112,9 +117,9 @@ def head_views() -> None:
                      if not all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
         svg_heatmap = n_tokens <= figures.MAX_TICKS  # an SVG swaps in ms; plotly's zoom for longer inputs
         if svg_heatmap:
-            heatmap_view(_heatmap_svg(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
+            heatmap_view(_heatmap_svg(matrix, run.tokens, drawn, shown.short_title), key="explorer_heatmap")
         else:
-            chart(_heatmap(matrix, run.tokens, view_key, shown.short_title), key="explorer_heatmap")
+            chart(_heatmap(matrix, run.tokens, drawn, shown.short_title), key="explorer_heatmap")
             st.caption(f"{n_tokens} tokens: drag a box on the heatmap to zoom in and label every token; double-click to zoom out.")
 
         def heatmap_for_export():
@@ -129,8 +134,8 @@ def head_views() -> None:
     st.subheader(measure_title(measure, s.layer).capitalize() if mixed else
                  f"Heads of layer {s.layer}" + (f", {name(measure)}" if name(measure) else ""))
     # rollout and flow: the runs are keyed by the layer for flow (computed per layer), not for the others
-    run_key = (s.model, text, s.causal, s.level, s.hide_special, measure, layer if by_layer(measure) else None)
-    stats = with_rest_patterns(data.get_stats(run, *run_key), run, run_key)
+    run_key = s.run_key()  # flow: keyed by the layer too (computed one layer at a time)
+    stats = with_rest_patterns(data.get_stats(run, run_key), run, run_key)
     stats = stats[stats["layer"] == layer]
     if mixed:
         stats = stats.assign(label=f"L{s.layer}")
@@ -159,15 +164,15 @@ st.caption("Different heads follow different links: pick a token and one it may 
            + (f" Ranked by attention weights: {the_mixing_ones()} mix the heads." if mixes_heads(view.state.measure) else
               f" Ranked by {noun(view.state.measure)}." if name(view.state.measure) else ""))
 # ranked by each head's measure (value-weighted...), else its weights (rollout and flow mix the heads)
-ranked_view, ranked = (controls.measured(view, text, weights_run, quiet=True)
+ranked_view, ranked = (controls.measured(view, weights_run, quiet=True)
                        if name(view.state.measure) and not mixes_heads(view.state.measure) else (view, weights_run))
 if (picked := heads_linking_view(ranked, key="link", value_label=value_label(ranked_view.state.measure))) is not None:
-    st.session_state["_scroll_arcs"] = st.session_state.get("_scroll_count", 0) + 1
-    st.session_state["_scroll_count"] = st.session_state["_scroll_arcs"]
+    st.session_state[keys.SCROLL_ARCS] = st.session_state.get(keys.SCROLL_COUNT, 0) + 1
+    st.session_state[keys.SCROLL_COUNT] = st.session_state[keys.SCROLL_ARCS]
     controls.open_in_explorer(*picked)
 
 with strip_slot:
-    if (clicked := head_strip(view.state.model, text, weights_run, f"{view.state.layer}-{view.state.head}")) is not None:
+    if (clicked := head_strip(view.state, weights_run)) is not None:
         controls.open_in_explorer(*clicked)
 
 controls.write_url()

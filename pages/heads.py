@@ -5,7 +5,7 @@ import streamlit as st
 from components import controls, data
 from components.downloads import export_buttons, file_stem
 from components.grid import grid_figures, grid_view, picked_thumbnail
-from components.kinds import all_heads_view  # seq2seq
+from components.kinds import all_heads_body, decoder_controls  # seq2seq
 from components.measures import described, file_tag, mixes_heads, mixing_note, name, the_mixing_ones
 from components.navigation import ensure_app
 from components.tables import head_stats_table
@@ -14,15 +14,19 @@ ensure_app()
 if (picked := picked_thumbnail()) is not None:  # a click on a thumbnail: open it before drawing this page again
     controls.open_in_explorer(*picked)
 
-view, text, weights_run = controls.sentence_page("All heads")
-if all_heads_view(view, text, weights_run):  # seq2seq: the grid of decoder self- or cross-attention (components/kinds.py)
+view, weights_run = controls.sentence_page("All heads")
+# seq2seq (components/kinds.py): a model with a decoder gets its controls; the grid of a decoder's self- or
+# cross-attention or of a continuation is drawn by the seq2seq body, else the page goes on with its own grid
+if (decoder_shown := decoder_controls(view, weights_run)) is not None:
+    all_heads_body(view, decoder_shown)
     controls.write_url()
     st.stop()
-view, run = controls.measured(view, text, weights_run, all_layers=True)  # flow: every layer, one map each
+view, run = controls.measured(view, weights_run, all_layers=True)  # flow: every layer, one map each
 s = view.state
 mixed = mixes_heads(s.measure)
 
-stats = data.get_stats(run, s.model, text, s.causal, s.level, s.hide_special, s.measure)
+run_key = s.run_key(all_layers=True)
+stats = data.get_stats(run, run_key)
 if mixed:
     st.caption(f"{the_mixing_ones().capitalize()} mix the heads, so there is one map per layer. {mixing_note(s.measure)} "
                "Each map is labelled with its dominant pattern. Click a map to open that layer in the explorer "
@@ -33,7 +37,7 @@ else:
                + "Each thumbnail is one head (rows: layers, columns: heads; labels are layer-head, 1-based, "
                "with the head's dominant pattern: prev/next token, self, [CLS]/[SEP] sink, broad). "
                "Click a thumbnail to open that head in the explorer.")
-fig, clickable = grid_figures(run, stats, s.model, text, s.causal, s.level, s.hide_special, s.measure, s.head - 1)
+fig, clickable = grid_figures(run, stats, run_key, s.head - 1)
 grid_view(clickable, key="heads_grid")
 with st.container(horizontal=True, vertical_alignment="bottom"):
     layer = st.selectbox("Layer", range(1, run.n_layers + 1), index=s.layer - 1, key="open_layer")

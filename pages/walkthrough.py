@@ -27,8 +27,7 @@ def heat(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, key: 
     chart(figures.heatmap(matrix, rows, cols, title=title, side=220), key=key, width="content")
 
 
-controls.seed_from_url()
-controls.restore_after_page_switch()
+controls.arrive()  # the link's values, or those of the page before (components/session_keys.py)
 st.title("From attention to transformers")
 st.markdown(
     "Every number on this page is computed live by attnviz's from-scratch transformer "

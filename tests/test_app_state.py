@@ -2,7 +2,7 @@
 
 Real AppTest runs and real models. AppTest sends widget values the way the browser does
 (by widget id), so a value that survives ``switch_page`` here was carried by the app's own
-``remember`` / ``restore_after_page_switch``.
+``remember`` / ``arrive`` (components/controls.py).
 """
 
 import dataclasses
@@ -17,6 +17,7 @@ import attnviz
 from attnviz import walkthrough as wt
 from attnviz.local.model import MultiHeadAttention
 from components import data
+from components.state import RunKey
 from tests.apptest import assert_clean, explorer_heatmap
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -154,11 +155,12 @@ def test_the_walkthrough_numbers_are_those_of_the_seeded_module():
 
 def test_cached_runs_are_read_only_and_the_pages_still_work(minilm):
     text = "read-only proof: a sentence only this test uses"
-    run = data.get_run(minilm, attnviz.DEFAULT_MODEL, text, False)  # the object every session will get
-    assert data.get_run(minilm, attnviz.DEFAULT_MODEL, text, False) is run
+    key = RunKey(attnviz.DEFAULT_MODEL, text)
+    run = data.get_run(minilm, key)  # the object every session will get
+    assert data.get_run(minilm, RunKey(attnviz.DEFAULT_MODEL, text, level="word")) is run  # the forward pass's key only
     local = data.get_model(attnviz.LOCAL_MODEL)
-    walk = data.get_run(local, attnviz.LOCAL_MODEL, " ".join(wt.WORDS), False)  # the walk-through's run
-    word_view = data.get_view(minilm, attnviz.DEFAULT_MODEL, text, False, "word", True)
+    walk = data.get_run(local, RunKey(attnviz.LOCAL_MODEL, " ".join(wt.WORDS)))  # the walk-through's run
+    word_view = data.get_view(minilm, RunKey(attnviz.DEFAULT_MODEL, text, level="word", hide_special=True))
     for cached in (run, walk, word_view):
         arrays = {name: getattr(cached, name) for name in data.RUN_ARRAYS if getattr(cached, name) is not None}
         assert {"attention", "mask", "special"} <= set(arrays)
@@ -186,4 +188,4 @@ def test_cached_runs_are_read_only_and_the_pages_still_work(minilm):
     at.switch_page("pages/dependencies.py").run()
     assert_clean(at)
     assert np.array_equal(run.attention, kept)
-    assert data.get_run(minilm, attnviz.DEFAULT_MODEL, text, False) is run  # still the one cached entry the pages got
+    assert data.get_run(minilm, key) is run  # still the one cached entry the pages got

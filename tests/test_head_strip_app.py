@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz.head_scores import HeadScores
-from components.head_strip import SESSION_SCORES
+from components.session_keys import CORPUS_SCORES
 from tests.apptest import APP, app, assert_clean, component_data
 
 STRIP_TITLE = "**Heads that follow this sentence's dependencies**"
@@ -66,7 +66,7 @@ def test_a_model_whose_heads_pass_no_flag_says_so(minilm):
     assert not any(c.passes for c in scores.credits())
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["model"], at.query_params["text"] = attnviz.LOCAL_MODEL, "the dog sees the cats"
-    at.session_state[SESSION_SCORES] = {(attnviz.LOCAL_MODEL, "test", 100, False, "attention"): scores}
+    at.session_state[CORPUS_SCORES] = {(attnviz.LOCAL_MODEL, "test", 100, False, "attention"): scores}
     at.run()
     assert_clean(at)
     assert component_data(at, "head_strip") is None

@@ -1,6 +1,9 @@
 """Shared links: query parameters to a valid view state and back."""
 
-from components.state import DEFAULT_TEXT, MAX_TEXT_CHARS, ViewState, fit, parse
+from dataclasses import fields, replace
+
+from components import session_keys
+from components.state import DEFAULT_TEXT, MAX_TEXT_CHARS, RunKey, ViewState, fit, parse
 
 
 def test_defaults_make_an_empty_query():
@@ -68,3 +71,19 @@ def test_unknown_measure_falls_back_with_a_notice():
                        "using 'attention'."]
     state, notices = parse({"measure": "<b>x</b>" * 100})
     assert state.measure == "attention" and len(notices) == 1 and len(notices[0]) < 200
+
+
+def test_the_session_keys_of_the_view_are_its_fields():
+    assert session_keys.VIEW == tuple(f.name for f in fields(ViewState))
+
+
+def test_a_view_is_keyed_by_one_typed_value_that_ignores_what_the_run_does_not_depend_on():
+    view = ViewState(text="a b c", layer=2, head=3, top_k=5, all_heads=True)
+    key = view.run_key()
+    assert key == RunKey(ViewState().model, "a b c") and hash(key) == hash(RunKey(ViewState().model, "a b c"))
+    assert key.layer is None  # attention weights: the layer is not part of the run's key
+    flow = replace(view, measure="flow").run_key()
+    assert flow.layer == 1 and replace(view, measure="flow").run_key(all_layers=True).layer is None
+    worded = replace(view, level="word", hide_special=True, measure="value").run_key()
+    assert worded.measured == RunKey(view.model, "a b c", measure="value")
+    assert worded.captured == key and replace(key, target="x", measure="flow", layer=0).captured.target == "x"
