@@ -2,6 +2,7 @@
 
     pip install -r benchmarks/requirements.txt      # bertviz (benchmark only)
     python benchmarks/bench_payload.py [--sizes 16 128 512] [--repeats 3] [--no-bertviz]
+    python benchmarks/bench_payload.py --html [--sizes 16 128 512] [--repeats 3] [--no-bertviz]
 
 Starts the app the README way (``python -m streamlit run app.py`` with HF_HUB_OFFLINE=1)
 and drives Debian's headless Chromium (/usr/bin/chromium) with playwright. For the
@@ -20,6 +21,11 @@ Beside them, the HTML that bertviz's ``head_view`` and ``model_view`` return
 ``output_attentions=True`` under eager attention, and the time to make it. bertviz
 sends everything at once and redraws in the browser; its size is what a page (or a
 notebook) must load before anything is shown.
+
+``--html`` measures the interactive HTML file instead (``attnviz.save_html``, what the app's
+"Download interactive HTML" gives and what a notebook shows): its size at each length, the time
+to make it, and the time Chromium takes to open it from disk (file://) until it is drawn (the
+page marks itself ready), median of ``--repeats``; beside bertviz's HTML as above.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import os
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -136,6 +143,46 @@ def bertviz_html(model: attnviz.LoadedModel, text: str) -> dict:
     return out
 
 
+def html_files(model: attnviz.LoadedModel, sizes: list[int], repeats: int) -> list[tuple[int, int, float, float]]:
+    """(tokens, bytes, seconds to make, seconds for Chromium to open and draw it) of attnviz.save_html's file."""
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        for n in sizes:
+            run = attnviz.capture(model, text_of(model, n, "third"))
+            t0 = time.perf_counter()
+            path = attnviz.save_html(run, Path(tmp) / f"attnviz-{n}.html")
+            made = time.perf_counter() - t0
+            opens = []
+            for _ in range(repeats):
+                page = browser.new_context(viewport=VIEWPORT).new_page()
+                t0 = time.perf_counter()
+                page.goto(path.as_uri())
+                page.wait_for_selector(".attnviz-page[data-ready='1'] .attnviz-arc-view svg", timeout=120_000)
+                opens.append(time.perf_counter() - t0)
+                page.context.close()
+            out.append((n, path.stat().st_size, made, statistics.median(opens)))
+            print(f"{n:4d} tokens attnviz HTML file: {mb(out[-1][1])}, made in {made:.2f} s, "
+                  f"opened in Chromium in {out[-1][3]:.2f} s", flush=True)
+        browser.close()
+    return out
+
+
+def html_main(args) -> int:
+    model = attnviz.load_model(attnviz.DEFAULT_MODEL)
+    files = html_files(model, args.sizes, args.repeats)
+    bertviz = {} if args.no_bertviz else {n: bertviz_html(model, text_of(model, n, "third")) for n in args.sizes}
+    print("\n| tokens | attnviz HTML file | made in s | opened in Chromium s | bertviz head_view | bertviz model_view |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n, size, made, opened in files:
+        b = bertviz.get(n)
+        bv = (mb(b["head_view"]["bytes"]), mb(b["model_view"]["bytes"])) if b else ("-", "-")
+        print(f"| {n} | {mb(size)} | {made:.2f} | {opened:.2f} | {bv[0]} | {bv[1]} |")
+    return 0
+
+
 def mb(n: float) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
@@ -146,10 +193,13 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 128, 512])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-bertviz", action="store_true")
+    ap.add_argument("--html", action="store_true", help="the interactive HTML file (attnviz.save_html) instead of the app")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"error: needs Chromium at {CHROMIUM}", file=sys.stderr)
         return 2
+    if args.html:
+        return html_main(args)
     from playwright.sync_api import sync_playwright
 
     model = attnviz.load_model(attnviz.DEFAULT_MODEL)
