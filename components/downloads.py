@@ -1,4 +1,5 @@
-"""Download buttons for a head plot: PNG and SVG (server-side export), and the matrix as CSV.
+"""Download buttons for a head plot: PNG and SVG (server-side export), the matrix as CSV, and the
+interactive HTML file (``attnviz.html_view``: every layer and head, hover, pin; opens from disk, offline).
 
 Files are made only when the button is clicked (``data=`` a callable). Without a
 Chrome-family browser on the server, PNG/SVG buttons for plotly figures are disabled
@@ -55,3 +56,13 @@ def export_buttons(
         )
     if not available:
         st.caption(why)
+
+
+def html_button(make: Callable[[], str], stem: str, key: str) -> None:
+    """"Download interactive HTML": the page ``make()`` returns (``attnviz.View(...).html()``), made on click."""
+    st.download_button(
+        "Download interactive HTML", data=lambda: make().encode("utf-8"), file_name=f"{stem}.html", mime="text/html",
+        key=f"{key}_html", on_click="ignore", icon=":material/public:",
+        help="One self-contained file: every layer and head of this run (each token's strongest links), with hover, "
+             "pin and the heatmap; it opens from disk in any browser, with no network and no server.",
+    )

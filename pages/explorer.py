@@ -5,13 +5,14 @@ from dataclasses import replace
 import streamlit as st
 
 from attnviz import figures
+from attnviz.html_view import View
 from attnviz.labels import head_label
 from attnviz.stats import top_links
 from components import controls, data
 from components import session_keys as keys
 from components.arcs import arc_view, heatmap_view
 from components.charts import chart
-from components.downloads import export_buttons, file_stem
+from components.downloads import export_buttons, file_stem, html_button
 from components.head_off import head_off_view
 from components.head_strip import head_strip
 from components.kinds import MAX_SHOWN_ARCS, decoder_controls, explorer_body, first_token_share  # seq2seq
@@ -110,6 +111,9 @@ def head_views() -> None:
         if notes:
             st.caption(" ".join(notes))
         export_buttons(lambda: arcs(shown.title).svg, stem + "_arcs", key="arcs", svg_native=True)
+        html_button(lambda: View(data.get_run(view.model, s.run_key()), measure=measure, level=s.level,
+                                 drop_special=s.hide_special, top_k=top_k or None, layer=s.layer, head=head + 1).html(),
+                    stem, key="explorer")  # every layer and head, in one file (attnviz.html_view)
 
     matrix = weights[0] if not all_heads else weights.mean(axis=0)
     with right:

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
+from attnviz.html_view import View
 from components import controls, data
-from components.downloads import export_buttons, file_stem
+from components.downloads import export_buttons, file_stem, html_button
 from components.grid import grid_figures, grid_view, picked_thumbnail
 from components.kinds import all_heads_body, decoder_controls  # seq2seq
 from components.measures import described, file_tag, mixes_heads, mixing_note, name, the_mixing_ones
@@ -47,6 +48,9 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
 
 export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), "masked" if s.causal else "unmasked"),
                key="grid")
+html_button(lambda: View(data.get_run(view.model, run_key), measure=s.measure, level=s.level,
+                         drop_special=s.hide_special, layer=s.layer, head=s.head).html(),
+            file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), s.level), key="grid")  # attnviz.html_view
 st.subheader("Statistics per layer" if mixed else "Head statistics")
 head_stats_table(stats, key="heads_stats", label="layer" if mixed else "head")
 controls.write_url()

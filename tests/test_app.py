@@ -42,7 +42,7 @@ def test_explorer_default_view(minilm):
     expected = attnviz.capture(minilm, "heavy snow often keeps the children in the house").head(2, 0)  # 3-1, the object head
     assert np.allclose(heatmap(at), expected, atol=1e-6)
     assert dict(at.query_params) == {}
-    assert len(at.get("download_button")) == 5  # arcs PNG/SVG, heatmap PNG/SVG/CSV
+    assert len(at.get("download_button")) == 6  # arcs PNG/SVG, interactive HTML, heatmap PNG/SVG/CSV
 
 
 def test_sentence_layer_head_and_mask_change_what_is_shown(minilm):
