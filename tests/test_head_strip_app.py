@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz.head_scores import HeadScores
+from components import data
 from components.session_keys import CORPUS_SCORES
 from tests.apptest import APP, app, assert_clean, component_data
 
@@ -71,3 +72,18 @@ def test_a_model_whose_heads_pass_no_flag_says_so(minilm):
     assert_clean(at)
     assert component_data(at, "head_strip") is None
     assert "No head of this model passes Voita's flag on a test corpus" in strip_infos(at)
+
+
+def test_the_strip_costs_no_forward_pass_of_its_own():
+    """The strip reads the explorer's run and the shipped scores: a new sentence is one forward pass, strip included."""
+    at = assert_clean(app())
+    model = data.get_model(attnviz.DEFAULT_MODEL)  # the app's cached model (components.data's process-wide cache)
+    calls: list[int] = []
+    handle = model.module.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        at.text_area(key="text").set_value("the farmer often walks the dogs in the park").run()
+    finally:
+        handle.remove()
+    assert_clean(at)
+    assert [c["key"] for c in component_data(at, "head_strip")["cards"]][:3] == ["3-2", "3-1", "2-8"]
+    assert calls == [1]
