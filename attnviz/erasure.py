@@ -54,39 +54,60 @@ def erasure(model: LoadedModel, text: str | Sequence[str], position: int, target
     enc = batch.encoded[0]
     lm = has_lm_head(model)
     position = check_position(enc, position, special_ok=not lm)  # with an LM head, the position is masked: a word's token
+    blank = _blank_id(model)
+    base = batch.ids[0].clone()
+    if lm:
+        base[position] = blank
+    elif target is not None:
+        raise ValueError(f"{model.name!r} has no LM head: erasure compares output vectors, there is no target to give")
+    spans = [g for g in units(enc.word_ids) if enc.word_ids[g[0]] is not None]
+    erased = [w for w, span in enumerate(spans) if position not in span]
+    inputs = torch.stack([base, *(_erase(base, spans[w], blank) for w in erased)])
+    out_at = _outputs_at(model, inputs, position, lm, batch_size)  # (1 + erased words, vocab | d)
+    importance = np.zeros(len(spans), dtype=np.float64)
+    importance[erased] = (_probability_drops(out_at, target) if lm else _cosine_distances(out_at)).numpy()
+    return importance
+
+
+def _blank_id(model: LoadedModel) -> int:
+    """The token that erases a word: the mask token, else the unknown token."""
     blank = mask_token_id(model)
     if blank is None:
         blank = getattr(model.tokenizer, "unk_token_id", None)
     if blank is None:
         raise ValueError(f"{model.name!r}'s tokenizer has neither a mask nor an unknown token to erase words with")
-    base = batch.ids.clone()
-    if lm:
-        base[0, position] = blank
-    elif target is not None:
-        raise ValueError(f"{model.name!r} has no LM head: erasure compares output vectors, there is no target to give")
-    spans = [g for g in units(enc.word_ids) if enc.word_ids[g[0]] is not None]
-    erased = [w for w, span in enumerate(spans) if position not in span]
-    rows = [base[0]]
-    for w in erased:
-        row = base[0].clone()
-        row[spans[w]] = blank
-        rows.append(row)
-    inputs = torch.stack(rows)
+    return blank
+
+
+def _erase(ids: torch.Tensor, span: Sequence[int], blank: int) -> torch.Tensor:
+    """A copy of ``ids`` with the tokens of ``span`` (one word) replaced by ``blank``."""
+    row = ids.clone()
+    row[span] = blank
+    return row
+
+
+def _outputs_at(model: LoadedModel, inputs: torch.Tensor, position: int, lm: bool, batch_size: int) -> torch.Tensor:
+    """Every row's output at ``position`` (its logits with an LM head, else its final hidden vector), in float64,
+    run ``batch_size`` rows at a time."""
     ones = torch.ones_like(inputs)
     picked = []
     for start in range(0, inputs.shape[0], batch_size):
         hidden, logits = final_outputs(model, inputs[start:start + batch_size], ones[start:start + batch_size])
         picked.append(logits[:, position] if lm else hidden[:, position])
-    out_at = torch.cat(picked).double()  # (1 + erased words, vocab | d)
-    if lm:
-        probs = torch.softmax(out_at, dim=-1)
-        if target is None:
-            target = int(probs[0].argmax())
-        if not isinstance(target, (int, np.integer)) or not 0 <= target < probs.shape[-1]:
-            raise ValueError(f"target {target!r} is not a vocabulary id (0..{probs.shape[-1] - 1})")
-        scores = probs[0, target] - probs[1:, target]
-    else:
-        scores = 1 - torch.nn.functional.cosine_similarity(out_at[1:], out_at[:1].expand_as(out_at[1:]), dim=-1)
-    importance = np.zeros(len(spans), dtype=np.float64)
-    importance[erased] = scores.numpy()
-    return importance
+    return torch.cat(picked).double()
+
+
+def _probability_drops(logits: torch.Tensor, target: int | None) -> torch.Tensor:
+    """p(target) with the full input (row 0) minus p(target) with each word erased (the other rows);
+    ``target`` None: the full input's top prediction."""
+    probs = torch.softmax(logits, dim=-1)
+    if target is None:
+        target = int(probs[0].argmax())
+    if not isinstance(target, (int, np.integer)) or not 0 <= target < probs.shape[-1]:
+        raise ValueError(f"target {target!r} is not a vocabulary id (0..{probs.shape[-1] - 1})")
+    return probs[0, target] - probs[1:, target]
+
+
+def _cosine_distances(hidden: torch.Tensor) -> torch.Tensor:
+    """1 - cos(h, h_erased): row 0 against each of the other rows."""
+    return 1 - torch.nn.functional.cosine_similarity(hidden[1:], hidden[:1].expand_as(hidden[1:]), dim=-1)

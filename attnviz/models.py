@@ -215,16 +215,38 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS, available_memory
     if name == LOCAL_TRAINED:
         return load_trained()
     source = resolve(name)
-
-    from transformers import AutoConfig, AutoTokenizer
-
-    try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a clear message
-        raise _explain(name, exc) from exc
+    config = _config(name, source)
     kind = model_kind(config)
     auto, can_generate = _auto_class(config, kind)
-    try:  # build on the meta device: no memory, no weights read
+    n_params = _checked_skeleton(name, config, auto, max_params)
+    if available_memory == "system":
+        available_memory = available_bytes()
+    check_fits(name, _memory_needed(config, kind, n_params), available_memory)
+    tokenizer, module = _weights(name, source, config, kind, auto)
+    n_layers, n_heads, _ = _dimensions(config)
+    loaded = LoadedModel(
+        name=name, module=module, tokenizer=tokenizer, family="hf", n_layers=int(n_layers),
+        n_heads=int(n_heads), max_tokens=_max_tokens(config, tokenizer), n_params=n_params,
+        architecture=type(module).__name__, kind=kind, can_generate=can_generate, model_type=config.model_type,
+    )
+    probe(loaded)
+    return loaded
+
+
+def _config(name: str, source: str):
+    """The model's transformers config (no remote code); ModelLoadError saying why it cannot be read."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a clear message
+        raise _explain(name, exc) from exc
+
+
+def _checked_skeleton(name: str, config, auto, max_params: int) -> int:
+    """Build the model on the meta device (no memory, no weights read) and refuse it when it has more than
+    ``max_params`` parameters or attention attnviz cannot read; returns its parameter count."""
+    try:
         with torch.device("meta"):
             skeleton = auto.from_config(config, attn_implementation="eager")
         n_params = sum(p.numel() for p in skeleton.parameters())
@@ -242,14 +264,28 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS, available_memory
             f"{name!r} ({config.model_type}) has attention attnviz cannot read: {what}. "
             "attnviz shows only attention it can record faithfully."
         )
+    return n_params
+
+
+def _dimensions(config) -> tuple[int | None, int | None, int]:
+    """(layers, heads, hidden size) under the names the config uses (BERT's or GPT-2's); None when it has none."""
     n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
     n_heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
     hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None) or 768
-    if available_memory == "system":
-        available_memory = available_bytes()
-    need = estimate_bytes(n_params, _dtype_bytes(config), int(n_layers or 12), int(n_heads or 12), int(hidden),
+    return n_layers, n_heads, hidden
+
+
+def _memory_needed(config, kind: str, n_params: int) -> int:
+    """Bytes the loaded model and a capture of it need (``attnviz.memory.estimate_bytes``)."""
+    n_layers, n_heads, hidden = _dimensions(config)
+    return estimate_bytes(n_params, _dtype_bytes(config), int(n_layers or 12), int(n_heads or 12), int(hidden),
                           stacks=3 if kind == "encoder-decoder" else 1)
-    check_fits(name, need, available_memory)
+
+
+def _weights(name: str, source: str, config, kind: str, auto):
+    """(tokenizer, module in eval mode) with eager attention; the tokenizer must be a fast one."""
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
         if kind == "encoder":
@@ -260,16 +296,15 @@ def load_model(name: str, max_params: int = DEFAULT_MAX_PARAMS, available_memory
         raise _explain(name, exc) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name!r} has no fast tokenizer, which attnviz needs to map tokens to words.")
+    return tokenizer, module
+
+
+def _max_tokens(config, tokenizer) -> int:
+    """The longest input: the model's positions, or the tokenizer's limit when lower (RoBERTa-likes: 512)."""
     max_tokens = min(
         getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512,
         tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else 10**9,
     )
     if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         max_tokens = min(max_tokens, 512)
-    loaded = LoadedModel(
-        name=name, module=module, tokenizer=tokenizer, family="hf", n_layers=int(n_layers),
-        n_heads=int(n_heads), max_tokens=int(max_tokens), n_params=n_params,
-        architecture=type(module).__name__, kind=kind, can_generate=can_generate, model_type=config.model_type,
-    )
-    probe(loaded)
-    return loaded
+    return int(max_tokens)

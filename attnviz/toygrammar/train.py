@@ -205,71 +205,92 @@ def _train(settings: TrainSettings, log: Callable[[str], None] | None, evaluate:
     rng = random.Random(settings.seed)
     pool = [grammar.generate(rng, split="train") for _ in range(settings.pool)]
     ids_all, kinds_all = encode_sentences(pool, tokenizer)
-    lengths = (ids_all != PAD).sum(dim=1)
-    corrupt = _Corrupter(tokenizer, settings)
-    gen = torch.Generator().manual_seed(settings.seed)
-    decay = [p for n, p in module.named_parameters() if p.dim() > 1 and "embed" not in n]
-    no_decay = [p for n, p in module.named_parameters() if not (p.dim() > 1 and "embed" not in n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr, betas=(0.9, 0.98),
-    )
-
-    def lr_at(step: int) -> float:  # linear warm-up, cosine decay to 5%
-        if step < settings.warmup:
-            return settings.lr * (step + 1) / settings.warmup
-        progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
-        return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
     if log:
         n_params = sum(p.numel() for p in module.parameters())
         log(f"{len(pool)} training sentences generated in {time.perf_counter() - start:.1f} s; "
             f"model {n_params:,} parameters; {settings.steps} steps of {settings.batch_size}")
-    module.train()
-    losses: list[float] = []
-    stopped_early = False
-    for step in range(settings.steps):
-        if time.perf_counter() - start > settings.max_minutes * 60:
-            stopped_early = True
-            if log:
-                log(f"stopping after {step} of {settings.steps} steps: the {settings.max_minutes:g}-minute limit is reached")
-            break
-        rows = torch.randint(0, len(pool), (settings.batch_size,), generator=gen)
-        width = int(lengths[rows].max())
-        ids, kinds = ids_all[rows, :width], kinds_all[rows, :width]
-        inputs, targets = corrupt(ids, kinds, gen)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step)
-        logits = module.lm_head(module.encode(inputs))
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        if log and settings.log_every and ((step + 1) % settings.log_every == 0 or step + 1 == settings.steps):
-            recent = losses[-settings.log_every :]
-            log(f"step {step + 1:5d}  loss {sum(recent) / len(recent):.4f}  lr {lr_at(step):.2e}  "
-                f"{time.perf_counter() - start:.0f} s")
+    losses, stopped_early = _optimise(module, ids_all, kinds_all, _Corrupter(tokenizer, settings), settings, log, start)
     module.eval()
     seconds = time.perf_counter() - start
     result = TrainResult(module, tokenizer, settings, losses, seconds, {"stopped_early": stopped_early})
     if evaluate:
-        eval_start = time.perf_counter()
-        held_out = held_out_corpus(settings.eval_sentences)
-        result.figures["held_out"] = {"sentences": len(held_out), "seed": EVAL_SEED, "split": "test"}
-        result.figures["held_out_agreement"] = agreement_accuracy(module, tokenizer, held_out)
-        result.figures["held_out_heads"] = heads_summary(module, tokenizer, held_out)
-        result.figures["evaluation_seconds"] = round(time.perf_counter() - eval_start, 1)
-        if log:
-            for kind, fig in result.figures["held_out_agreement"].items():
-                log(f"held-out {kind:16s} {fig['items']:5d} items  accuracy {fig['accuracy']:.4f}  "
-                    f"top-word number {fig['number_accuracy']:.4f}")
-            for row in result.figures["held_out_heads"]:
-                log(f"held-out heads {row['relation']:10s} {row['arcs']:5d} arcs  best {row['best head']} "
-                    f"{row['direction']:16s} {row['accuracy']:.3f}  (offset {row['baseline offset']:+d}: "
-                    f"{row['baseline accuracy']:.3f})")
+        _evaluate(result, log)
     return result
+
+
+def _optimizer(module: Transformer, settings: TrainSettings) -> torch.optim.AdamW:
+    """AdamW with weight decay on the weight matrices only (not on embeddings, biases or norms)."""
+    decay = [p for n, p in module.named_parameters() if p.dim() > 1 and "embed" not in n]
+    no_decay = [p for n, p in module.named_parameters() if not (p.dim() > 1 and "embed" not in n)]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr, betas=(0.9, 0.98),
+    )
+
+
+def _lr_at(settings: TrainSettings, step: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of ``settings.lr``."""
+    if step < settings.warmup:
+        return settings.lr * (step + 1) / settings.warmup
+    progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+    return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimise(module: Transformer, ids_all: torch.Tensor, kinds_all: torch.Tensor, corrupt: _Corrupter,
+              settings: TrainSettings, log: Callable[[str], None] | None, start: float) -> tuple[list[float], bool]:
+    """``settings.steps`` steps on random batches of the pool's rows: (the loss of every step, whether
+    the time limit stopped it early)."""
+    lengths = (ids_all != PAD).sum(dim=1)
+    gen = torch.Generator().manual_seed(settings.seed)
+    opt = _optimizer(module, settings)
+    module.train()
+    losses: list[float] = []
+    for step in range(settings.steps):
+        if time.perf_counter() - start > settings.max_minutes * 60:
+            if log:
+                log(f"stopping after {step} of {settings.steps} steps: the {settings.max_minutes:g}-minute limit is reached")
+            return losses, True
+        rows = torch.randint(0, len(ids_all), (settings.batch_size,), generator=gen)
+        width = int(lengths[rows].max())
+        inputs, targets = corrupt(ids_all[rows, :width], kinds_all[rows, :width], gen)
+        losses.append(_step(module, opt, inputs, targets, _lr_at(settings, step)))
+        if log and settings.log_every and ((step + 1) % settings.log_every == 0 or step + 1 == settings.steps):
+            recent = losses[-settings.log_every :]
+            log(f"step {step + 1:5d}  loss {sum(recent) / len(recent):.4f}  lr {_lr_at(settings, step):.2e}  "
+                f"{time.perf_counter() - start:.0f} s")
+    return losses, False
+
+
+def _step(module: Transformer, opt: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor, lr: float) -> float:
+    """One optimiser step at learning rate ``lr`` (gradients clipped to norm 1); returns the batch's loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    logits = module.lm_head(module.encode(inputs))
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
+def _evaluate(result: TrainResult, log: Callable[[str], None] | None) -> None:
+    """The held-out figures (agreement accuracy, heads vs. the trees) into ``result.figures``, logged."""
+    eval_start = time.perf_counter()
+    held_out = held_out_corpus(result.settings.eval_sentences)
+    result.figures["held_out"] = {"sentences": len(held_out), "seed": EVAL_SEED, "split": "test"}
+    result.figures["held_out_agreement"] = agreement_accuracy(result.module, result.tokenizer, held_out)
+    result.figures["held_out_heads"] = heads_summary(result.module, result.tokenizer, held_out)
+    result.figures["evaluation_seconds"] = round(time.perf_counter() - eval_start, 1)
+    if not log:
+        return
+    for kind, fig in result.figures["held_out_agreement"].items():
+        log(f"held-out {kind:16s} {fig['items']:5d} items  accuracy {fig['accuracy']:.4f}  "
+            f"top-word number {fig['number_accuracy']:.4f}")
+    for row in result.figures["held_out_heads"]:
+        log(f"held-out heads {row['relation']:10s} {row['arcs']:5d} arcs  best {row['best head']} "
+            f"{row['direction']:16s} {row['accuracy']:.3f}  (offset {row['baseline offset']:+d}: "
+            f"{row['baseline accuracy']:.3f})")
 
 
 def save_checkpoint(result: TrainResult, out_dir: Path | str = CHECKPOINT_DIR, name: str = CHECKPOINT_NAME,
