@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import torch
+from report import interleaved_times, markdown_table
 from scipy.stats import spearmanr
 
 import attnviz
@@ -74,11 +74,8 @@ def say(text: str = "") -> None:
 
 
 def table(header: list[str], rows: list[list]) -> None:
-    say("| " + " | ".join(header) + " |")
-    say("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        say("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
-    say()
+    for line in [*markdown_table(header, rows), ""]:
+        say(line)
 
 
 # ---------------------------------------------------------------- 1. MiniLM on UD
@@ -264,21 +261,6 @@ def bench_ablation(model, items, corpus, subject_hits: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------- 4. timing
-
-
-def interleaved_times(steps: list[tuple[str, object, str]], repeats: int) -> dict[str, tuple[float, float]]:
-    """(fastest, median) seconds of each step: ``repeats`` rounds, each timing every step once, after one
-    warm-up round. Interleaving keeps a slow spell of the shared machine from landing on one step only;
-    the fastest round is the figure least disturbed by other work (as ``timeit`` advises)."""
-    for _, fn, _ in steps:
-        fn()
-    times: dict[str, list[float]] = {name: [] for name, _, _ in steps}
-    for _ in range(repeats):
-        for name, fn, _ in steps:
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: (min(ts), statistics.median(ts)) for name, ts in times.items()}
 
 
 def long_text(sentences, tokens: int, model) -> str:

@@ -36,6 +36,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pandas as pd
+from report import markdown_table
 
 from attnviz.head_scores import DIRECTIONS
 from attnviz.models import TRAINED_NAME, checkpoint_info, load_trained
@@ -95,27 +96,14 @@ def nsubj_breakdown(model, corpus) -> pd.DataFrame:
 def show(title: str, frame: pd.DataFrame, markdown: bool) -> None:
     print(f"\n## {title}\n")
     if markdown:
-        cols = list(frame.columns)
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "|".join("---" for _ in cols) + "|")
-        for row in frame.itertuples(index=False):
-            print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
+        print("\n".join(markdown_table(list(frame.columns), list(frame.itertuples(index=False)))))
     else:
         with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_rows", None):
             print(frame.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sentences", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the held-out corpus")
-    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
-    args = ap.parse_args(argv)
-
-    start = time.perf_counter()
-    model = load_trained()
-    load_seconds = time.perf_counter() - start
-    corpus = grammar.generate_corpus(args.sentences, seed=args.seed, split="test")
+def print_header(model, corpus, seed: int, load_seconds: float) -> None:
+    """The checkpoint, how it was trained, and the held-out corpus."""
     info = checkpoint_info()
     t = info["training"]
     print(f"checkpoint: {TRAINED_NAME}: {model.n_layers} layers x {model.n_heads} heads, d_model "
@@ -123,27 +111,13 @@ def main(argv=None) -> int:
           f"loaded in {load_seconds:.2f} s")
     print(f"training:   {t['command']}: {t['steps']} steps of {t['batch_size']} in {t['seconds']:.0f} s, "
           f"loss {t['first_loss']:.3f} -> {t['final_loss']:.3f}, seed {info['seed']}")
-    print(f"held-out:   {len(corpus)} generated sentences (split 'test', seed {args.seed}), "
+    print(f"held-out:   {len(corpus)} generated sentences (split 'test', seed {seed}), "
           f"{sum(len(s) for s in corpus)} words")
 
-    t0 = time.perf_counter()
-    agreement = agreement_accuracy(model.module, model.tokenizer, corpus)
-    show("masked-word accuracy on agreement items (held-out)", pd.DataFrame(
-        [{"items": k, "n": v["items"], "accuracy": v["accuracy"], "top word has the right number": v["number_accuracy"]}
-         for k, v in agreement.items()]), args.markdown)
-    agreement_seconds = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    scores = score_heads(model, corpus)
-    score_seconds = time.perf_counter() - t0
-    show(f"heads vs. dependencies: {model.name}", margin_table(scores, corpus), args.markdown)
-    show("nsubj (verb -> subject, head->dependent) by what the verb must look past", nsubj_breakdown(model, corpus), args.markdown)
-
-    randoms = [random_model(0), random_model(0, init="default")]
-    random_scores = [score_heads(m, corpus) for m in randoms]
-    for m, sc in zip(randoms, random_scores):
-        show(f"heads vs. dependencies: {m.name}", margin_table(sc, corpus), args.markdown)
-
+def check_claims(agreement: dict, scores, randoms, random_scores, corpus) -> int:
+    """Print the issue's claims, each ok or FAIL, and the notes on random heads above their baseline;
+    returns how many claims failed."""
     print("\n## claims\n")
     checks = []
     for kind in ("verb", "det"):
@@ -163,11 +137,45 @@ def main(argv=None) -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {what}: {value:.3f} (needs {op} {bound:.2f})")
     for m, sc in zip(randoms, random_scores):
         table = margin_table(sc, corpus)
-        above = table[table["margin"] > 0.10]
-        for _, row in above.iterrows():
+        for _, row in table[table["margin"] > 0.10].iterrows():
             print(f"note {m.name}: {row['relation']} is {row['margin'] * 100:.1f} points above its fixed-offset "
                   f"baseline ({row['accuracy']:.3f} vs {row['baseline accuracy']:.3f}), near chance "
                   f"({row['chance']:.3f}): no fixed offset fits it")
+    return failed
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sentences", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the held-out corpus")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    args = ap.parse_args(argv)
+
+    start = time.perf_counter()
+    model = load_trained()
+    load_seconds = time.perf_counter() - start
+    corpus = grammar.generate_corpus(args.sentences, seed=args.seed, split="test")
+    print_header(model, corpus, args.seed, load_seconds)
+
+    t0 = time.perf_counter()
+    agreement = agreement_accuracy(model.module, model.tokenizer, corpus)
+    show("masked-word accuracy on agreement items (held-out)", pd.DataFrame(
+        [{"items": k, "n": v["items"], "accuracy": v["accuracy"], "top word has the right number": v["number_accuracy"]}
+         for k, v in agreement.items()]), args.markdown)
+    agreement_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scores = score_heads(model, corpus)
+    score_seconds = time.perf_counter() - t0
+    show(f"heads vs. dependencies: {model.name}", margin_table(scores, corpus), args.markdown)
+    show("nsubj (verb -> subject, head->dependent) by what the verb must look past", nsubj_breakdown(model, corpus), args.markdown)
+
+    randoms = [random_model(0), random_model(0, init="default")]
+    random_scores = [score_heads(m, corpus) for m in randoms]
+    for m, sc in zip(randoms, random_scores):
+        show(f"heads vs. dependencies: {m.name}", margin_table(sc, corpus), args.markdown)
+
+    failed = check_claims(agreement, scores, randoms, random_scores, corpus)
     print(f"\ntime: agreement {agreement_seconds:.1f} s, score_heads {score_seconds:.1f} s "
           f"({scores.n_words / max(score_seconds, 1e-9):.0f} words/s), total {time.perf_counter() - start:.1f} s")
     return 1 if failed else 0
