@@ -14,7 +14,7 @@ from attnviz.figures.style import text_width
 
 @dataclass(frozen=True)
 class ArcDrawing:
-    """What ``arcs_svg`` drew: the SVG document and how many arcs it holds or left out.
+    """What ``arcs_svg`` (or ``cross_svg``) drew: the SVG document and how many arcs it holds or left out.
 
     svg:        the self-contained SVG (``str(drawing)`` gives it too)
     n_drawn:    arcs in the drawing
