@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -21,7 +22,7 @@ from nbclient import NotebookClient
 from test_hostile import ALL_PAYLOADS
 
 import attnviz
-from attnviz.html_view import save_html
+from attnviz.html_view import save_html, show
 
 ROOT = Path(__file__).resolve().parents[2]
 SNOW = "heavy snow makes driving more difficult"
@@ -124,6 +125,36 @@ def test_hostile_text_stays_text_in_the_file(opened, minilm, tmp_path):
     assert "</script><script>alert(1)</script>" in tokens
     p.page.locator(".attnviz-arc-view text.token").nth(1).hover()
     p.clean()  # no dialog: alert(1) never ran
+    # the same text as a notebook output, put in the page the way JupyterLab does
+    path = tmp_path / "hostile-notebook.html"
+    path.write_text(jupyterlab_page([show(run)._repr_html_(), show(run, level="word", measure="rollout")._repr_html_()]),
+                    encoding="utf-8")
+    nb = opened(path)
+    nb.page.wait_for_function(f"() => document.querySelectorAll(\"{READY}\").length === 2", timeout=30_000)
+    assert nb.page.evaluate(page_js("injected_markup"), "alert(1)") == []
+    nb.page.locator(".attnviz-arc-view text.token").nth(2).click()
+    nb.clean()
+
+
+def test_a_512_token_file_opens_quickly_and_says_what_was_cut(opened, minilm, tmp_path):
+    """The longest input MiniLM takes: the file stays small, opens in seconds, and says the heatmaps are left out."""
+    text = " ".join(["heavy snow makes driving more difficult, so the meeting was postponed."] * 60)
+    run = attnviz.capture(minilm, text)
+    assert len(run.tokens) == 512
+    path = save_html(run, tmp_path / "long.html")
+    assert path.stat().st_size < 8e6
+    p = opened(path)
+    t0 = time.perf_counter()
+    p.page.wait_for_selector(READY + " .attnviz-arc-view svg", timeout=30_000)
+    assert time.perf_counter() - t0 < 15
+    assert p.page.locator(".attnviz-heat-view + .attnviz-note").text_content().startswith(
+        "Heatmaps left out: 512 tokens is more than 64")
+    p.page.locator(".attnviz-arc-view text.token").nth(10).hover()
+    assert p.page.locator(".attnviz-arc-view path.arc.out").count() >= 1
+    p.page.locator("select.attnviz-layer").select_option(index=5)
+    p.page.wait_for_function("() => document.querySelector('.attnviz-arc-view').dataset.view === 'self 5 0'", timeout=10_000)
+    assert p.page.locator(".attnviz-thumb").count() == 72
+    p.clean()
 
 
 def executed_quickstart() -> nbformat.NotebookNode:
@@ -150,6 +181,7 @@ for (const html of {data}) {{
     old.replaceWith(s);
   }}
 }}
+document.currentScript.remove();  // the harness, not an output: gone before the page is inspected
 </script></body></html>"""
 
 
@@ -169,7 +201,8 @@ def test_the_executed_notebooks_output_works_in_the_browser(opened, reference, t
 
 def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
     app.open()
-    button = app.page.locator(".st-key-explorer_html button")
+    app.settle()
+    button = app.page.locator(".st-key-explorer_html button:visible")
     with app.page.expect_download(timeout=120_000) as info:
         button.click()
     download = info.value
