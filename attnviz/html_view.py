@@ -19,7 +19,8 @@ tokens, about 3 MB at 512: see docs/figures.md), so switching happens in the bro
 in JupyterLab, Jupyter Notebook, VS Code and Colab, offline, with no CDN and no extension, and is the file
 ``save_html`` writes. The cost: the view holds the run it was made from (show it again for another text),
 and a notebook opened untrusted shows a line asking to trust it or run the cell (JupyterLab runs no script
-of an untrusted output).
+of an untrusted output). The tests show outputs the way JupyterLab does (innerHTML, then each script
+re-created); VS Code and Colab were not tried here.
 
 Safety: the drawings are attnviz's SVG (token text escaped), and the page's JavaScript is the app's own file
 (``attnviz/static/attnviz_views.js``), which parses each SVG as XML and drops anything but plain drawing; the
