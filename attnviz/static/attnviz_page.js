@@ -76,6 +76,21 @@ function draw(state, parts, data, mountView, host) {
   }
 }
 
+// the page's parts: pickers, arcs and heatmap side by side (each with its note), the grid, the page's note
+function skeleton(mount, note) {
+  const controls = el("div", "attnviz-controls");
+  const panes = el("div", "attnviz-panes");
+  const left = el("div", "attnviz-pane"), right = el("div", "attnviz-pane");
+  const parts = {arcs: el("div", "attnviz-view attnviz-arc-view"), arcsNote: el("p", "attnviz-note"),
+    heat: el("div", "attnviz-view attnviz-heat-view"), heatNote: el("p", "attnviz-note"), gridBox: el("div")};
+  left.append(parts.arcs, parts.arcsNote);
+  right.append(parts.heat, parts.heatNote);
+  panes.append(left, right);
+  const gridTitle = el("p", "attnviz-grid-title");
+  mount.replaceChildren(controls, panes, gridTitle, parts.gridBox, el("p", "attnviz-note", note));
+  return {controls, gridTitle, parts};
+}
+
 /**
  * Unpack the drawings held by host and draw the page into host's .attnviz-mount element.
  * mountView: attnviz_views.js's, inlined beside this file.
@@ -95,17 +110,7 @@ export async function mountPage(host, mountView) {
   const rgb = data.colours.map(c => [1, 3, 5].map(i => parseInt(c.slice(i, i + 2), 16)));
   const host_ = {pins: new Map(), hidden: new Map()};
   const state = {...data.initial};
-  const controls = el("div", "attnviz-controls");
-  const panes = el("div", "attnviz-panes");
-  const left = el("div", "attnviz-pane"), right = el("div", "attnviz-pane");
-  const parts = {arcs: el("div", "attnviz-view attnviz-arc-view"), arcsNote: el("p", "attnviz-note"),
-    heat: el("div", "attnviz-view attnviz-heat-view"), heatNote: el("p", "attnviz-note"), gridBox: el("div")};
-  left.append(parts.arcs, parts.arcsNote);
-  right.append(parts.heat, parts.heatNote);
-  panes.append(left, right);
-  const gridTitle = el("p", "attnviz-grid-title");
-  const pageNote = el("p", "attnviz-note", data.note);
-  mount.replaceChildren(controls, panes, gridTitle, parts.gridBox, pageNote);
+  const {controls, gridTitle, parts} = skeleton(mount, data.note);
 
   const rebuild = () => {
     const kind = data.kinds[state.kind];
