@@ -221,3 +221,21 @@ def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
     weights = p.page.locator(".attnviz-arc-view path.arc").evaluate_all("els => els.map(e => +e.dataset.weight)")
     assert max(weights) == pytest.approx(float(np.max(run.attention[2, 0])), abs=1e-4)
     p.clean()
+
+
+def test_cross_attention_of_the_encoder_decoder_and_the_kind_picker(opened, trained, tmp_path):
+    run = attnviz.capture(trained, "the dogs near the cat run fast")
+    p = opened(save_html(run, tmp_path / "cross.html", kind="cross", layer=3, head=2))
+    p.page.wait_for_selector(READY, timeout=20_000)
+    view = p.page.locator(".attnviz-arc-view")
+    assert view.locator("svg.attnviz-cross").count() == 1
+    view.locator("text.token.source").nth(1).hover()  # source "the" (#1)
+    incoming = view.locator("path.arc.in").evaluate_all("els => els.map(e => e.dataset.to)")
+    assert incoming and set(incoming) == {"s1"}
+    assert re.fullmatch(r"the \(#1\): 0 outgoing, \d+ incoming links? drawn", view.locator(".attnviz-readout").text_content())
+    view.locator("path.arc").first.dispatch_event("mouseenter")
+    assert re.fullmatch(r"\S+ \(#\d+\) → \S+ \(#\d+\): \d\.\d{3}", view.locator(".attnviz-readout").text_content())
+    p.page.locator("select.attnviz-kind").select_option(index=0)  # encoder self-attention
+    p.page.wait_for_function("() => document.querySelector('.attnviz-arc-view').dataset.view === 'self 2 1'")
+    assert view.locator("svg.attnviz-cross").count() == 0 and view.locator("text.token").count() == len(run.tokens)
+    p.clean()
