@@ -5,7 +5,7 @@
     attnviz.save_html(run, "snow.html")               # one file: opens from disk, no network, no server
     view.html()                                       # the file's text; view.save(path) writes it
 
-The view is the explorer's: a layer and a head picked on the page, that head's arcs (hover a token: its
+The view is the explorer's: a layer and a head (or all heads of the layer) picked on the page, that head's arcs (hover a token: its
 outgoing links orange, incoming blue; click to pin; hover an arc for its weight) and its heatmap (hover a
 cell for its value), the all-heads grid (click a map to show it), and for an encoder-decoder a picker for
 the encoder's and decoder's self-attention and the cross-attention. The measures (``measure=``: value-weighted,
@@ -73,7 +73,7 @@ class View:
     with a plain message); the view then holds only text."""
 
     def __init__(self, run: Run, *, measure: str = "attention", level: str = "token", drop_special: bool = False,
-                 top_k: int | None = TOP_K, kind: str = "self", layer: int = 1, head: int = 1, title: str | None = None):
+                 top_k: int | None = TOP_K, kind: str = "self", layer: int = 1, head: int | str = 1, title: str | None = None):
         if top_k is not None and top_k < 1:
             raise ValueError("top_k is the number of links kept per token: 1 or more, or None for every link")
         self.packed = pack(page_data(run, measure=measure, level=level, drop_special=drop_special, top_k=top_k,
@@ -138,7 +138,8 @@ def show(run: Run, **options) -> View:
     self-attention of the token-level run; level: "token" or "word"; drop_special: drop [CLS]/[SEP] and
     renormalise; top_k: links kept per token in the arcs (None: every link, still at most
     ``view_data.MAX_ARCS_PER_VIEW`` per drawing); kind: "self", "decoder" or "cross" (encoder-decoders) shown
-    first; layer, head: 1-based, shown first (every one can be picked on the page); title: the heading."""
+    first; layer, head: 1-based, shown first (every one can be picked on the page; head="all": every head of the
+    layer overlaid, with a legend that hides and shows heads); title: the heading."""
     return View(run, **options)
 
 

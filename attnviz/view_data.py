@@ -37,7 +37,7 @@ from attnviz.stats import head_stats
 
 TOP_K = 3
 MAX_ARCS_PER_VIEW = 3 * 512
-MAX_ARCS_TOTAL = 72 * MAX_ARCS_PER_VIEW
+MAX_ARCS_TOTAL = 6 * 13 * MAX_ARCS_PER_VIEW  # MiniLM: 6 layers x (12 heads + every head overlaid)
 HEATMAP_MAX_TOKENS = 64
 HEATMAP_MAX_CELLS = 120_000
 THUMB_SIDE = 40
@@ -101,13 +101,25 @@ def patterns(kind: Kind) -> list[list[str]]:
     return [labels[l * n_heads:(l + 1) * n_heads] for l in range(n_layers)]
 
 
-def arcs_of(kind: Kind, layer: int, head: int, title: str, top_k: int | None, max_arcs: int):
-    """One head's arc drawing: ``arcs_svg`` for self-attention, ``cross_svg`` (two rows) for cross-attention."""
-    w = kind.attention[layer, head]
+def overlaid(kind: Kind) -> bool:
+    """Whether the page offers "all heads of the layer" (every head overlaid, one colour each, as the app's toggle)."""
+    return MEASURES[kind.measure].per_head and kind.attention.shape[1] > 1
+
+
+def columns(kind: Kind) -> list[int | None]:
+    """The drawings of each layer: one per head, then None for every head of the layer overlaid (``overlaid``)."""
+    return [*range(kind.attention.shape[1]), *([None] if overlaid(kind) else [])]
+
+
+def arcs_of(kind: Kind, layer: int, head: int | None, title: str, top_k: int | None, max_arcs: int):
+    """One head's arc drawing (head None: every head of the layer, with a legend): ``arcs_svg`` for
+    self-attention, ``cross_svg`` (two rows) for cross-attention."""
+    w = kind.attention[layer, head] if head is not None else kind.attention[layer]
+    labels = None if head is not None else [head_label(layer, h) for h in range(kind.attention.shape[1])]
     if kind.key == "cross":
-        return cross_svg(kind.key_tokens, kind.query_tokens, w, title=title, top_k=top_k, max_arcs=max_arcs)
+        return cross_svg(kind.key_tokens, kind.query_tokens, w, title=title, top_k=top_k, max_arcs=max_arcs, layers=labels)
     sinks = [i for i, s in enumerate(kind.key_special) if s]
-    return arcs_svg(kind.query_tokens, w, title=title, top_k=top_k, max_arcs=max_arcs,
+    return arcs_svg(kind.query_tokens, w, title=title, top_k=top_k, max_arcs=max_arcs, layers=labels,
                     layout=auto_layout(kind.query_tokens), sinks=sinks)
 
 
@@ -119,52 +131,60 @@ def thumb(matrix: np.ndarray) -> str:
 
 def budget(all_kinds: list[Kind]) -> tuple[int, int]:
     """(arcs per drawing, drawings in all): MAX_ARCS_PER_VIEW, or less so the file holds at most MAX_ARCS_TOTAL."""
-    n_views = sum(k.attention.shape[0] * k.attention.shape[1] for k in all_kinds)
+    n_views = sum(k.attention.shape[0] * len(columns(k)) for k in all_kinds)
     return max(1, min(MAX_ARCS_PER_VIEW, MAX_ARCS_TOTAL // max(n_views, 1))), n_views
 
 
 def heatmap_note(kind: Kind) -> str:
     """Why this kind's heatmaps are left out ("" when they are in the file)."""
-    n_layers, n_heads, n_q, n_k = kind.attention.shape
+    n_layers, _, n_q, n_k = kind.attention.shape
+    n_maps = n_layers * len(columns(kind))
     if max(n_q, n_k) > HEATMAP_MAX_TOKENS:
         return (f"Heatmaps left out: {max(n_q, n_k)} tokens is more than {HEATMAP_MAX_TOKENS} (the file would hold "
                 f"{n_q * n_k:,} cells per head). The arcs show each token's strongest links; the grid below, every head.")
-    if n_layers * n_heads * n_q * n_k > HEATMAP_MAX_CELLS:
-        return (f"Heatmaps left out: {n_layers * n_heads} maps of {n_q} × {n_k} cells is more than this file's budget "
+    if n_maps * n_q * n_k > HEATMAP_MAX_CELLS:
+        return (f"Heatmaps left out: {n_maps} maps of {n_q} × {n_k} cells is more than this file's budget "
                 f"of {HEATMAP_MAX_CELLS:,} cells. The arcs and the grid below show every head.")
     return ""
 
 
-def kind_data(kind: Kind, top_k: int | None, max_arcs: int) -> dict:
-    """Everything the page shows of one kind of attention: names, arcs, notes, heatmaps, thumbnails."""
-    names = view_names(kind)
+def drawings(kind: Kind, top_k: int | None, max_arcs: int, heatmaps: bool) -> tuple[list, list, list | None]:
+    """(arcs, notes, heatmaps or None): per layer, one of each per head of ``columns`` (the overlay last)."""
     m = MEASURES[kind.measure]
-    n_layers, n_heads = kind.attention.shape[:2]
+    names = view_names(kind)
     short = kind.label.split(" (")[0].lower()
-    arcs, notes = [], []
-    for l in range(n_layers):
-        row, row_notes = [], []
-        for h in range(n_heads):
-            name = names[l][h] if not m.per_head else f"head {names[l][h]}"
-            title = " · ".join(x for x in (short, m.name if m.per_head else "", name) if x)
-            drawing = arcs_of(kind, l, h, title, top_k, max_arcs)
+    arcs, notes, heat = [], [], []
+    for l in range(kind.attention.shape[0]):
+        row, row_notes, row_heat = [], [], []
+        for h in columns(kind):
+            name = (f"layer {l + 1}, all heads" if h is None else f"head {names[l][h]}") if m.per_head else names[l][h]
+            drawing = arcs_of(kind, l, h, " · ".join(x for x in (short, m.name, name) if x), top_k, max_arcs)
             row.append(drawing.svg)
             row_notes.append(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links."
                              if drawing.n_dropped else "")
+            if heatmaps:
+                matrix = kind.attention[l, h] if h is not None else kind.attention[l].mean(axis=0)
+                row_heat.append(heatmap_svg(matrix, kind.query_tokens, kind.key_tokens, colorbar_label=m.colorbar_label or m.name,
+                                            title=f"layer {l + 1} (mean of heads)" if h is None else name))
         arcs.append(row)
         notes.append(row_notes)
+        heat.append(row_heat)
+    return arcs, notes, heat if heatmaps else None
+
+
+def kind_data(kind: Kind, top_k: int | None, max_arcs: int) -> dict:
+    """Everything the page shows of one kind of attention: names, arcs, notes, heatmaps, thumbnails."""
+    m = MEASURES[kind.measure]
+    n_layers, n_heads = kind.attention.shape[:2]
     note = heatmap_note(kind)
-    heat_names = [[f"head {n}" if m.per_head else n for n in row] for row in names]
-    heatmaps = None if note else [[heatmap_svg(kind.attention[l, h], kind.query_tokens, kind.key_tokens, title=heat_names[l][h],
-                                               colorbar_label=m.colorbar_label or m.name) for h in range(n_heads)]
-                                  for l in range(n_layers)]
+    arcs, notes, heatmaps = drawings(kind, top_k, max_arcs, heatmaps=not note)
     small = downsample(kind.attention[0, 0], THUMB_SIDE).shape
     about = (f"{m.noun.capitalize()}: {m.mixes}." if not m.per_head else f"{m.noun.capitalize()}.") + (
         f" Top {top_k} links per token." if top_k else " Every link.")
     return {
-        "key": kind.key, "label": kind.label, "layers": n_layers, "heads": n_heads, "names": names,
-        "patterns": patterns(kind), "arcs": arcs, "notes": notes, "heatmaps": heatmaps, "heatmap_note": note,
-        "thumbs": [[thumb(kind.attention[l, h]) for h in range(n_heads)] for l in range(n_layers)],
+        "key": kind.key, "label": kind.label, "layers": n_layers, "heads": n_heads, "overlay": overlaid(kind),
+        "names": view_names(kind), "patterns": patterns(kind), "arcs": arcs, "notes": notes, "heatmaps": heatmaps,
+        "heatmap_note": note, "thumbs": [[thumb(kind.attention[l, h]) for h in range(n_heads)] for l in range(n_layers)],
         "thumb_rows": int(small[0]), "thumb_cols": int(small[1]), "about": about,
         "grid_title": (f"All layers ({m.noun}, one map per layer)" if not m.per_head else
                        f"All heads ({n_layers} layers × {n_heads} heads): click a map to show it above"),
@@ -172,9 +192,10 @@ def kind_data(kind: Kind, top_k: int | None, max_arcs: int) -> dict:
 
 
 def page_data(run: Run, *, measure: str = "attention", level: str = "token", drop_special: bool = False,
-              top_k: int | None = TOP_K, kind: str = "self", layer: int = 1, head: int = 1) -> dict:
-    """The page's data for ``run`` (see the module's docstring); ``kind``, ``layer`` and ``head`` (1-based) are
-    shown first. Raises ``ValueError`` (or ``MeasureUnavailableError``) with a plain message for what cannot be shown."""
+              top_k: int | None = TOP_K, kind: str = "self", layer: int = 1, head: int | str = 1) -> dict:
+    """The page's data for ``run`` (see the module's docstring); ``kind``, ``layer`` and ``head`` (1-based, or "all":
+    every head of the layer overlaid) are shown first. Raises ``ValueError`` (or ``MeasureUnavailableError``) with a
+    plain message for what cannot be shown."""
     shown = prepared(run, measure, level, drop_special)
     all_kinds = kinds(shown, measure)
     keys = [k.key for k in all_kinds]
@@ -182,14 +203,17 @@ def page_data(run: Run, *, measure: str = "attention", level: str = "token", dro
         raise ValueError(f"this run has no {kind!r} attention; it has {', '.join(keys)}")
     start = keys.index(kind)
     n_layers, n_heads = all_kinds[start].attention.shape[:2]
-    if not 1 <= layer <= n_layers or head < 1 or (n_heads > 1 and head > n_heads):
-        raise ValueError(f"layer and head are 1-based: layer 1-{n_layers}, head 1-{n_heads} (got layer {layer}, head {head})")
+    good_head = head == "all" or (isinstance(head, int) and head >= 1 and (n_heads == 1 or head <= n_heads))
+    if not 1 <= layer <= n_layers or not good_head:
+        raise ValueError(f"layer and head are 1-based: layer 1-{n_layers}, head 1-{n_heads} or \"all\" "
+                         f"(got layer {layer}, head {head})")
+    first = (n_heads if overlaid(all_kinds[start]) else 0) if head == "all" else min(head, n_heads) - 1
     per_view, n_views = budget(all_kinds)
     note = "" if per_view == MAX_ARCS_PER_VIEW else (
         f"This file keeps at most {MAX_ARCS_TOTAL:,} links in all: {n_views} drawings, so each shows at most its "
         f"{per_view:,} strongest links.")
     return {"colours": [colour(i / 255) for i in range(256)], "kinds": [kind_data(k, top_k, per_view) for k in all_kinds],
-            "initial": {"kind": start, "layer": layer - 1, "head": min(head, n_heads) - 1}, "note": note}
+            "initial": {"kind": start, "layer": layer - 1, "head": first}, "note": note}
 
 
 def pack(data: dict) -> str:

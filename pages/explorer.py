@@ -112,7 +112,8 @@ def head_views() -> None:
             st.caption(" ".join(notes))
         export_buttons(lambda: arcs(shown.title).svg, stem + "_arcs", key="arcs", svg_native=True)
         html_button(lambda: View(data.get_run(view.model, s.run_key()), measure=measure, level=s.level,
-                                 drop_special=s.hide_special, top_k=top_k or None, layer=s.layer, head=head + 1).html(),
+                                 drop_special=s.hide_special, top_k=top_k or None, layer=s.layer,
+                                 head="all" if all_heads else head + 1).html(),
                     stem, key="explorer")  # every layer and head, in one file (attnviz.html_view)
 
     matrix = weights[0] if not all_heads else weights.mean(axis=0)

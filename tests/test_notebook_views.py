@@ -84,6 +84,15 @@ def test_every_layer_and_head_is_the_librarys_own_drawing(snow):
         heat = kind["heatmaps"][layer][head]
         cells = [float(r.get("data-w")) for r in ET.fromstring(heat).iter(f"{SVG_NS}rect") if r.get("data-w")]
         np.testing.assert_array_equal(np.array(cells, dtype=np.float32), snow.attention[layer, head].ravel())
+    # the last drawing of each layer: every head of the layer overlaid (the app's "All heads of the layer"), mean heatmap
+    labels = [attnviz.head_label(4, h) for h in range(12)]
+    assert kind["overlay"] and len(kind["arcs"][4]) == 13
+    assert kind["arcs"][4][12] == figures.arcs_svg(snow.tokens, snow.attention[4], title="self-attention · layer 5, all heads",
+                                                   top_k=3, max_arcs=MAX_ARCS_PER_VIEW, layout="arcs", sinks=sinks,
+                                                   layers=labels).svg
+    assert 'class="legend"' in kind["arcs"][4][12]
+    assert kind["heatmaps"][4][12] == figures.heatmap_svg(snow.attention[4].mean(axis=0), snow.tokens, snow.tokens,
+                                                          title="layer 5 (mean of heads)", colorbar_label="weight")
     assert kind["names"][2][0] == "3-1" and kind["patterns"][0][2] == "prev"
     thumb = np.frombuffer(base64.b64decode(kind["thumbs"][0][2]), dtype=np.uint8).reshape(8, 8)
     np.testing.assert_array_equal(thumb, np.round(snow.attention[0, 2] * 255).astype(np.uint8))
@@ -93,6 +102,7 @@ def test_every_layer_and_head_is_the_librarys_own_drawing(snow):
 def test_start_view_and_top_k(snow):
     data = unpack(show(snow, layer=3, head=1, top_k=1).html())
     assert data["initial"] == {"kind": 0, "layer": 2, "head": 0}
+    assert unpack(show(snow, layer=2, head="all").html())["initial"] == {"kind": 0, "layer": 1, "head": 12}
     svg = data["kinds"][0]["arcs"][2][0]
     assert svg.count('class="arc"') == len(snow.tokens)  # one link per token
 
@@ -104,6 +114,7 @@ def test_measures_and_the_word_level_as_in_the_app(snow):
     assert max(weights) == pytest.approx(float(np.max(np.sort(expected[1, 4], axis=-1)[:, -3:])), abs=1e-4)
     rollout = unpack(show(snow, measure="rollout", level="word", drop_special=True).html())["kinds"][0]
     assert rollout["heads"] == 1 and rollout["names"][1] == ["rollout up to layer 2"]
+    assert not rollout["overlay"] and len(rollout["arcs"][1]) == 1  # one map per layer: nothing to overlay
     words = [t.text for t in ET.fromstring(rollout["arcs"][0][0]).iter(f"{SVG_NS}text") if t.get("class") == "token"]
     assert words == SNOW.split()
 
@@ -152,7 +163,7 @@ def test_a_view_too_large_says_what_was_cut():
     many = kinds(Run("m", "x", ["a", "b"], [(0, 0)] * 2, np.zeros(2, bool), [0, 1],
                      np.full((24, 16, 2, 2), 0.5, np.float32), np.ones((2, 2), bool)))
     per_view, n_views = budget(many)
-    assert n_views == 384 and per_view == MAX_ARCS_TOTAL // 384 < MAX_ARCS_PER_VIEW
+    assert n_views == 24 * 17 and per_view == MAX_ARCS_TOTAL // (24 * 17) < MAX_ARCS_PER_VIEW  # 16 heads + the overlay
 
 
 def test_bad_options_get_plain_messages(snow, trained):
@@ -160,6 +171,8 @@ def test_bad_options_get_plain_messages(snow, trained):
         show(snow, measure="nope")
     with pytest.raises(ValueError, match="layer 1-6, head 1-12"):
         show(snow, layer=7)
+    with pytest.raises(ValueError, match="head 1-12 or \"all\""):
+        show(snow, head=13)
     with pytest.raises(ValueError, match="no 'cross' attention"):
         show(snow, kind="cross")
     with pytest.raises(ValueError, match="top_k"):

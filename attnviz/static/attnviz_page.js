@@ -115,12 +115,14 @@ export async function mountPage(host, mountView) {
   const rebuild = () => {
     const kind = data.kinds[state.kind];
     state.layer = Math.min(state.layer, kind.layers - 1);
-    state.head = Math.min(state.head, kind.heads - 1);
+    state.head = Math.min(state.head, kind.heads - (kind.overlay ? 0 : 1));
     const layers = picker("Layer", Array.from({length: kind.layers}, (_, i) => String(i + 1)), (v) => {
       state.layer = v;
       draw(state, parts, data, mountView, host_);
     });
-    const heads = picker("Head", Array.from({length: kind.heads}, (_, i) => String(i + 1)), (v) => {
+    const headNames = Array.from({length: kind.heads}, (_, i) => String(i + 1));
+    if (kind.overlay) headNames.push("all heads of the layer");  // every head overlaid, a legend to hide them
+    const heads = picker("Head", headNames, (v) => {
       state.head = v;
       draw(state, parts, data, mountView, host_);
     });

@@ -112,6 +112,14 @@ def test_the_file_opens_from_disk_and_works_offline(opened, reference, tmp_path)
     p = opened(save_html(run, tmp_path / "snow.html"))
     hover_pin_switch(p, run)
     assert p.page.locator(".attnviz-nojs").count() == 0
+    # every head of the layer overlaid, as the app's "All heads of the layer": the legend hides a head
+    p.page.locator("select.attnviz-head").select_option(index=12)
+    view = p.page.locator(".attnviz-arc-view")
+    assert view.locator("svg title").first.text_content() == "self-attention · layer 3, all heads"
+    assert view.locator("g.head").count() == 12
+    view.locator("g.legend[data-head='0']").click()
+    assert view.locator("g.head[data-head='0']").evaluate("g => g.style.display") == "none"
+    assert p.page.locator(".attnviz-heat-view svg title").first.text_content() == "layer 3 (mean of heads)"
     p.clean()
 
 
