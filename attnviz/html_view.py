@@ -85,6 +85,8 @@ class View:
                 f"level: {level}" + (", special tokens dropped" if drop_special else "")]
         if run.target_text:
             what.append(f"target: “{shorten(run.target_text, TEXT_LINE_MAX)}”")
+        if run.n_truncated:
+            what.append(f"the text was cut to the model's first {run.meta['n_model_tokens']:,} tokens ({run.n_truncated:,} cut)")
         self.about = " · ".join(what)
         self.text_line = f"Text: “{shorten(run.text, TEXT_LINE_MAX)}”"
         made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

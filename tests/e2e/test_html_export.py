@@ -148,13 +148,15 @@ def test_a_512_token_file_opens_quickly_and_says_what_was_cut(opened, minilm, tm
     """The longest input MiniLM takes: the file stays small, opens in seconds, and says the heatmaps are left out."""
     text = " ".join(["heavy snow makes driving more difficult, so the meeting was postponed."] * 60)
     run = attnviz.capture(minilm, text)
-    assert len(run.tokens) == 512
+    assert len(run.tokens) == 512 and run.n_truncated > 0
     path = save_html(run, tmp_path / "long.html")
     assert path.stat().st_size < 8e6
     p = opened(path)
     t0 = time.perf_counter()
     p.page.wait_for_selector(READY + " .attnviz-arc-view svg", timeout=30_000)
     assert time.perf_counter() - t0 < 15
+    assert f"the text was cut to the model's first 512 tokens ({run.n_truncated:,} cut)" in p.page.locator(
+        ".attnviz-about").first.text_content()
     assert p.page.locator(".attnviz-heat-view + .attnviz-note").text_content().startswith(
         "Heatmaps left out: 512 tokens is more than 64")
     p.page.locator(".attnviz-arc-view text.token").nth(10).hover()
