@@ -80,7 +80,8 @@ class View:
                                      kind=kind, layer=layer, head=head))
         model = run.model_name.split("/")[-1] or "model"
         self.measure = measure
-        self.title = title or f"{model} · “{shorten(run.text, TITLE_TEXT_MAX)}”"
+        self.title = title or (f"{model} · “{shorten(run.text, TITLE_TEXT_MAX)}” · {MEASURES[measure].noun or measure}"
+                               f" · {mask_words(run)}")
         what = [f"Model: {run.model_name}", f"measure: {MEASURES[measure].noun or measure}", f"mask: {mask_words(run)}",
                 f"level: {level}" + (", special tokens dropped" if drop_special else "")]
         if run.target_text:

@@ -66,7 +66,8 @@ def test_the_file_holds_the_views_javascript_and_no_url(snow, tmp_path):
 
 def test_title_says_model_text_measure_mask_and_how_it_was_made(snow):
     page = View(snow, measure="value").html()
-    assert "<title>all-MiniLM-L6-v2 · “heavy snow makes driving more difficult” · attnviz</title>" in page
+    assert ("<title>all-MiniLM-L6-v2 · “heavy snow makes driving more difficult” · value-weighted attention · no mask"
+            " · attnviz</title>") in page
     assert "measure: value-weighted attention" in page and "mask: no mask" in page
     assert re.search(r"Made with attnviz \d+\.\d+\.\d+ on \d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
 

@@ -221,7 +221,8 @@ def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
     path = tmp_path / download.suggested_filename
     download.save_as(path)
     text = path.read_text(encoding="utf-8")
-    assert "<title>all-MiniLM-L6-v2 · “heavy snow often keeps the children in the house” · attnviz</title>" in text
+    assert ("<title>all-MiniLM-L6-v2 · “heavy snow often keeps the children in the house” · attention weights · no mask"
+            " · attnviz</title>") in text
     p = opened(path)
     p.page.wait_for_selector(READY, timeout=20_000)
     assert p.page.locator("select.attnviz-layer").input_value() == "2"  # the app's view: layer 3, head 1
