@@ -61,85 +61,71 @@ def _arcs(_tokens, _weights, shown: ViewState, title: str, top_k: int, layout: s
                             max_arcs=MAX_SHOWN_ARCS, layout=layout, sinks=list(sinks))
 
 
-@st.fragment
-def head_views() -> None:
-    """Layer, head and everything they change: arcs, heatmap, the layer's table, "switch this head off".
-
-    A fragment: a new layer, head or view option reruns only this, not the sentence box, the model
-    or the ranking below (the run and every measure of it are cached)."""
-    shown = view
-    if view.head_controls_in_page:
-        controls.head_controls(view.model, *st.columns([3, 3, 2], vertical_alignment="bottom"))
-        shown = view.refreshed()
-    shown, run = controls.measured(shown, weights_run)  # the chosen measure (or weights, with an info saying why)
-    s = shown.state
-    measure = s.measure
-    mixed = mixes_heads(measure)  # rollout and flow: one map per layer (index 0); head and overlay do not apply
-    all_heads = s.all_heads and not mixed
-    layer, head = s.layer - 1, 0 if mixed else s.head - 1
-    drawn = replace(s, head=head + 1, all_heads=all_heads)  # the view as drawn: the key of its figures
-    heads = list(range(run.n_heads)) if all_heads else [head]
-    weights = run.attention[layer, heads]  # (heads shown, query, key)
-    stem = file_stem(s.model.split("/")[-1], file_tag(measure), f"L{s.layer}",
-                     "" if mixed else "all-heads" if all_heads else f"H{s.head}", "masked" if s.causal else "unmasked", s.level)
+def _links_column(shown: controls.View, drawn: ViewState, run, weights, stem: str) -> None:
+    """The attention links of the head(s) drawn (``weights``: heads shown, query, key), their notes and downloads."""
+    s, measure = shown.state, drawn.measure
     sinks = tuple(i for i in range(n_tokens) if run.special[i])
-    long_input = figures.auto_layout(run.tokens) == "columns"
-    left, right = st.columns([2, 3] if long_input else [1, 1], gap="large")
-    with left:
-        st.subheader("Attention links")
-        c1, c2 = st.columns(2)
-        with c1:
-            top_k = controls.top_k_control()
-        choice = c2.selectbox("Layout", list(LAYOUTS), format_func=LAYOUTS.get, key="arc_layout",
-                              help="auto: arcs in a row for short inputs, two columns (attending left, attended-to "
-                                   "right, scrolling down) when a row would not fit the column.")
-        layout = figures.auto_layout(run.tokens) if choice == "auto" else choice
+    st.subheader("Attention links")
+    c1, c2 = st.columns(2)
+    with c1:
+        top_k = controls.top_k_control()
+    choice = c2.selectbox("Layout", list(LAYOUTS), format_func=LAYOUTS.get, key="arc_layout",
+                          help="auto: arcs in a row for short inputs, two columns (attending left, attended-to "
+                               "right, scrolling down) when a row would not fit the column.")
+    layout = figures.auto_layout(run.tokens) if choice == "auto" else choice
 
-        def arcs(title: str) -> figures.ArcDrawing:
-            return _arcs(run.tokens, weights, drawn, title, top_k, layout, sinks)
+    def arcs(title: str) -> figures.ArcDrawing:
+        return _arcs(run.tokens, weights, drawn, title, top_k, layout, sinks)
 
-        drawing = arcs(shown.short_title)
-        arc_view(drawing.svg, key="explorer_arcs", scroll=st.session_state.pop(keys.SCROLL_ARCS, 0))
-        notes = []
-        if sinks:
-            notes.append("Dashed, faint links go to [CLS]/[SEP] (sink attention), drawn beneath the others.")
-        if drawing.n_dropped:
-            notes.append(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links; "
-                         "fewer links per token or a single head shows the rest.")
-        if mixed:
-            notes.append(f"{mixing_note(measure)} The Head slider and “All heads of the layer” do not apply here.")
-        if notes:
-            st.caption(" ".join(notes))
-        export_buttons(lambda: arcs(shown.title).svg, stem + "_arcs", key="arcs", svg_native=True)
-        html_button(lambda: View(data.get_run(view.model, s.run_key()), measure=measure, level=s.level,
-                                 drop_special=s.hide_special, top_k=top_k or None, layer=s.layer,
-                                 head="all" if all_heads else head + 1).html(),
-                    stem, key="explorer")  # every layer and head, in one file (attnviz.html_view)
+    drawing = arcs(shown.short_title)
+    arc_view(drawing.svg, key="explorer_arcs", scroll=st.session_state.pop(keys.SCROLL_ARCS, 0))
+    notes = []
+    if sinks:
+        notes.append("Dashed, faint links go to [CLS]/[SEP] (sink attention), drawn beneath the others.")
+    if drawing.n_dropped:
+        notes.append(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links; "
+                     "fewer links per token or a single head shows the rest.")
+    if mixes_heads(measure):
+        notes.append(f"{mixing_note(measure)} The Head slider and “All heads of the layer” do not apply here.")
+    if notes:
+        st.caption(" ".join(notes))
+    export_buttons(lambda: arcs(shown.title).svg, stem + "_arcs", key="arcs", svg_native=True)
+    html_button(lambda: View(data.get_run(view.model, s.run_key()), measure=measure, level=s.level,
+                             drop_special=s.hide_special, top_k=top_k or None, layer=s.layer,
+                             head="all" if drawn.all_heads else drawn.head).html(),
+                stem, key="explorer")  # every layer and head, in one file (attnviz.html_view)
 
-    matrix = weights[0] if not all_heads else weights.mean(axis=0)
-    with right:
-        st.subheader(f"Heatmap, {measure_title(measure, s.layer)}" if mixed else f"Heatmap, head {head_label(layer, head)}"
-                     if not all_heads else f"Heatmap, layer {s.layer} (mean of heads)")
-        svg_heatmap = n_tokens <= figures.MAX_TICKS  # an SVG swaps in ms; plotly's zoom for longer inputs
+
+def _heatmap_column(shown: controls.View, drawn: ViewState, run, matrix, stem: str) -> None:
+    """The heatmap of the head drawn (or of the layer's mean over its heads) and its downloads."""
+    measure, layer, head = drawn.measure, drawn.layer - 1, drawn.head - 1
+    st.subheader(f"Heatmap, {measure_title(measure, drawn.layer)}" if mixes_heads(measure) else
+                 f"Heatmap, head {head_label(layer, head)}" if not drawn.all_heads else
+                 f"Heatmap, layer {drawn.layer} (mean of heads)")
+    svg_heatmap = n_tokens <= figures.MAX_TICKS  # an SVG swaps in ms; plotly's zoom for longer inputs
+    if svg_heatmap:
+        heatmap_view(_heatmap_svg(matrix, run.tokens, drawn, shown.short_title), key="explorer_heatmap")
+    else:
+        chart(_heatmap(matrix, run.tokens, drawn, shown.short_title), key="explorer_heatmap")
+        st.caption(f"{n_tokens} tokens: drag a box on the heatmap to zoom in and label every token; double-click to zoom out.")
+
+    def heatmap_for_export():
         if svg_heatmap:
-            heatmap_view(_heatmap_svg(matrix, run.tokens, drawn, shown.short_title), key="explorer_heatmap")
-        else:
-            chart(_heatmap(matrix, run.tokens, drawn, shown.short_title), key="explorer_heatmap")
-            st.caption(f"{n_tokens} tokens: drag a box on the heatmap to zoom in and label every token; double-click to zoom out.")
+            return figures.heatmap_svg(matrix, run.tokens, run.tokens, title=shown.title, colorbar_label=colorbar_label(measure))
+        return figures.heatmap(matrix, run.tokens, run.tokens, title=shown.title, value_label=value_label(measure),
+                               colorbar_label=colorbar_label(measure))
 
-        def heatmap_for_export():
-            if svg_heatmap:
-                return figures.heatmap_svg(matrix, run.tokens, run.tokens, title=shown.title, colorbar_label=colorbar_label(measure))
-            return figures.heatmap(matrix, run.tokens, run.tokens, title=shown.title, value_label=value_label(measure),
-                                   colorbar_label=colorbar_label(measure))
+    export_buttons(heatmap_for_export, stem + "_heatmap", key="heatmap", svg_native=svg_heatmap,
+                   matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
-        export_buttons(heatmap_for_export, stem + "_heatmap", key="heatmap", svg_native=svg_heatmap,
-                       matrix=matrix, query_tokens=run.tokens, key_tokens=run.tokens)
 
+def _layer_section(s: ViewState, run, matrix) -> None:
+    """The statistics of the layer's heads (or of the layer's map) and, opened, each token's strongest links."""
+    measure, layer, mixed = s.measure, s.layer - 1, mixes_heads(s.measure)
     st.subheader(measure_title(measure, s.layer).capitalize() if mixed else
                  f"Heads of layer {s.layer}" + (f", {name(measure)}" if name(measure) else ""))
     # rollout and flow: the runs are keyed by the layer for flow (computed per layer), not for the others
-    run_key = s.run_key()  # flow: keyed by the layer too (computed one layer at a time)
+    run_key = s.run_key()
     stats = with_rest_patterns(data.get_stats(run, run_key), run, run_key)
     stats = stats[stats["layer"] == layer]
     if mixed:
@@ -156,10 +142,37 @@ def head_views() -> None:
                          column_config={f"#{r} weight": st.column_config.NumberColumn(
                              f"#{r} {colorbar_label(measure)}", format="%.3f") for r in (1, 2, 3)})
 
+
+@st.fragment
+def head_views() -> None:
+    """Layer, head and everything they change: arcs, heatmap, the layer's table, "switch this head off".
+
+    A fragment: a new layer, head or view option reruns only this, not the sentence box, the model
+    or the ranking below (the run and every measure of it are cached)."""
+    shown = view
+    if view.head_controls_in_page:
+        controls.head_controls(view.model, *st.columns([3, 3, 2], vertical_alignment="bottom"))
+        shown = view.refreshed()
+    shown, run = controls.measured(shown, weights_run)  # the chosen measure (or weights, with an info saying why)
+    s = shown.state
+    mixed = mixes_heads(s.measure)  # rollout and flow: one map per layer (index 0); head and overlay do not apply
+    all_heads = s.all_heads and not mixed
+    layer, head = s.layer - 1, 0 if mixed else s.head - 1
+    drawn = replace(s, head=head + 1, all_heads=all_heads)  # the view as drawn: the key of its figures
+    weights = run.attention[layer, list(range(run.n_heads)) if all_heads else [head]]  # (heads shown, query, key)
+    stem = file_stem(s.model.split("/")[-1], file_tag(s.measure), f"L{s.layer}",
+                     "" if mixed else "all-heads" if all_heads else f"H{s.head}", "masked" if s.causal else "unmasked", s.level)
+    long_input = figures.auto_layout(run.tokens) == "columns"
+    left, right = st.columns([2, 3] if long_input else [1, 1], gap="large")
+    with left:
+        _links_column(shown, drawn, run, weights, stem)
+    matrix = weights[0] if not all_heads else weights.mean(axis=0)
+    with right:
+        _heatmap_column(shown, drawn, run, matrix, stem)
+    _layer_section(s, run, matrix)
     if not mixed and not all_heads:  # "switch this head off": the model again without it (components/head_off.py)
         head_off_view(view.model, weights_run, layer, head, key="explorer_head_off")
     controls.write_url()
-
 
 head_views()
 
