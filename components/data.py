@@ -1,13 +1,13 @@
-"""Streamlit's caches around attnviz: one model per process, bounded cached runs.
+"""Streamlit's caches around attnviz: one model per process, bounded cached runs; the one module that gets runs.
 
 Every run, measure, view and statistics table is keyed by one typed value, ``components.state.RunKey``
 (``ViewState.run_key``). Changing layer, head, the measure or any display option reuses the cached run: the
-model runs again only for a new (model, text, mask, and a decoder's target or continuation). Measures (``attnviz.measures``: value-weighted,
-rollout, flow) are derived from that run's weights and value norms by ``get_measured``. Runs live in ``st.cache_resource`` (shared,
-not copied: a 512-token MiniLM run holds 75 MB of attention) with a bounded number
-of entries and a time to live, so a busy server's memory settles. Because every session
-gets the same Run object, its numpy arrays are made read-only (``read_only``): a page
-that tried to change them in place would raise instead of changing another session's view.
+model runs again only for a new (model, text, mask, and a decoder's target or continuation). Measures
+(``attnviz.measures``: value-weighted, rollout, flow) are derived from that run's weights and value norms by
+``get_measured``. Runs live in ``st.cache_resource`` (shared, not copied: a 512-token MiniLM run holds 75 MB of
+attention) with a bounded number of entries and a time to live, so a busy server's memory settles. Because every
+session gets the same Run object, its numpy arrays are made read-only (``read_only``): a page that tried to
+change them in place would raise instead of changing another session's view.
 """
 
 from __future__ import annotations
