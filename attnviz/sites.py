@@ -303,7 +303,36 @@ class Site:
 # ---------------------------------------------------------------- the check
 
 
-# Paying for the check (measured figures: see the comment block written after measuring)
+# Paying for the check (issue #21). The check is what makes a misread family impossible to miss, so
+# every recording keeps it; what changed is how many passes it makes over the weights.
+#
+# Measured (profile of MiniLM captures, 6 layers x 12 heads; this 2-core machine, shared): the old check
+# made six to eight full passes over every (batch, heads, query, key) tensor (isfinite, any, masked_fill,
+# abs, a product with the mask, all), each allocating a tensor of that size: 42% of a 512-token capture.
+# Figures from one run, fastest of 15, ms per capture (all 6 layers), torch on 2 threads:
+#
+#                                     old check   full check   later recordings
+#     1 x 16 tokens                        0.58         0.23         0.05
+#     1 x 128 tokens                       7.57         0.49         0.25
+#     1 x 512 tokens                     121.79         4.37         3.25
+#     32 x 40 tokens, padded (scoring)    20.37         5.47         2.48
+#
+# What every recording checks, on every value: the shape; finiteness, folded into the row sums
+# (NaN and infinity propagate into their row's sum); no negative weight (amin); every row summing to 1.
+# These are two reductions (sum, amin) that allocate nothing the size of the weights, exact.
+# The one costly property is "exactly 0 on the keys the mask forbids": it needs a temporary as large as
+# the weights (or as the rows it looks at). It is checked on every row the first time a site runs in a
+# mask mode on a model (``recording.Recorder.check``: the key is the site, the look-ahead, how its mask
+# reached it, whether the mask forbids anything, the dtype), and after that on every SAMPLE_EVERY-th
+# query row, from another row at each recording (``first``). A misread family or mask convention is wrong
+# on every row it touches (every row of a padded sentence, every row but the last under a look-ahead), so
+# any sample sees it; a stray weight on one row's masked key is seen within SAMPLE_EVERY recordings.
+# Later recordings also check each kind's layers together, in one call on one array, when the block
+# ends (at 16 tokens, the per-call overhead of a dozen small torch operations was most of the cost);
+# when that fails, each layer is checked in full, so the error names its module.
+# Rejected: checking only the first recording (weights that go wrong later would be drawn), and a sample
+# of rows for every property (a NaN on one row would be missed): the two passes over every value cost
+# 3.3 ms of a 512-token capture whose bare forward pass takes about 60 ms here.
 SAMPLE_EVERY = 8
 
 
