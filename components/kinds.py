@@ -33,6 +33,7 @@ import streamlit as st
 import attnviz
 from attnviz import LoadedModel, Run, figures
 from attnviz.figures.cross import cross_svg
+from attnviz.html_view import View
 from attnviz.labels import head_label
 from attnviz.measures import MeasureUnavailableError
 from components import controls, data
@@ -40,7 +41,7 @@ from components import measures as measure_names
 from components import session_keys as keys
 from components.arcs import arc_view
 from components.charts import LAYER_THUMB, chart
-from components.downloads import export_buttons, file_stem
+from components.downloads import export_buttons, file_stem, html_button
 from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS, RunKey
 
 #: Arcs drawn at most (the strongest), here and on the explorer: 512 tokens x top-3, so that one rerun
@@ -344,6 +345,10 @@ def explorer_body(view: controls.View, shown: Shown) -> None:
     picked = _step_control(shown)
     _sink_notice(view.model, shown, view.state)  # the first-token share of the attention weights, whatever is drawn
     _draw(view, _measured(view, shown), picked)
+    s = view.state  # every kind, layer and head of this run in one file, opening on this view (attnviz.html_view)
+    html_button(lambda: View(shown.run, measure=shown.measure, level=s.level, kind="self" if shown.kind == "encoder" else shown.kind,
+                             layer=s.layer, head="all" if s.all_heads else s.head).html(),
+                file_stem(s.model.split("/")[-1], shown.kind, measure_names.file_tag(shown.measure), f"L{s.layer}"), key="kind")
 
 
 def all_heads_body(view: controls.View, shown: Shown) -> None:

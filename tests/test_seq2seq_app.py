@@ -171,6 +171,8 @@ def test_local_transformer_decoder_and_cross():
     assert_clean(at)
     assert shown(at)["kind"] == "cross" and shown(at)["query_tokens"][1:-1] == ["the", "cat", "sees"]
     assert not [w for w in at.number_input if w.key == "new"]  # the local model cannot generate: no such box
+    button = next(b.proto for b in at.get("download_button") if b.key == "kind_html")  # every kind of this run, one file
+    assert button.label == "Download interactive HTML" and button.deferred_file_id
 
 
 # ---------------------------------------------------------------- decoder-only
