@@ -22,6 +22,9 @@ from attnviz.head_scores import Credit
 from attnviz.sentence_scores import SentenceHits
 from attnviz.tree import Sentence, base_relation
 
+WHOLE = 16  # a sentence of up to this many words is drawn whole on a card
+CONTEXT = 4  # in a longer text, the words shown on each side of a card's arc
+
 
 @dataclass(frozen=True)
 class FollowedArc:
@@ -43,14 +46,31 @@ class FollowedArc:
     hit: bool
     links: tuple[tuple[int, int, float], ...]
 
+    def window(self, n_words: int, context: int = CONTEXT) -> tuple[int, int]:
+        """(first, end) word indexes a drawing shows: a sentence of up to WHOLE words whole; in a longer text the arc,
+        the word the looker attends to, and ``context`` more words each side."""
+        if n_words <= WHOLE:
+            return 0, n_words
+        ends = [self.dependent, self.syntactic_head] + ([self.predicted] if self.predicted >= 0 else [])
+        return max(0, min(ends) - context), min(n_words, max(ends) + context + 1)
+
     def as_data(self, tree: Sentence, caption: str) -> dict:
-        """Plain data for a drawing (components/js/head_strip.js); ``tree`` is the parse the arc is from."""
+        """Plain data for a drawing (components/js/head_strip.js); ``tree`` is the parse the arc is from.
+
+        Only the words of ``window`` are sent (positions counted from its first word; ``cut_left`` /
+        ``cut_right`` say words were left out), so a card stays small and readable in a 500-word text."""
+        first, end = self.window(len(tree.words))
+
+        def inside(*ends: int) -> bool:
+            return all(first <= i < end for i in ends)
+
         return {"key": self.credit.label, "layer": self.credit.layer + 1, "head": self.credit.head + 1,
-                "relation": self.credit.relation, "caption": caption, "words": list(tree.words),
-                "parse": [[d, h] for d, h, _ in tree.arcs],
-                "dependent": self.dependent, "head_word": self.syntactic_head, "looker": self.looker,
-                "target": self.target, "predicted": self.predicted, "hit": self.hit,
-                "links": [list(link) for link in self.links]}
+                "relation": self.credit.relation, "caption": caption, "words": list(tree.words[first:end]),
+                "cut_left": first > 0, "cut_right": end < len(tree.words),
+                "parse": [[d - first, h - first] for d, h, _ in tree.arcs if inside(d, h)],
+                "dependent": self.dependent - first, "head_word": self.syntactic_head - first, "looker": self.looker - first,
+                "target": self.target - first, "predicted": self.predicted - first if self.predicted >= 0 else -1,
+                "hit": self.hit, "links": [[q - first, k - first, w] for q, k, w in self.links if inside(q, k)]}
 
 
 def _word_links(run, hits: SentenceHits, layer: int, head: int) -> tuple[np.ndarray, list[tuple[int, int, float]]]:

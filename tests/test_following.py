@@ -112,3 +112,23 @@ def test_the_card_data_carries_words_as_plain_text(minilm):
     data = f.as_data(s, "caption <b>")
     assert data["words"] == ["<img", "saw", "the", "dog"] and data["caption"] == "caption <b>"
     assert data["parse"] == [[0, 1], [2, 3], [3, 1]] and data["key"] == "3-1" and (data["layer"], data["head"]) == (3, 1)
+
+
+def test_a_card_of_a_long_text_carries_only_a_window_around_its_arc(minilm):
+    words = ("the farmer who lived near the old river often sold his three brown horses to a young woman "
+             "from the next village in the hills").split()
+    tail = len(words) - 1  # "hills", made the object of "sold" (9): an arc far from the start of the text
+    heads = [1] + [8] * (len(words) - 2) + [9]
+    heads[8] = -1  # "often" heads every other word: one tree
+    relations = ["det"] + ["dep"] * 7 + ["root"] + ["dep"] * (len(words) - 10) + ["obj"]
+    s = Sentence(words=words, syntactic_heads=heads, relations=relations)
+    run = attnviz.capture(minilm, s.text)
+    credit = Credit("obj", 2, 0, 0, 0.74, 0.70, 1211, 778, -2, 0.36, True)
+    (f,) = followed_arcs(run, sentence_hits(run, s), [credit])
+    assert (f.dependent, f.syntactic_head) == (tail, 9)
+    data = f.as_data(s, "")
+    first, end = f.window(len(words))
+    assert len(words) > 16 and data["words"] == words[first:end] and first > 0 and data["cut_left"]
+    assert data["words"][data["dependent"]] == "hills" and data["words"][data["head_word"]] == words[9]
+    assert all(0 <= q < len(data["words"]) and 0 <= k < len(data["words"]) for q, k, _ in data["links"])
+    assert all(0 <= d < len(data["words"]) and 0 <= h < len(data["words"]) for d, h in data["parse"])

@@ -104,7 +104,10 @@ function drawCard(card, selected) {
 }
 
 function fill(drawing, card) {
-  const {xs, width, nodes} = layoutWords(drawing, card.words);
+  const words = [...(card.cut_left ? ["…"] : []), ...card.words, ...(card.cut_right ? ["…"] : [])];
+  const {xs: all, width, nodes: allNodes} = layoutWords(drawing, words);
+  const shift = card.cut_left ? 1 : 0;  // the leading "…" is not one of the card's words
+  const xs = all.slice(shift, shift + card.words.length), nodes = allNodes.slice(shift, shift + card.words.length);
   nodes.forEach((n, i) => {
     if (i === card.dependent || i === card.head_word) n.classList.add("arc-end");
   });
