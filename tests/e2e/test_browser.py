@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 
 import attnviz
+from components.state import DEFAULT_TEXT
 
-DEFAULT_TEXT = "heavy snow makes driving more difficult"
-DEFAULT_TOKENS = ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
+DEFAULT_TOKENS = ["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"]  # "heavy snow often keeps the children in the house"
+DEFAULT_HEAD = (2, 0)  # 3-1, 0-based: the head the explorer opens on
+SNOW = "heavy snow makes driving more difficult"  # one head links "makes" to "snow", another to "difficult"
+SNOW_TOKENS = ["[CLS]", *SNOW.split(), "[SEP]"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,14 +43,14 @@ def test_explorer_loads_the_default_model_and_draws_arcs_and_a_heatmap(app, refe
     assert app.page.locator("h1").first.inner_text() == "Attention explorer"
     assert "BertModel: 6 layers × 12 heads" in app.page.locator('[data-testid="stSidebar"]').inner_text()
     assert app.tokens_now(DEFAULT_TOKENS) == DEFAULT_TOKENS
-    expected = reference(DEFAULT_TEXT).head(0, 0)
+    expected = reference(DEFAULT_TEXT).head(*DEFAULT_HEAD)
     arcs = app.arcs()
     assert {(q, k) for q, k, _ in arcs} == top_arcs(expected)
     for q, k, w in arcs:  # each arc carries the weight of its cell
         assert w == pytest.approx(expected[q, k], abs=1e-4)
     z = app.z_now(expected)
-    assert z.shape == (8, 8) and np.allclose(z, expected, atol=1e-6)
-    assert app.page.locator('[data-testid="stDownloadButton"]').count() == 5
+    assert z.shape == (11, 11) and np.allclose(z, expected, atol=1e-6)
+    assert app.page.locator('[data-testid="stDownloadButton"]:visible').count() == 6  # PNG/SVG twice, CSV, interactive HTML
 
 
 def test_typing_a_new_sentence_updates_the_tokens(app, reference):
@@ -56,7 +59,7 @@ def test_typing_a_new_sentence_updates_the_tokens(app, reference):
     app.type_sentence(sentence)
     tokens = ["[CLS]", "the", "dogs", "that", "the", "cat", "sees", "run", "fast", "[SEP]"]
     assert app.tokens_now(tokens) == tokens
-    assert np.allclose(app.z_now(reference(sentence).head(0, 0)), reference(sentence).head(0, 0), atol=1e-6)
+    assert np.allclose(app.z_now(reference(sentence).head(*DEFAULT_HEAD)), reference(sentence).head(*DEFAULT_HEAD), atol=1e-6)
     assert query(app)["text"] == sentence
     # an example button is a one-click sentence
     app.rerun(lambda: app.page.locator(".st-key-example_pronouns button").click())
@@ -66,14 +69,14 @@ def test_typing_a_new_sentence_updates_the_tokens(app, reference):
 def test_changing_layer_and_head_changes_the_arcs(app, reference):
     app.open()
     before = drawn(app)
-    app.set_slider("layer", 3)
+    app.set_slider("layer", 4)
     app.set_slider("head", 4)
-    assert (app.slider_value("layer"), app.slider_value("head")) == (3, 4)
-    expected = reference(DEFAULT_TEXT).head(2, 3)
+    assert (app.slider_value("layer"), app.slider_value("head")) == (4, 4)
+    expected = reference(DEFAULT_TEXT).head(3, 3)
     after = app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(expected))
     assert after == top_arcs(expected) and after != before
     assert np.allclose(app.z_now(expected), expected, atol=1e-6)
-    assert query(app) == {"layer": "3", "head": "4"}
+    assert query(app) == {"layer": "4", "head": "4"}
     # all heads of the layer: one arc group per head
     app.toggle("all_heads")
     assert app.eventually(lambda: app.page.locator("g.head").count(), lambda n: n == 12) == 12
@@ -81,14 +84,14 @@ def test_changing_layer_and_head_changes_the_arcs(app, reference):
 
 def test_the_look_ahead_mask_empties_the_upper_triangle(app, reference):
     app.open()
-    z = app.z_now(reference(DEFAULT_TEXT).head(0, 0))
-    assert np.allclose(z, reference(DEFAULT_TEXT).head(0, 0), atol=1e-6) and not np.allclose(np.triu(z, 1), 0)
+    z = app.z_now(reference(DEFAULT_TEXT).head(*DEFAULT_HEAD))
+    assert np.allclose(z, reference(DEFAULT_TEXT).head(*DEFAULT_HEAD), atol=1e-6) and not np.allclose(np.triu(z, 1), 0)
     app.toggle("causal")
     assert app.toggle_value("causal")
-    masked = app.z_now(reference(DEFAULT_TEXT, causal=True).head(0, 0))
+    masked = app.z_now(reference(DEFAULT_TEXT, causal=True).head(*DEFAULT_HEAD))
     assert np.all(np.triu(masked, 1) == 0)
     assert np.allclose(masked.sum(-1), 1, atol=1e-5)
-    assert np.allclose(masked, reference(DEFAULT_TEXT, causal=True).head(0, 0), atol=1e-6)
+    assert np.allclose(masked, reference(DEFAULT_TEXT, causal=True).head(*DEFAULT_HEAD), atol=1e-6)
     arcs = app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(masked))
     assert arcs == top_arcs(masked) and all(k <= q for q, k in arcs)  # no arc points forward
     assert query(app).get("mask") == "on"
@@ -133,7 +136,7 @@ def test_png_download_delivers_a_png(app):
     app.downloads.add(download.url)
     data = Path(download.path()).read_bytes()
     width, height = png_size(data)
-    assert download.suggested_filename.endswith(".png") and "L1" in download.suggested_filename
+    assert download.suggested_filename.endswith(".png") and "L3" in download.suggested_filename
     assert len(data) > 10_000 and width >= 400 and height >= 400, (len(data), width, height)
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     (ROOT / "test-artifacts" / download.suggested_filename).write_bytes(data)
@@ -171,8 +174,8 @@ def test_the_dependencies_page_shows_syntactic_arcs(app):
     labels = app.page.locator("svg text, svg tspan, svg textPath").filter(has_text=re.compile(r"^\s*nsubj\s*$"))
     app.wait_for(lambda: labels.count() > 0, timeout=90, what='an SVG text "nsubj"')
     words = app.page.locator(".st-key-dep_syntax text.token").all_text_contents()
-    assert words[:3] == ["heavy", "snow", "makes"]
-    label = app.page.locator('.st-key-dep_syntax text.arc-label[data-from="1"][data-to="2"]')  # snow -> makes
+    assert words[:4] == ["heavy", "snow", "often", "keeps"]
+    label = app.page.locator('.st-key-dep_syntax text.arc-label[data-from="1"][data-to="3"]')  # snow -> keeps
     assert label.text_content() == "nsubj"
 
 
@@ -217,12 +220,12 @@ def test_the_trained_local_model_links_verbs_to_their_subjects(app):
 def test_which_heads_link_two_tokens_and_a_click_shows_that_head(app, reference):
     """"makes" -> "difficult" is the default pair; its strongest head (2-8) opens with one click,
     and the click is not replayed when the person moves on."""
-    app.open()
+    app.open(text=SNOW, layer="1")
     grid = app.page.locator('[data-testid="stDataFrame"]').filter(has=app.page.locator("table", has_text="attention"))
     assert "2-8" in grid.locator("table").inner_text()  # regression snapshot: read from this model's output
     # independent of the app: the head with the largest makes -> difficult weight, from the captured array
-    run = reference(DEFAULT_TEXT)
-    weights = run.attention[:, :, DEFAULT_TOKENS.index("makes"), DEFAULT_TOKENS.index("difficult")]
+    run = reference(SNOW)
+    weights = run.attention[:, :, SNOW_TOKENS.index("makes"), SNOW_TOKENS.index("difficult")]
     strongest = np.unravel_index(weights.argmax(), weights.shape)
     assert (int(strongest[0]) + 1, int(strongest[1]) + 1) == (2, 8)
     grid.scroll_into_view_if_needed()
@@ -230,9 +233,9 @@ def test_which_heads_link_two_tokens_and_a_click_shows_that_head(app, reference)
     app.rerun(lambda: app.page.mouse.click(box["x"] + 12, box["y"] + 35 + 17))  # the first row's selector
     app.settle()
     assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
-    expected = reference(DEFAULT_TEXT).head(1, 7)
+    expected = reference(SNOW).head(1, 7)
     assert app.eventually(lambda: drawn(app), lambda arcs: arcs == top_arcs(expected)) == top_arcs(expected)
-    assert query(app) == {"layer": "2", "head": "8"}
+    assert query(app) == {"text": SNOW, "layer": "2", "head": "8"}
     app.set_slider("head", 6)  # the row stays selected, but the head follows the slider
     app.settle()
     assert (app.slider_value("layer"), app.slider_value("head")) == (2, 6)

@@ -33,6 +33,7 @@ from test_sessions import Session, in_a_thread
 from attnviz.conllu_io import to_conllu
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
+from components.state import DEFAULT_TEXT
 
 LIMIT = 1 << 30
 BIG_HUB_ID = "FacebookAI/roberta-large"
@@ -259,7 +260,7 @@ async def four_sessions(url: str) -> dict:
                 await session.finished_after(n, page)
                 seen["button"] = await page.locator(".st-key-dep_run button").inner_text()
                 await page.locator(".st-key-dep_run button").click()
-                await page.locator(SCORES_TABLE).filter(has_text="baseline accuracy").first.wait_for(state="attached", timeout=900_000)
+                await page.locator(SCORES_TABLE).filter(has_text="hard arcs").first.wait_for(state="attached", timeout=900_000)
                 seen["caption"] = " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
 
             async def refused():
@@ -347,7 +348,7 @@ def test_a_big_hub_id_in_a_link_is_refused_without_any_download(limited, hosted_
     app = hosted_apps()
     app.open(model=BIG_HUB_ID)
     assert REFUSED in plain(app.alerts())
-    assert app.tokens_now(["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"])[1] == "heavy"
+    assert app.tokens_now(["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"])[1] == "heavy"
     after = sorted(p.relative_to(hf_home) for p in hf_home.rglob("*"))
     assert after == before  # no cache entry, no lock file, no model folder: the id never reached the Hub client
     assert not [p for p in after if "roberta" in str(p).lower()]
@@ -374,7 +375,7 @@ def test_an_allowed_model_too_big_for_the_memory_left_is_refused_before_loading(
     notice = plain(app.alerts())
     assert f"'{big}' needs about" in notice and "but this server has only" in notice and "pick a smaller model" in notice
     assert "Showing the default model sentence-transformers/all-MiniLM-L6-v2 instead" in notice
-    assert app.tokens_now(["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"])[1] == "heavy"
+    assert app.tokens_now(["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"])[1] == "heavy"
     assert limited["server"].proc.poll() is None
 
 
@@ -440,7 +441,7 @@ def test_a_corpus_scoring_and_a_second_upload_leave_the_explorer_answered(limite
     assert "ahead of yours" in waiting, waiting
     assert "is still running; its result will be kept" in notes or "Scoring 300 sentences" not in notes
     # the waiting visitor gets its result
-    late.page.locator(SCORES_TABLE).filter(has_text="baseline accuracy").first.wait_for(state="attached", timeout=900_000)
+    late.page.locator(SCORES_TABLE).filter(has_text="hard arcs").first.wait_for(state="attached", timeout=900_000)
     record_latency("corpus_scoring", quiet, latencies)
     assert len(latencies) == 5 and max(latencies) < ANSWERED_S, latencies
     assert statistics.median(latencies) < LATENCY_TARGET_S, latencies

@@ -20,10 +20,11 @@ from conftest import VIEWPORT, App
 
 from attnviz.figures.heatmap_svg import MAX_LABEL
 from attnviz.figures.safe_text import xml_clean
+from components.state import DEFAULT_TEXT
 
 WORKS = "the app still works"
 WORKS_TOKENS = ["[CLS]", "the", "app", "still", "works", "[SEP]"]
-DEFAULT_TOKENS = ["[CLS]", "heavy", "snow", "makes", "driving", "more", "difficult", "[SEP]"]
+DEFAULT_TOKENS = ["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"]
 PAYLOADS = {
     "img-onerror": "<img src=x onerror=alert(1)>",
     "script-close": "</script><script>alert(1)</script>",
@@ -91,8 +92,9 @@ def assert_shown_like_reference(app: App, reference, text: str) -> list[str]:
     expected = [svg_clean(t) for t in run.tokens]
     tokens = app.tokens_now(expected)
     assert tokens == expected
-    z = app.z_now(run.head(0, 0))
-    assert np.allclose(z, run.head(0, 0), atol=1e-6) and np.allclose(z.sum(-1), 1, atol=1e-4)
+    shown = run.head(app.slider_value("layer") - 1, app.slider_value("head") - 1)  # the head the page shows
+    z = app.z_now(shown)
+    assert np.allclose(z, shown, atol=1e-6) and np.allclose(z.sum(-1), 1, atol=1e-4)
     # the drawn tick labels are the tokens, literally (long inputs label every n-th token)
     labels, expected = app.eventually(lambda: tick_labels(app, run.tokens), lambda t: t[0] == t[1])
     assert labels == expected and len(labels) >= min(len(run.tokens), 15)  # at most one per 12 px

@@ -28,7 +28,7 @@ def title(app, starts: str) -> str:
 def test_a_link_with_measure_value_shows_value_weighted_attention_then_rollout(app, reference):
     run = reference(DEFAULT_TEXT)
     value = measure_run(run, "value").attention[1, 9]  # head 2-10: mostly [CLS] by weight, "snow" by value
-    app.open("", measure="value", layer="2", head="10")
+    app.open("", text=DEFAULT_TEXT, measure="value", layer="2", head="10")
     assert title(app, "value-weighted").startswith("value-weighted · layer 2, head 10 · no mask")
     z = app.z_now(value)
     assert np.allclose(z, value, atol=1e-5) and not np.allclose(z, run.attention[1, 9], atol=1e-3)

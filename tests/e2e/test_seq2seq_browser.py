@@ -62,7 +62,7 @@ def test_cross_attention_two_rows_and_rectangular_heatmap(app, folders, models):
 
 def test_kind_selector_and_a_shared_link_restore_kind_and_target(open_app, folders, models):
     app = open_app()
-    app.open("", model=folders["bart"])
+    app.open("", model=folders["bart"], layer="1")
     box = app.page.locator(".st-key-target input")
     app.rerun(lambda: (box.fill(TARGET), box.press("Enter")))
     app.choose("kind", "Decoder self-attention")
@@ -87,7 +87,7 @@ def test_kind_selector_and_a_shared_link_restore_kind_and_target(open_app, folde
 
 
 def test_decoder_only_generation_step_slider(app, folders, models):
-    app.open("", model=folders["gpt2"])
+    app.open("", model=folders["gpt2"], layer="1")
     assert app.toggle_value("causal") and app.page.locator(".st-key-causal input").is_disabled()
     assert "cannot be turned off" in app.page.locator('[data-testid="stSidebar"]').inner_text()
     box = app.page.locator(".st-key-new input")

@@ -70,7 +70,7 @@ def assert_good_file_still_scores(app: App) -> None:
     assert "2 sentences of good.conllu" in button.inner_text()
     app.rerun(button.click)
     # st.dataframe puts no key class on the page: the scores table is the one with a baseline column
-    table = app.page.locator('[data-testid="stDataFrame"] table').filter(has_text="baseline accuracy")
+    table = app.page.locator('[data-testid="stDataFrame"] table').filter(has_text="hard arcs")
     app.wait_for(lambda: table.count() == 1, what="the scores table")
     cells = table.inner_text()
     assert "nsubj" in cells and "det" in cells, cells

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from conftest import StreamlitServer
 
-from components.state import DEFAULT_TEXT
-
 THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
                 "rejected the proposal because the budget was far too small for such an ambitious public project")
 assert len(THIRTY_WORDS.split()) == 30
+#: The sentence whose "makes" one head links to "snow" and another to "difficult", at head 1-1 (before the first
+#: screen's claim the app opened on it; the tests of hover, pins and the link pair read its tokens by position)
+SNOW = {"text": "heavy snow makes driving more difficult", "layer": "1"}
 OUT, IN = "rgb(230, 85, 13)", "rgb(49, 130, 189)"  # --attnviz-out / --attnviz-in in attnviz/static/attnviz_views.css
 
 
@@ -94,7 +95,7 @@ def stroke(app, selector: str) -> set[str]:
 
 
 def test_hover_shows_outgoing_and_incoming_links_in_two_colours_and_an_arcs_weight(app, reference):
-    app.open()
+    app.open(**SNOW)
     app.page.locator("text.token").nth(3).hover()  # "makes"
     assert stroke(app, 'path.arc.out') == {OUT} and app.page.locator('path.arc.out').count() >= 1
     assert all(a == "3" for a in app.page.eval_on_selector_all("path.arc.out", "els => els.map(e => e.dataset.from)"))
@@ -112,8 +113,8 @@ def test_hover_shows_outgoing_and_incoming_links_in_two_colours_and_an_arcs_weig
 
 def test_heatmap_hover_names_the_cell_and_its_value(app, reference):
     """The SVG heatmap: hovering a cell writes query, key and value under it and marks both tokens."""
-    app.open()
-    run = reference(DEFAULT_TEXT)
+    app.open(**SNOW)
+    run = reference(SNOW["text"])
     expected = run.head(0, 0)
     assert np.array_equal(app.z_now(expected, atol=0), expected)  # the float32s the model computed
     heat = arc_box(app, "explorer_heatmap", "svg.attnviz-heatmap")
@@ -131,7 +132,7 @@ def test_heatmap_hover_names_the_cell_and_its_value(app, reference):
 
 
 def test_a_pinned_token_survives_a_head_change(app):
-    app.open()
+    app.open(**SNOW)
     app.page.locator("text.token").nth(3).click()  # pin "makes"
     assert app.page.locator('text.token.pinned').text_content() == "makes"
     app.set_slider("head", 2)
@@ -145,13 +146,13 @@ def test_a_pinned_token_survives_a_head_change(app):
 def test_a_head_change_reruns_only_the_views_and_keeps_the_link_pair_in_the_url(app, reference):
     """Layer and head sit in the explorer's fragment: moving them reruns the views (a fragment run,
     fewer bytes than a full run), the arcs carry the new head's weights and the URL keeps the rest."""
-    app.open("", to="2")
+    app.open("", to="2", **SNOW)
     assert query(app)["to"] == "2"
     full = app.frame_log[:]
     app.set_slider("head", 3)
     runs = [kind for _, _, kind in app.frame_log[len(full):] if kind and kind.startswith("script_finished")]
     assert runs and all(kind == "script_finished:FINISHED_FRAGMENT_RUN_SUCCESSFULLY" for kind in runs), runs
-    want = reference(DEFAULT_TEXT).attention[0, 2]
+    want = reference(SNOW["text"]).attention[0, 2]
     drawn = app.eventually(app.arcs, lambda a: a and all(abs(w - want[q, k]) < 1e-4 for q, k, w in a))
     assert drawn and all(abs(w - want[q, k]) < 1e-4 for q, k, w in drawn)
     app.settle()
@@ -175,7 +176,7 @@ def click_first_row(app):
 
 
 def test_bug1_changing_the_pair_after_a_click_keeps_the_head(app):
-    app.open()
+    app.open(**SNOW)
     click_first_row(app)
     assert (app.slider_value("layer"), app.slider_value("head")) == (2, 8)
     # a new "To": a new ranking, not a new click (first let the page bring the picked head's arcs into view)
@@ -190,7 +191,7 @@ def test_bug1_changing_the_pair_after_a_click_keeps_the_head(app):
 
 
 def test_bug4_a_picked_head_is_brought_into_view(app):
-    app.open()
+    app.open(**SNOW)
     click_first_row(app)
     app.wait_for(lambda: app.page.evaluate("""() => { const r = document.querySelector('.st-key-explorer_arcs').getBoundingClientRect();
         return r.top >= -5 && r.top < window.innerHeight - 100; }"""), what="the arcs in view")
