@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+import attnviz  # noqa: F401 - the package before its modules (see app.py)
 from attnviz.measures import MeasureUnavailableError
 from components import controls, data
 from components.measures import mixes_heads, name, noun

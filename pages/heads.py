@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import attnviz  # noqa: F401 - the package before its modules (see app.py)
 from attnviz.html_view import View
 from components import controls, data
 from components.downloads import export_buttons, file_stem, html_button
