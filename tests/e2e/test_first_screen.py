@@ -7,22 +7,11 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+from conftest import page_js
+
 FIRST_SCREEN = {"width": 1440, "height": 900}
 CAPTION = re.compile(r"^\d+% of [\d,]+ arcs in UD EWT dev, \d+% where position alone fails \(baseline \d+%\)$")
-CARDS = """() => {
-  const find = (root) => { for (const el of root.querySelectorAll('*')) {
-      if (el.classList && el.classList.contains('attnviz-strip')) return el;
-      if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; } } return null; };
-  const strip = find(document);
-  if (!strip) return [];
-  return [...strip.querySelectorAll('.card')].map(card => {
-    const box = card.getBoundingClientRect(), svg = card.querySelector('svg').getBoundingClientRect();
-    return {head: card.dataset.head, title: card.querySelector('.title').textContent,
-            caption: card.querySelector('.caption').textContent, selected: card.classList.contains('selected'),
-            top: box.top, bottom: box.bottom, left: box.left, right: box.right, drawing: svg.width * svg.height,
-            words: card.querySelectorAll('text.word').length};
-  });
-}"""
+CARDS = page_js("strip_cards")
 
 
 def cards(app) -> list[dict]:

@@ -3,17 +3,9 @@ tables fit their column, and the relation x head heatmap shows every relation la
 
 from __future__ import annotations
 
-LAYOUT = """() => {
-  const main = document.querySelector('[data-testid="stMainBlockContainer"]').getBoundingClientRect();
-  const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')].map(t => {
-    const b = t.getBoundingClientRect(); return {left: b.left, right: b.right}; });
-  const chart = document.querySelector('.st-key-dep_heatmap .js-plotly-plot');
-  const box = chart.getBoundingClientRect();
-  const labels = [...chart.querySelectorAll('.ytick text')].map(t => {
-    const b = t.getBoundingClientRect(); return {text: t.textContent, left: b.left, right: b.right}; });
-  return {main: {left: main.left, right: main.right}, tables, chart: {left: box.left, right: box.right}, labels,
-          rows: chart.data[0].y};
-}"""
+from conftest import page_js
+
+LAYOUT = page_js("syntax_layout")
 
 
 def test_the_shipped_evidence_fits_its_column_and_names_every_relation_whole(open_app):
