@@ -23,6 +23,7 @@ from attnviz.tree import Sentence
 from attnviz.ud_relations import links_words, to_ud
 from components import data
 from components import session_keys as keys
+from components.markdown import literal
 from components.state import ViewState
 
 _JS_DIR = Path(__file__).resolve().parent / "js"
@@ -47,16 +48,16 @@ def corpus_scores(model_name: str) -> tuple[HeadScores | None, str]:
 
 
 def parsed(text: str) -> Sentence | str:
-    """The sentence's parse in UD terms, or a sentence saying why there is none."""
+    """The text's spaCy parse in UD terms (``attnviz.ud_relations``), or a sentence saying why there is none
+    (Markdown-safe): the strip's and the Heads vs. syntax page's one way to a parse."""
     try:
-        tree = to_ud(data.get_parse(text))
+        return to_ud(data.get_parse(text))
     except ParserUnavailableError as exc:
-        return f"No parser here, so no dependencies to show: {exc}"
+        return f"No parser here, so no dependencies to show: {literal(str(exc))}"
     except EmptyInputError:
         return "There are no words to parse in this text."
     except ValueError as exc:  # not a tree after the conversion: say so rather than guess
-        return f"The parse could not be read as a dependency tree ({exc})."
-    return tree if links_words(tree) else NO_DEPENDENCY
+        return f"The parse could not be read as a dependency tree ({literal(str(exc))})."
 
 
 def head_strip(view: ViewState, run: Run) -> tuple[int, int] | None:
@@ -75,8 +76,8 @@ def head_strip(view: ViewState, run: Run) -> tuple[int, int] | None:
                 icon=":material/query_stats:")
         return None
     tree = parsed(view.text)
-    if isinstance(tree, str):
-        st.info(tree, icon=":material/account_tree:")
+    if isinstance(tree, str) or not links_words(tree):
+        st.info(tree if isinstance(tree, str) else NO_DEPENDENCY, icon=":material/account_tree:")
         return None
     arcs = followed_arcs(run, sentence_hits(run, tree), credits)
     if not arcs:

@@ -14,15 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from attnviz import figures
-from attnviz.errors import EmptyInputError, ParserUnavailableError
 from attnviz.labels import head_label
 from attnviz.run import Run
 from attnviz.sentence_scores import SentenceHits, sentence_evidence, sentence_hits
 from attnviz.tree import Sentence
-from attnviz.ud_relations import links_words, to_ud
+from attnviz.ud_relations import links_words
 from components import data
 from components.arcs import arc_view
-from components.head_strip import HOW_TO_SCORE, NO_DEPENDENCY, corpus_scores
+from components.head_strip import HOW_TO_SCORE, NO_DEPENDENCY, corpus_scores, parsed
 from components.markdown import literal
 from components.state import ViewState
 
@@ -57,19 +56,11 @@ def edited_tree(parsed: Sentence) -> Sentence:
 
 def parsed_tree(text: str) -> Sentence | None:
     """The typed text's parse in UD terms, as corrected; None after saying why there is none."""
-    try:
-        parser = data.get_parser()
-        tree = to_ud(data.get_parse(text))
-    except ParserUnavailableError as exc:
-        st.error(literal(str(exc)))
+    tree = parsed(text)
+    if isinstance(tree, str):
+        st.info(tree, icon=":material/account_tree:")
         return None
-    except EmptyInputError as exc:
-        st.info(str(exc))
-        return None
-    except ValueError as exc:
-        st.info(literal(f"The parse could not be read as a dependency tree ({exc})."))
-        return None
-    st.caption(f"Parsed by {parser.label}; labels and prepositional phrases in UD terms, as in the corpus scores.")
+    st.caption(f"Parsed by {data.get_parser().label}; labels and prepositional phrases in UD terms, as in the corpus scores.")
     tree = edited_tree(tree)
     if not links_words(tree):
         st.info(NO_DEPENDENCY, icon=":material/account_tree:")
