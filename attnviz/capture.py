@@ -12,7 +12,7 @@ Encoder-decoders and decoders (``LoadedModel.kind``):
 
     run = attnviz.capture_pair(t5, "the house is small", "das Haus ist klein")
     run.attention, run.decoder_attention, run.cross_attention   # encoder self, decoder self, target x source
-    run.target_tokens                                           # the decoder's tokens (start token first)
+    run.target.tokens                                           # the decoder's tokens (start token first)
 
     run = attnviz.generate(gpt2, "The snow", max_new_tokens=10)  # greedy, at most 50 new tokens
     run.generated_positions     # where the generated tokens are; row p is token p reading everything before it
@@ -36,7 +36,7 @@ from attnviz.hooks import record
 from attnviz.loaded import LoadedModel
 from attnviz.local.tokenizer import PAD
 from attnviz.recording import Recording
-from attnviz.run import Run
+from attnviz.run import Run, Side
 from attnviz.tree import joined_spans
 
 
@@ -55,6 +55,10 @@ class Encoded:
     word_ids: list[int | None]
     n_input_tokens: int
     ids: list[int]
+
+    def side(self) -> Side:
+        """The text as a run's ``Side``: its tokens, offsets, special tokens and word ids."""
+        return Side(self.text, self.tokens, self.offsets, np.array(self.special, dtype=bool), self.word_ids)
 
 
 def _display(raw: str, piece: str) -> str:
@@ -226,6 +230,17 @@ def run_batch(model: LoadedModel, batch: Batch, causal: bool = False, values: bo
     return rec
 
 
+def _target_side(model: LoadedModel, batch: Batch, row: int) -> Side | None:
+    """What the decoder of ``batch``'s row read: its target, or only its start token (an encoder-decoder given
+    a source alone); None without a decoder, or for attnviz's local decoder, which reads the source itself."""
+    if batch.targets is not None:
+        return batch.targets[row].side()
+    if not model.is_local and model.kind == "encoder-decoder":
+        start = decoder_start(model)
+        return Side("", model.tokenizer.convert_ids_to_tokens([start]), [(0, 0)], np.array([True]), [None])
+    return None
+
+
 def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: bool, max_tokens: int) -> list[Run]:
     """One Run per row of ``batch``: the padding cut off again, on the source and the target side."""
     width = batch.ids.shape[1]
@@ -242,9 +257,8 @@ def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: boo
     runs = []
     for row, e in enumerate(batch.encoded):
         n = len(e.ids)
-        t_enc = batch.targets[row] if batch.targets is not None else None
-        # the decoder's length: its target, the local decoder reading the source, or its start token
-        t = len(t_enc.ids) if t_enc is not None else (n if model.is_local else 1)
+        target = _target_side(model, batch, row)
+        t = n if target is None else len(target.tokens)  # the decoder's length (the local decoder reads the source)
         # (layers, heads, query, key) of this row: a view of the recorded array, or one copy when cut
         part = {"self": rec.row("self", row, n, n)}
         if "decoder" in rec.kinds:
@@ -252,33 +266,19 @@ def _runs_of_batch(model: LoadedModel, batch: Batch, rec: Recording, causal: boo
         if "cross" in rec.kinds:
             part["cross"] = rec.row("cross", row, t, n)
         self_mask = np.broadcast_to(masks["self"][row if masks["self"].shape[0] > 1 else 0], (width, width))[:n, :n]
-        target = {}
-        if t_enc is not None:
-            target = dict(
-                target_text=t_enc.text, target_tokens=t_enc.tokens, target_offsets=t_enc.offsets,
-                target_special=np.array(t_enc.special, dtype=bool), target_word_ids=t_enc.word_ids,
-                decoder_mask=mask_of("decoder", row, t, t), cross_mask=mask_of("cross", row, t, n),
-            )
-        elif not model.is_local and model.kind == "encoder-decoder":  # the decoder read its start token
-            start = decoder_start(model)
-            target = dict(
-                target_text="", target_tokens=model.tokenizer.convert_ids_to_tokens([start]), target_offsets=[(0, 0)],
-                target_special=np.array([True]), target_word_ids=[None],
-                decoder_mask=mask_of("decoder", row, 1, 1), cross_mask=mask_of("cross", row, 1, n),
-            )
         runs.append(Run(
-            model_name=model.name, text=e.text, tokens=e.tokens, offsets=e.offsets,
-            special=np.array(e.special, dtype=bool), word_ids=e.word_ids,
+            model_name=model.name, source=e.side(), target=target,
             attention=part["self"], mask=np.ascontiguousarray(self_mask), causal=causal,
             value_norms=None if norms is None else np.ascontiguousarray(norms[:, row, :, :n]),
             decoder_attention=part.get("decoder"), cross_attention=part.get("cross"),
+            decoder_mask=None if target is None else mask_of("decoder", row, t, t),
+            cross_mask=None if target is None else mask_of("cross", row, t, n),
             n_input_tokens=e.n_input_tokens, model_kind=model.kind,
             meta={
                 "n_model_tokens": n, "max_tokens": max_tokens, "architecture": model.architecture,
                 "family": model.family, "n_params": model.n_params, "model_type": model.model_type,
                 **({"values_missing": rec.values_missing} if rec.values_missing else {}),
             },
-            **target,
         ))
     return runs
 
@@ -326,7 +326,7 @@ def capture_pair(model: LoadedModel, source: str, target: str, causal: bool = Fa
     """An encoder-decoder reading ``source`` (encoder) and ``target`` (decoder, after its start token).
 
     ``run.attention`` is the encoder's self-attention over the source tokens,
-    ``run.decoder_attention`` the decoder's (masked) self-attention over ``run.target_tokens``,
+    ``run.decoder_attention`` the decoder's (masked) self-attention over ``run.target.tokens``,
     ``run.cross_attention`` target x source. ``causal=True`` adds a look-ahead mask to the
     encoder (the decoder has its own). ValueError for a model that is not an encoder-decoder.
     """
@@ -391,7 +391,7 @@ def generate(model: LoadedModel, prompt: str, max_new_tokens: int = 20, causal: 
     """Continue ``prompt`` greedily by up to ``max_new_tokens`` tokens (1..50), then capture the run
     over everything: for a decoder-only model the prompt and the continuation are
     ``run.tokens``; for an encoder-decoder the prompt is the source and the continuation
-    the target (``run.target_tokens``, after the decoder's start token).
+    the target (``run.target.tokens``, after the decoder's start token).
 
     ``run.generated`` marks the generated positions (``run.generated_positions[k]`` is step k);
     row p of the (decoder) attention is the token at p reading everything before it, and the

@@ -84,8 +84,8 @@ class View:
                                f" · {mask_words(run)}")
         what = [f"Model: {run.model_name}", f"measure: {MEASURES[measure].noun or measure}", f"mask: {mask_words(run)}",
                 f"level: {level}" + (", special tokens dropped" if drop_special else "")]
-        if run.target_text:
-            what.append(f"target: “{shorten(run.target_text, TEXT_LINE_MAX)}”")
+        if run.target is not None and run.target.text:
+            what.append(f"target: “{shorten(run.target.text, TEXT_LINE_MAX)}”")
         if run.n_truncated:
             what.append(f"the text was cut to the model's first {run.meta['n_model_tokens']:,} tokens ({run.n_truncated:,} cut)")
         self.about = " · ".join(what)

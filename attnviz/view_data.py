@@ -75,13 +75,12 @@ def kinds(run: Run, measure: str = "attention") -> list[Kind]:
                 run.attention, run.special, run.mask, measure)]
     if not seq2seq:
         return out
-    target = run.target_tokens if run.has_target else run.tokens
-    target_special = run.target_special if run.has_target else run.special
+    target = run.decoder_side
     if run.decoder_attention is not None:
-        out.append(Kind("decoder", "Decoder self-attention", target, target, run.decoder_attention, target_special,
-                        run.decoder_mask, "attention"))
-    out.append(Kind("cross", "Cross-attention (target → source)", target, run.tokens, run.cross_attention, run.special,
-                    run.cross_mask, "attention"))
+        out.append(Kind("decoder", "Decoder self-attention", target.tokens, target.tokens, run.decoder_attention,
+                        target.special, run.decoder_mask, "attention"))
+    out.append(Kind("cross", "Cross-attention (target → source)", target.tokens, run.tokens, run.cross_attention,
+                    run.special, run.cross_mask, "attention"))
     return out
 
 

@@ -21,15 +21,15 @@ from attnviz.parsing import load_parser, parse
 from attnviz.stats import head_stats
 from components.state import RunKey
 
-#: The numpy arrays of a Run that ``read_only`` locks.
+#: The numpy arrays of a Run that ``read_only`` locks ("special": the source's; the target's too, when there is one).
 RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special",
-              "target_special", "decoder_mask", "cross_mask", "generated", "value_norms")
+              "decoder_mask", "cross_mask", "generated", "value_norms")
 
 
 def read_only(run: Run) -> Run:
     """``run``, with its arrays marked non-writeable (in place), for sharing between sessions."""
-    for name in RUN_ARRAYS:
-        array = getattr(run, name)
+    target = [run.target.special] if run.target is not None else []
+    for array in [getattr(run, name) for name in RUN_ARRAYS] + target:
         if array is not None:
             array.flags.writeable = False
     return run

@@ -77,10 +77,9 @@ def select(run: Run, kind: str, key: RunKey | None = None) -> Shown:
     if kind == "encoder":
         return Shown(kind, run, run.tokens, run.tokens, run.attention, run.special,
                      run.generated_positions if not run.has_target else [], key=key)
-    target = run.target_tokens if run.has_target else run.tokens
-    special = run.target_special if run.has_target else run.special
+    target = run.decoder_side
     attention = run.decoder_attention if kind == "decoder" else run.cross_attention
-    return Shown(kind, run, target, target if kind == "decoder" else run.tokens, attention, special,
+    return Shown(kind, run, target.tokens, target.tokens if kind == "decoder" else run.tokens, attention, target.special,
                  run.generated_positions, key=key)
 
 
@@ -291,7 +290,7 @@ def _prepare(view: controls.View, base: Run) -> Shown | None:
         st.error(f"attnviz cannot show this: {controls.literal(str(exc))}", icon=":material/block:")
         run = None
     if run is not None and run.has_target and run.generated is not None:
-        st.caption(controls.literal(f"Generated target: {run.target_text}"))
+        st.caption(controls.literal(f"Generated target: {run.target.text}"))
     if kind == "encoder":
         # a decoder-only model's continuation is drawn here; an encoder's self-attention is the page's own view
         return select(run, "encoder", key) if run is not None and model.kind == "decoder" else None
@@ -303,7 +302,7 @@ def _prepare(view: controls.View, base: Run) -> Shown | None:
         if not run.has_target:
             st.caption("The decoder reads the sentence itself (this model's decoder and encoder share the input). "
                        "Type a target to give the decoder its own sentence.")
-        elif len(run.target_tokens) <= 1:
+        elif len(run.target.tokens) <= 1:
             st.info("Type a target sentence" + (" or generate one" if model.can_generate else "")
                     + ": the decoder now reads only its start token.")
     return select(run, kind)

@@ -22,6 +22,7 @@ from attnviz.conllu_io import read_conllu
 from attnviz.evidence import ATTRIBUTION, CORPUS_LABEL, evidence_path, head_credits, shipped_scores
 from attnviz.head_scores import DIRECTIONS, OFFSETS, TABLE_COLUMNS, TOO_FEW, Credit, HeadScores, passes_flag
 from attnviz.parsing import load_parser, parse
+from attnviz.run import Side
 from attnviz.scoring import score_heads, scores_from_attention
 from attnviz.sentence_scores import EVIDENCE_COLUMNS, sentence_evidence, sentence_hits
 from attnviz.toygrammar.grammar import held_out_corpus
@@ -217,8 +218,9 @@ def test_sentence_evidence_with_minilm_and_the_shipped_scores(minilm):
 def test_sentence_evidence_says_why_a_relation_has_no_head():
     tree = read_conllu(TINY)[0]  # My cat does n't like baths .
     n = len(tree.words)
-    hits = sentence_hits(attnviz.Run(model_name="hand", text=" ".join(tree.words), tokens=list(tree.words),
-                                     offsets=[(0, 0)] * n, special=np.zeros(n, bool), word_ids=list(range(n)),
+    source = Side(text=" ".join(tree.words), tokens=list(tree.words), offsets=[(0, 0)] * n, special=np.zeros(n, bool),
+                  word_ids=list(range(n)))
+    hits = sentence_hits(attnviz.Run(model_name="hand", source=source,
                                      attention=np.full((1, 2, n, n), 1 / n, dtype=np.float32), mask=np.ones((n, n), bool)),
                          tree)
     scores = hand_built(100, 60, 50, hard=49)  # "obj" only, too few hard arcs

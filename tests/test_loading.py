@@ -83,8 +83,8 @@ def test_capture_pair_equals_output_attentions(loaded, family):
     with torch.inference_mode():
         ref = model.module(input_ids=src, decoder_input_ids=tgt, output_attentions=True)
     n, t = src.size(1), tgt.size(1)
-    assert run.tokens == TOKENIZER.convert_ids_to_tokens(src[0]) and len(run.target_tokens) == t
-    assert run.target_special[0] and run.target_tokens[1:] == TOKENIZER.convert_ids_to_tokens(tgt[0, 1:])
+    assert run.tokens == TOKENIZER.convert_ids_to_tokens(src[0]) and len(run.target.tokens) == t
+    assert run.target.special[0] and run.target.tokens[1:] == TOKENIZER.convert_ids_to_tokens(tgt[0, 1:])
     for got, want in ((run.attention, ref.encoder_attentions), (run.decoder_attention, ref.decoder_attentions),
                       (run.cross_attention, ref.cross_attentions)):
         want = torch.stack(want)[:, 0].numpy()
@@ -92,14 +92,30 @@ def test_capture_pair_equals_output_attentions(loaded, family):
     assert run.cross_attention.shape[-2:] == (t, n) and run.cross_mask.shape == (t, n) and run.decoder_mask.shape == (t, t)
     assert (run.decoder_mask == np.tril(np.ones((t, t), dtype=bool))).all()
     words = run.view("word", drop_special=True)
-    assert words.target_tokens == TARGET.split() and words.tokens == SOURCE.split()
+    assert words.target.tokens == TARGET.split() and words.tokens == SOURCE.split()
     assert words.cross_attention.shape[-2:] == (4, 5) and np.allclose(words.cross_attention.sum(-1), 1, atol=1e-5)
     assert np.allclose(words.decoder_attention.sum(-1), 1, atol=1e-5)
 
 
 def test_capture_of_an_encoder_decoder_reads_the_source(loaded):
     run = attnviz.capture(loaded["bart"], SOURCE)
-    assert run.cross_attention.shape[-2] == 1 and run.target_special.tolist() == [True]
+    assert run.cross_attention.shape[-2] == 1 and run.target.special.tolist() == [True]
+
+
+@pytest.mark.parametrize("target", [None, "snow"])
+def test_word_level_merges_each_side_by_its_own_words(loaded, target):
+    """A target shorter than the source (or only the start token): the decoder's side is merged by the target's
+    words, the encoder's by the source's (``Run.to_words`` once raised IndexError here)."""
+    model = loaded["bart"]
+    run = attnviz.capture(model, SOURCE) if target is None else attnviz.capture_pair(model, SOURCE, target)
+    words = run.view("word")
+    s, t = len(words.tokens), len(words.target.tokens)
+    assert words.tokens[1:-1] == SOURCE.split() and t < s
+    assert words.attention.shape[-2:] == (s, s) and words.decoder_attention.shape[-2:] == (t, t)
+    assert words.cross_attention.shape[-2:] == (t, s) and words.cross_mask.shape == (t, s)
+    assert np.allclose(words.cross_attention.sum(-1), 1, atol=1e-5)
+    bare = run.view("word", drop_special=True)
+    assert bare.tokens == SOURCE.split() and bare.target.tokens == ([] if target is None else [target])
 
 
 def test_a_target_for_an_encoder_is_refused(minilm):
@@ -129,7 +145,7 @@ def test_generate_decoder_matches_each_step(loaded):
 
 def test_generate_encoder_decoder(loaded):
     run = generate(loaded["bart"], SOURCE, max_new_tokens=5)
-    t = len(run.target_tokens)
+    t = len(run.target.tokens)
     assert run.generated.tolist() == [False] + [True] * (t - 1) and 2 <= t <= 6
     assert run.cross_attention.shape[-2:] == (t, len(run.tokens))
     assert np.allclose(run.cross_attention.sum(-1), 1, atol=1e-5)

@@ -23,7 +23,7 @@ import attnviz
 from attnviz import figures
 from attnviz.html_view import View, save_html, show
 from attnviz.measures import MeasureUnavailableError, measure_run
-from attnviz.run import Run
+from attnviz.run import Run, Side
 from attnviz.static import PAGE_JS, VIEWS_CSS, VIEWS_JS
 from attnviz.view_data import HEATMAP_MAX_TOKENS, MAX_ARCS_PER_VIEW, MAX_ARCS_TOTAL, budget, kinds
 from tests.apptest import app, assert_clean
@@ -155,13 +155,13 @@ def test_a_view_too_large_says_what_was_cut():
     rng = np.random.default_rng(0)
     a = rng.random((2, 2, n, n)).astype(np.float32)
     a /= a.sum(-1, keepdims=True)
-    run = Run("synthetic/long", "x " * n, [f"t{i}" for i in range(n)], [(0, 0)] * n, np.zeros(n, bool),
-              list(range(n)), a, np.ones((n, n), bool))
+    run = Run("synthetic/long", Side("x " * n, [f"t{i}" for i in range(n)], [(0, 0)] * n, np.zeros(n, bool), list(range(n))),
+              a, np.ones((n, n), bool))
     kind = unpack(show(run, top_k=None).html())["kinds"][0]
     assert kind["heatmaps"] is None
     assert kind["heatmap_note"].startswith(f"Heatmaps left out: {n} tokens is more than {HEATMAP_MAX_TOKENS}")
     assert kind["notes"][0][0] == f"Showing the {MAX_ARCS_PER_VIEW:,} strongest of {n * n:,} links."
-    many = kinds(Run("m", "x", ["a", "b"], [(0, 0)] * 2, np.zeros(2, bool), [0, 1],
+    many = kinds(Run("m", Side("x", ["a", "b"], [(0, 0)] * 2, np.zeros(2, bool), [0, 1]),
                      np.full((24, 16, 2, 2), 0.5, np.float32), np.ones((2, 2), bool)))
     per_view, n_views = budget(many)
     assert n_views == 24 * 17 and per_view == MAX_ARCS_TOTAL // (24 * 17) < MAX_ARCS_PER_VIEW  # 16 heads + the overlay

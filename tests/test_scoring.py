@@ -18,7 +18,7 @@ from attnviz.conllu_io import read_conllu
 from attnviz.head_scores import DIRECTIONS, OFFSETS, TABLE_COLUMNS
 from attnviz.labels import head_label
 from attnviz.parsing import load_parser, parse
-from attnviz.run import Run
+from attnviz.run import Run, Side
 from attnviz.scoring import score_heads, scores_from_attention
 from attnviz.sentence_scores import best_heads, best_heads_for_sentence, relations_table, sentence_hits, sentence_relations
 from attnviz.toygrammar.grammar import held_out_corpus
@@ -314,8 +314,10 @@ def _hand_run(text, pieces, attention):
     tokens = ["[CLS]"] + [p for p, _, _ in pieces] + ["[SEP]"]
     n = len(tokens)
     return Run(
-        model_name="hand", text=text, tokens=tokens, offsets=[(0, 0)] + [(a, b) for _, a, b in pieces] + [(0, 0)],
-        special=np.array([True] + [False] * len(pieces) + [True]), word_ids=[None] + list(range(len(pieces))) + [None],
+        model_name="hand",
+        source=Side(text=text, tokens=tokens, offsets=[(0, 0)] + [(a, b) for _, a, b in pieces] + [(0, 0)],
+                    special=np.array([True] + [False] * len(pieces) + [True]),
+                    word_ids=[None] + list(range(len(pieces))) + [None]),
         attention=attention, mask=np.ones((n, n), dtype=bool),
     )
 

@@ -112,9 +112,9 @@ def test_cross_attention_from_a_link(folders):
     assert at.radio(key="kind").value == "cross" and at.text_input(key="target").value == TARGET
     ref = attnviz.capture_pair(attnviz.load_model(folders["bart"]), DEFAULT_TEXT, TARGET)
     info = shown(at)
-    assert info["kind"] == "cross" and info["query_tokens"] == labels(ref.target_tokens) and info["key_tokens"] == labels(ref.tokens)
+    assert info["kind"] == "cross" and info["query_tokens"] == labels(ref.target.tokens) and info["key_tokens"] == labels(ref.tokens)
     z = decode(plot(at, "kind_heatmap")["data"][0]["z"])
-    assert z.shape == (len(ref.target_tokens), len(ref.tokens)) and z.shape[0] != z.shape[1]  # rectangular
+    assert z.shape == (len(ref.target.tokens), len(ref.tokens)) and z.shape[0] != z.shape[1]  # rectangular
     assert np.allclose(z, ref.cross_attention[1, 2], atol=1e-6)
     assert dict(at.query_params) == {"model": folders["bart"], "target": TARGET, "kind": "cross", "layer": "2",
                                           "head": "3"}
@@ -142,7 +142,7 @@ def test_generated_target_with_the_step_slider(folders):
     assert_clean(at)
     ref = attnviz.generate(attnviz.load_model(folders["bart"]), DEFAULT_TEXT, max_new_tokens=4)
     info = shown(at)
-    assert info["query_tokens"] == labels(ref.target_tokens) and at.slider(key="gen_step").max == len(ref.generated_positions)
+    assert info["query_tokens"] == labels(ref.target.tokens) and at.slider(key="gen_step").max == len(ref.generated_positions)
     assert at.text_input(key="target").disabled and at.slider(key="gen_step").value == 1
     assert info["row"] == ref.predicted_by(ref.generated_positions[0]) == 0 and info["position"] == ref.generated_positions[0]
     at.slider(key="gen_step").set_value(3).run()

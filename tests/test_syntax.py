@@ -11,7 +11,7 @@ from attnviz.alignment import align
 from attnviz.conllu_io import DEFAULT_MAX_BYTES, read_conllu, to_conllu
 from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError, EmptyInputError, ParserUnavailableError
 from attnviz.parsing import load_parser, load_sample, parse, sample_texts
-from attnviz.run import Run
+from attnviz.run import Run, Side
 from attnviz.tree import Sentence, base_relation
 
 TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
@@ -265,9 +265,9 @@ def _run(text, pieces, attention=None, word_ids=None):
     if attention is None:
         attention = np.full((1, 1, n, n), 1.0 / n, dtype=np.float32)
     return Run(
-        model_name="hand", text=text, tokens=tokens, offsets=offsets,
-        special=np.array([True] + [False] * len(pieces) + [True]),
-        word_ids=[None] + (word_ids or list(range(len(pieces)))) + [None],
+        model_name="hand",
+        source=Side(text=text, tokens=tokens, offsets=offsets, special=np.array([True] + [False] * len(pieces) + [True]),
+                    word_ids=[None] + (word_ids or list(range(len(pieces)))) + [None]),
         attention=attention, mask=np.ones((n, n), dtype=bool),
     )
 

@@ -50,14 +50,14 @@ def test_cross_attention_two_rows_and_rectangular_heatmap(app, folders, models):
     app.open("", model=folders["bart"], target=TARGET, kind="cross", layer="2", head="3")
     ref = attnviz.capture_pair(models["bart"], DEFAULT_TEXT, TARGET)
     source, target = app.eventually(lambda: cross_tokens(app), lambda t: t[0] == ref.tokens)
-    assert source == ref.tokens and target == ref.target_tokens
+    assert source == ref.tokens and target == ref.target.tokens
     drawn = app.eventually(lambda: links(app), bool)
     assert drawn and all(f.startswith("t") and t.startswith("s") for f, t, _ in drawn)  # target -> source
     want = ref.cross_attention[1, 2]
     for f, t, w in drawn:  # every curve carries the weight the model computed
         assert abs(w - want[int(f[1:]), int(t[1:])]) < 1e-4
     z = app.z_now(want, key="kind_heatmap")
-    assert z.shape == (len(ref.target_tokens), len(ref.tokens)) and np.allclose(z, want, atol=1e-6)
+    assert z.shape == (len(ref.target.tokens), len(ref.tokens)) and np.allclose(z, want, atol=1e-6)
 
 
 def test_kind_selector_and_a_shared_link_restore_kind_and_target(open_app, folders, models):
@@ -68,7 +68,7 @@ def test_kind_selector_and_a_shared_link_restore_kind_and_target(open_app, folde
     app.choose("kind", "Decoder self-attention")
     ref = attnviz.capture_pair(models["bart"], DEFAULT_TEXT, TARGET)
     z = app.z_now(ref.decoder_attention[0, 0], key="kind_heatmap")
-    assert z.shape == (len(ref.target_tokens),) * 2 and np.allclose(z, ref.decoder_attention[0, 0], atol=1e-6)
+    assert z.shape == (len(ref.target.tokens),) * 2 and np.allclose(z, ref.decoder_attention[0, 0], atol=1e-6)
     app.choose("kind", "Cross-attention")
     app.z_now(ref.cross_attention[0, 0], key="kind_heatmap")
     app.settle()
@@ -81,7 +81,7 @@ def test_kind_selector_and_a_shared_link_restore_kind_and_target(open_app, folde
     assert checked.inner_text().strip() == "Cross-attention"
     assert shared.page.locator(".st-key-target input").input_value() == TARGET
     # both rows of the drawing (the page may still be drawing the source row when the target row is in)
-    want = (ref.tokens, ref.target_tokens)
+    want = (ref.tokens, ref.target.tokens)
     assert shared.eventually(lambda: cross_tokens(shared), lambda t: t == want) == want
     assert np.allclose(shared.z_now(ref.cross_attention[0, 0], key="kind_heatmap"), ref.cross_attention[0, 0], atol=1e-6)
 
