@@ -7,7 +7,7 @@ the interactive view in a notebook or one HTML file, ``attnviz.html_view``). No 
 Layers, bottom first. Each line is one rank: a module imports only modules of the lines before its
 own (never one of its own line or of a later one). ``tests/test_layers.py`` reads this list, checks
 every import against it, and makes the layer table of ``docs/library.md`` from it; a new module gets
-a place here. The loading path (models, capture) never reaches ``toygrammar``.
+a place here. The loading path (models, capturing, generation) never reaches ``toygrammar``.
 
     types:      errors, labels
                 tree, words, loaded, memory
@@ -17,7 +17,9 @@ a place here. The loading path (models, capture) never reaches ``toygrammar``.
     hooks:      sites, projections
                 recording
                 hooks
-    capture:    capture
+    capture:    encoding
+                capturing
+                generation
     loading:    models
     analyses:   stats, alignment, conllu_io, parsing, walkthrough, measures, ablation, head_scores, ud_relations
                 scoring, erasure, sentence_scores, evidence
@@ -35,7 +37,7 @@ a place here. The loading path (models, capture) never reaches ``toygrammar``.
     API:        attnviz
 """
 
-from attnviz.capture import capture, capture_batch, capture_pair, generate
+from attnviz.capturing import capture, capture_batch, capture_pair
 from attnviz.errors import (
     AttentionCheckError,
     CoNLLUError,
@@ -46,6 +48,7 @@ from attnviz.errors import (
     ParserUnavailableError,
     UnsupportedModelError,
 )
+from attnviz.generation import generate
 from attnviz.hooks import Recording, find_sites, record
 from attnviz.html_view import View, save_html, show
 from attnviz.labels import head_label

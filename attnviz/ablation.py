@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attnviz.capture import Encoded, pad_token_id, plan_batches
+from attnviz.encoding import Encoded, pad_token_id, plan_batches
 from attnviz.errors import EmptyInputError
 from attnviz.hooks import Ablation, model_lock, record
 from attnviz.loaded import LoadedModel

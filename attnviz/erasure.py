@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from attnviz.ablation import check_position, final_outputs, has_lm_head, mask_token_id
-from attnviz.capture import plan_batches
+from attnviz.encoding import plan_batches
 from attnviz.errors import EmptyInputError
 from attnviz.loaded import LoadedModel
 from attnviz.words import units

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from attnviz.capture import capture_batch
+from attnviz.capturing import capture_batch
 from attnviz.errors import ModelLoadError, UnsupportedModelError
 from attnviz.hooks import find_sites, unreadable_modules
 from attnviz.loaded import LoadedModel

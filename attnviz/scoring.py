@@ -47,7 +47,8 @@ import numpy as np
 import torch
 
 from attnviz.alignment import Alignment, align_spans
-from attnviz.capture import Batch, plan_batches, run_batch
+from attnviz.capturing import run_batch
+from attnviz.encoding import Batch, plan_batches
 from attnviz.head_scores import NEAREST_FIRST, OFFSETS, HeadScores
 from attnviz.measures import MeasureUnavailableError
 from attnviz.tree import Sentence, base_relation, joined_spans

@@ -52,8 +52,9 @@ from scipy.stats import spearmanr
 
 import attnviz
 from attnviz.ablation import head_effect, masked_predictions
-from attnviz.capture import capture_batch, plan_batches, run_batch
+from attnviz.capturing import capture_batch, run_batch
 from attnviz.conllu_io import read_conllu
+from attnviz.encoding import plan_batches
 from attnviz.erasure import erasure
 from attnviz.hooks import record
 from attnviz.local.tokenizer import CLS, MASK, MASK_TEXT, PAD, SEP

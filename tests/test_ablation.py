@@ -16,7 +16,7 @@ from tiny_mlm import torch_mha_model
 
 import attnviz
 from attnviz.ablation import HeadEffect, Prediction, has_lm_head, head_effect, masked_predictions
-from attnviz.capture import plan_batches
+from attnviz.encoding import plan_batches
 from attnviz.errors import EmptyInputError, UnsupportedModelError
 from attnviz.hooks import Ablation, record
 from attnviz.local.tokenizer import MASK

@@ -19,7 +19,8 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.capture import plan_batches, run_batch
+from attnviz.capturing import run_batch
+from attnviz.encoding import plan_batches
 from attnviz.errors import AttentionCheckError
 from attnviz.recording import model_state
 from attnviz.sites import SAMPLE_EVERY

@@ -9,7 +9,7 @@ import torch
 from tiny_mlm import torch_mha_model
 
 import attnviz
-from attnviz.capture import plan_batches
+from attnviz.encoding import plan_batches
 from attnviz.erasure import erasure
 from attnviz.errors import EmptyInputError
 from attnviz.local.tokenizer import MASK

@@ -14,7 +14,7 @@ from transformers import AutoConfig
 import attnviz
 from attnviz import memory
 from attnviz.ablation import has_lm_head, head_effect
-from attnviz.capture import generate
+from attnviz.generation import generate
 from tests.tiny_models import IDS, PAD, SEP, TOKENIZER, V, save_models, seq2seq_configs
 
 CONFIGS = {
