@@ -1,4 +1,6 @@
-"""Shared fixtures. Tests never touch the network: the Hub is switched to offline mode."""
+"""Shared fixtures. Tests never touch the network: the Hub is switched to offline mode.
+
+Helpers are not here: they are in tests/helpers/ (``from tests.helpers.<module> import ...``)."""
 
 import os
 from pathlib import Path
@@ -7,13 +9,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
-from tiny_mlm import tiny_bert_mlm  # noqa: E402
+
+# a failing assert inside a helper (apptest.assert_clean, the reference scorer) is explained like a test's own
+pytest.register_assert_rewrite("tests.helpers")
 
 import attnviz  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-
-SHARED_UD = ROOT.parent / "shared" / "ud" / "en_ewt-ud-dev.conllu"
+from tests.helpers.paths import SHARED_UD  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,5 +39,7 @@ def trained() -> "attnviz.LoadedModel":
 
 @pytest.fixture(scope="session")
 def tiny(minilm) -> "attnviz.LoadedModel":
-    """A tiny random BertForMaskedLM with the default model's tokenizer (tests/tiny_mlm.py)."""
+    """A tiny random BertForMaskedLM with the default model's tokenizer (tests/helpers/tiny_models.py)."""
+    from tests.helpers.tiny_models import tiny_bert_mlm
+
     return tiny_bert_mlm(minilm.tokenizer)

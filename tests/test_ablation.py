@@ -12,7 +12,6 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
-from tiny_mlm import torch_mha_model
 
 import attnviz
 from attnviz.ablation import HeadEffect, Prediction, has_lm_head, head_effect, masked_predictions
@@ -21,6 +20,7 @@ from attnviz.errors import EmptyInputError, UnsupportedModelError
 from attnviz.hooks import Ablation, record
 from attnviz.local.tokenizer import MASK
 from attnviz.toygrammar import lexicon
+from tests.helpers.tiny_models import torch_mha_model
 
 TEXTS = ["the dogs that the cat sees run fast", "the teacher sings"]
 

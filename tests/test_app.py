@@ -21,7 +21,8 @@ from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.ud_relations import to_ud
 from components import data  # the same process-wide caches the app uses
 from components.syntax_corpus import SAMPLE, SHOWN_COLUMNS
-from tests.apptest import APP, app, assert_clean, component_svg, decode, explorer_heatmap, figures, strongest_links, svg_heatmap
+from tests.helpers.apptest import APP, app, assert_clean, component_svg, explorer_heatmap, figures, strongest_links, svg_heatmap
+from tests.helpers.arrays import decode
 
 SNOW = "heavy snow makes driving more difficult"  # one head links "makes" to "snow", another to "difficult"
 

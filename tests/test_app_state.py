@@ -6,7 +6,6 @@ Real AppTest runs and real models. AppTest sends widget values the way the brows
 """
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,8 @@ from attnviz import walkthrough as wt
 from attnviz.local.model import MultiHeadAttention
 from components import data
 from components.state import RunKey
-from tests.apptest import assert_clean, explorer_heatmap
+from tests.helpers.apptest import APP, assert_clean, explorer_heatmap
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT = "the dogs that the cat sees run fast"
 
 

@@ -1,7 +1,7 @@
 """Scores beyond position (issue #20): hard arcs, beyond-position accuracy, credited heads, Voita's flag,
 the JSON form, the shipped evidence for the default model, one sentence's evidence, and the CLI columns.
 
-The batched figures are checked against a plain recount (``test_scoring_reference.beyond_reference``)
+The batched figures are checked against a plain recount (``tests.helpers.scoring_reference.beyond_reference``)
 here on the hand-built attention of tests/fixtures/tiny.conllu, and on the sample and the toy corpus
 in tests/test_scoring_reference.py.
 """
@@ -9,12 +9,10 @@ in tests/test_scoring_reference.py.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_scoring_reference import assert_beyond_equal_to_reference
 
 import attnviz
 from attnviz.cli import heads_main
@@ -29,8 +27,10 @@ from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.tree import base_relation
 from attnviz.ud_relations import to_ud
 from components.grid import head_relations
+from tests.helpers.paths import FIXTURES
+from tests.helpers.scoring_reference import assert_beyond_equal_to_reference
 
-TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
+TINY = FIXTURES / "tiny.conllu"
 ARRAYS = ("counts", "hits", "baseline_hits", "hard_counts", "hard_hits")
 
 

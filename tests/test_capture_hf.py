@@ -3,7 +3,6 @@
 import json
 import math
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from transformers import (
 
 import attnviz
 from attnviz.models import default_model_path
+from tests.helpers.paths import ROOT
 
 LONG = " ".join(
     ["The committee reviewed the unconventional proposal carefully, questioning every assumption twice."] * 20
@@ -290,7 +290,7 @@ def test_default_model_needs_no_network(tmp_path):
         "print(run.attention.shape)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = str(ROOT)
     env["HF_HOME"] = str(tmp_path)  # an empty cache: nothing can come from there either
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

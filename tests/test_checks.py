@@ -24,7 +24,7 @@ from attnviz.encoding import plan_batches
 from attnviz.errors import AttentionCheckError
 from attnviz.recording import model_state
 from attnviz.sites import SAMPLE_EVERY
-from tests.test_families import build_hf, hf_inputs
+from tests.helpers.hf_families import build_hf, hf_inputs
 
 
 def recorded(model, inputs, causal: bool = False):

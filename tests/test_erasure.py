@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_mlm import torch_mha_model
 
 import attnviz
 from attnviz.encoding import plan_batches
 from attnviz.erasure import erasure
 from attnviz.errors import EmptyInputError
 from attnviz.local.tokenizer import MASK
+from tests.helpers.tiny_models import torch_mha_model
 
 
 def word_spans(model, text) -> list[list[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from attnviz.toygrammar import lexicon
+from tests.helpers.apptest import APP
 
 
 def block(model_name: str, text: str, layer: int, head: int) -> None:
@@ -54,10 +55,9 @@ def test_a_model_whose_heads_cannot_be_switched_off_gets_a_message():
 
 
 def _torch_block() -> None:
-    from tiny_mlm import torch_mha_model
-
     import attnviz
     from components.head_off import head_off_view
+    from tests.helpers.tiny_models import torch_mha_model
 
     model = torch_mha_model()
     head_off_view(model, attnviz.capture(model, "the dogs run"), 0, 1, key="t")
@@ -65,9 +65,7 @@ def _torch_block() -> None:
 
 def test_the_explorer_switches_the_shown_head_off():
     """Wired into the explorer under the head's views: the shown head, the typed [MASK], both modes."""
-    from pathlib import Path
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180)
+    at = AppTest.from_file(APP, default_timeout=180)
     at.query_params.update(model="local-trained", text="the dogs near the cat [MASK] fast", layer="3", head="2")
     at.run()
     assert not at.exception, at.exception

@@ -8,7 +8,7 @@ import attnviz
 from attnviz.head_scores import HeadScores
 from components import data
 from components.session_keys import CORPUS_SCORES
-from tests.apptest import APP, app, assert_clean, component_data
+from tests.helpers.apptest import APP, app, assert_clean, component_data
 
 STRIP_TITLE = "**Heads that follow this sentence's dependencies**"
 

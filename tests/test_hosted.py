@@ -26,10 +26,10 @@ from attnviz.models import default_model_path
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
 from components.jobs import JobQueue, QueueFull, RerunThrottle
-from tests.apptest import app as _app
+from tests.helpers.apptest import APP
+from tests.helpers.apptest import app as _app
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 REFUSED_DEFAULT = hosting.refused_notice(attnviz.DEFAULT_MODEL)
 BIG_HUB_ID = "FacebookAI/roberta-large"  # 355M parameters: under the 400M cap, far above a 1 GB server
 

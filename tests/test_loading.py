@@ -15,7 +15,7 @@ import attnviz
 from attnviz import memory
 from attnviz.ablation import has_lm_head, head_effect
 from attnviz.generation import generate
-from tests.tiny_models import IDS, PAD, SEP, TOKENIZER, V, save_models, seq2seq_configs
+from tests.helpers.tiny_models import IDS, PAD, SEP, TOKENIZER, V, save_models, seq2seq_configs
 
 CONFIGS = {
     "llama": dict(vocab_size=V, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,

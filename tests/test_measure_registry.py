@@ -15,7 +15,7 @@ import attnviz
 from attnviz.measures import MEASURES, Measure, measure_run, register
 from attnviz.run import Run
 from components.markdown import literal
-from tests.apptest import app, assert_clean, explorer_heatmap, figures, strongest_links
+from tests.helpers.apptest import app, assert_clean, explorer_heatmap, figures, strongest_links
 
 TEXT = "registry proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 

@@ -12,7 +12,6 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
-from test_families import HF, hf_inputs
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
@@ -23,6 +22,7 @@ from attnviz.measures import MeasureUnavailableError, flow, measure_run, rollout
 from attnviz.projections import projections
 from attnviz.scoring import score_heads
 from attnviz.toygrammar.grammar import held_out_corpus
+from tests.helpers.hf_families import HF, hf_inputs
 
 # ---------------------------------------------------------------- value-weighted: against hooked values
 

@@ -25,7 +25,8 @@ from attnviz.ud_relations import to_ud
 from components import data
 from components.state import DEFAULT_TEXT
 from components.syntax_corpus import SAMPLE, SHOWN_COLUMNS
-from tests.apptest import app, assert_clean, component_svg, decode, explorer_heatmap, figures, strongest_links
+from tests.helpers.apptest import app, assert_clean, component_svg, explorer_heatmap, figures, strongest_links
+from tests.helpers.arrays import decode
 
 TEXT = "measure proof: the heavy snow makes driving more difficult"  # a sentence only this file uses
 LONG = " ".join(["the old river ran past our quiet town every spring"] * 4)  # 42 tokens: too long for flow

@@ -12,7 +12,6 @@ import gzip
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -26,10 +25,10 @@ from attnviz.measures import MeasureUnavailableError, measure_run
 from attnviz.run import Run, Side
 from attnviz.static import PAGE_JS, VIEWS_CSS, VIEWS_JS
 from attnviz.view_data import HEATMAP_MAX_TOKENS, MAX_ARCS_PER_VIEW, MAX_ARCS_TOTAL, budget, kinds
-from tests.apptest import app, assert_clean
+from tests.helpers.apptest import app, assert_clean
+from tests.helpers.paths import ROOT
 
 SNOW = "heavy snow makes driving more difficult"
-ROOT = Path(__file__).resolve().parents[1]
 #: the payloads of tests/e2e/test_hostile.py
 PAYLOADS = ["<img src=x onerror=alert(1)>", "</script><script>alert(1)</script>", "{{7*7}}", "javascript:alert(1)",
             "[click](javascript:alert(1))"]

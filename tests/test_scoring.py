@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,9 +22,9 @@ from attnviz.scoring import score_heads, scores_from_attention
 from attnviz.sentence_scores import best_heads, best_heads_for_sentence, relations_table, sentence_hits, sentence_relations
 from attnviz.toygrammar.grammar import held_out_corpus
 from attnviz.tree import Sentence
+from tests.helpers.paths import FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
+TINY = FIXTURES / "tiny.conllu"
 D2H, H2D = 0, 1
 
 

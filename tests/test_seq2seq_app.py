@@ -22,8 +22,9 @@ from attnviz.figures.cross import cross_svg
 from attnviz.figures.safe_text import plotly_text
 from components.kinds import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
-from tests.apptest import app, assert_clean, component_svg, decode
-from tests.tiny_models import save_models, seq2seq_configs
+from tests.helpers.apptest import app, assert_clean, component_svg
+from tests.helpers.arrays import decode
+from tests.helpers.tiny_models import save_models, seq2seq_configs
 
 TARGET = "the snow is heavy"
 

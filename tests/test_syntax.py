@@ -13,8 +13,9 @@ from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError, EmptyInputError
 from attnviz.parsing import load_parser, load_sample, parse, sample_texts
 from attnviz.run import Run, Side
 from attnviz.tree import Sentence, base_relation
+from tests.helpers.paths import FIXTURES
 
-TINY = Path(__file__).parent / "fixtures" / "tiny.conllu"
+TINY = FIXTURES / "tiny.conllu"
 
 
 # ---------------------------------------------------------------- reading CoNLL-U

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from attnviz import figures
 from attnviz.stats import top_links
-from tests.apptest import APP, app, assert_clean, strongest_links
+from tests.helpers.apptest import APP, app, assert_clean, strongest_links
 
 
 def test_under_the_mask_the_link_pickers_offer_no_future_token():

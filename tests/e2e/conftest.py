@@ -18,7 +18,6 @@ error or dialog.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import signal
@@ -34,9 +33,9 @@ import numpy as np
 import pytest
 
 import attnviz
+from tests.helpers.arrays import decode
+from tests.helpers.paths import ARTIFACTS, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("ATTNVIZ_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
@@ -165,15 +164,6 @@ def svg_cells(drawn: dict | None) -> np.ndarray | None:
     if not drawn:
         return None
     return np.array(drawn["w"], dtype=np.float32).reshape(drawn["rows"], drawn["cols"])
-
-
-def decode_z(z) -> np.ndarray:
-    """A plotly z as the page holds it: nested lists, or {dtype, bdata, shape} (base64 typed array)."""
-    if isinstance(z, dict) and "bdata" in z:
-        shape = [int(s) for s in str(z.get("shape", "")).replace(" ", "").split(",") if s]
-        a = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
-        return a.reshape(shape) if shape else a
-    return np.asarray(z, dtype=float)
 
 
 def forward_type(payload) -> str | None:
@@ -388,7 +378,7 @@ class App:
         drawn = self.heatmap_svg(key)
         if drawn is not None:
             return svg_cells(drawn)
-        return decode_z(self.plot(key)["data"][0]["z"])
+        return decode(self.plot(key)["data"][0]["z"])
 
     def texts(self, testid: str) -> list[str]:
         """innerText of every element with that data-testid (stAlert, stWarning...)."""

@@ -16,12 +16,12 @@ import pytest
 
 import attnviz
 from components.state import DEFAULT_TEXT
+from tests.helpers.paths import ROOT
 
 DEFAULT_TOKENS = ["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"]  # "heavy snow often keeps the children in the house"
 DEFAULT_HEAD = (2, 0)  # 3-1, 0-based: the head the explorer opens on
 SNOW = "heavy snow makes driving more difficult"  # one head links "makes" to "snow", another to "difficult"
 SNOW_TOKENS = ["[CLS]", *SNOW.split(), "[SEP]"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def top_arcs(matrix: np.ndarray, k: int = 3) -> set[tuple[int, int]]:

@@ -21,18 +21,11 @@ from conftest import VIEWPORT, App
 from attnviz.figures.heatmap_svg import MAX_LABEL
 from attnviz.figures.safe_text import xml_clean
 from components.state import DEFAULT_TEXT
+from tests.helpers.payloads import ALL_PAYLOADS, PAYLOADS
 
 WORKS = "the app still works"
 WORKS_TOKENS = ["[CLS]", "the", "app", "still", "works", "[SEP]"]
 DEFAULT_TOKENS = ["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"]
-PAYLOADS = {
-    "img-onerror": "<img src=x onerror=alert(1)>",
-    "script-close": "</script><script>alert(1)</script>",
-    "template": "{{7*7}}",
-    "javascript-url": "javascript:alert(1)",
-    "markdown-js-link": "[click](javascript:alert(1))",
-}
-ALL_PAYLOADS = " ".join(PAYLOADS.values())
 
 
 @pytest.fixture(scope="module")

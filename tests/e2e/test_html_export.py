@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from conftest import ARTIFACTS, page_js
 from nbclient import NotebookClient
-from test_hostile import ALL_PAYLOADS
 
 import attnviz
 from attnviz.html_view import save_html, show
+from tests.helpers.paths import ROOT
+from tests.helpers.payloads import ALL_PAYLOADS
 
-ROOT = Path(__file__).resolve().parents[2]
 SNOW = "heavy snow makes driving more difficult"
 READY = ".attnviz-page[data-ready='1']"
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import ARTIFACTS, App, decode_z
+from conftest import ARTIFACTS, App
+
+from tests.helpers.arrays import decode
 
 LONG_TEXT = "The keys to the old cabinet in the hallway are missing. " * 45  # ~590 tokens: cut to 512
 LIMIT = 2_000_000  # bytes per rerun
@@ -62,7 +64,7 @@ def test_all_heads_at_512_tokens(app):
     app.page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg")
     zs = app.page.evaluate("""() => document.querySelector('.st-key-heads_grid .js-plotly-plot')
                                       .data.filter(t => t.type === 'heatmap').map(t => t.z)""")
-    shapes = {decode_z(z).shape for z in zs}
+    shapes = {decode(z).shape for z in zs}
     assert len(zs) == 72 and max(max(s) for s in shapes) <= 32, shapes  # downsampled thumbnails
     record("all heads, look-ahead mask (model runs again)", app.toggle("causal"))
 

@@ -16,7 +16,7 @@ import pytest
 
 import attnviz
 from components.state import DEFAULT_TEXT
-from tests.tiny_models import save_models, seq2seq_configs
+from tests.helpers.tiny_models import save_models, seq2seq_configs
 
 TARGET = "the snow is heavy"
 

@@ -7,15 +7,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.helpers.arrays import decode
+from tests.helpers.paths import APP
 
 
 def app(page: str | None = None, timeout: float = 180, **params) -> AppTest:
@@ -38,14 +37,6 @@ def assert_clean(at: AppTest) -> AppTest:
 def figures(at: AppTest) -> dict[str, dict]:
     """Every plotly chart's spec by its key."""
     return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-
-
-def decode(z) -> np.ndarray:
-    """A plotly trace's array as sent to the browser (numpy arrays travel as {dtype, bdata, shape})."""
-    if isinstance(z, dict):
-        shape = [int(s) for s in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
-    return np.asarray(z, dtype=float)
 
 
 def component_data(at: AppTest, key: str) -> dict | None:
