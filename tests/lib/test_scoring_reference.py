@@ -82,5 +82,5 @@ def test_batched_scores_of_the_toy_corpus_with_the_trained_model_equal_the_refer
     assert scores.n_sentences == 200 and scores.n_arcs > 500 and scores.hits.sum() > 0
     assert_equal_to_reference(scores, ref)
     beyond = assert_beyond_equal_to_reference(scores, ref)
-    # the grammar's determiners and subjects: found by their heads beyond position (see test_beyond_position.py)
+    # the grammar's determiners and subjects: found by their heads beyond position (see test_head_scores.py)
     assert beyond["credit"]["det"][:2] == (2, 0) and beyond["credit"]["nsubj"][:2] == (2, 1)

@@ -3,7 +3,7 @@ of a model, then every value's row sum, sign and finiteness and a sample of rows
 later recording (attnviz.sites "Paying for the check", attnviz.hooks ``_Recorder``).
 
 A wrong reading must raise ``AttentionCheckError`` on the first recording AND on a later recording
-of a model that was fully checked before. The misreadings are built as tests/test_families.py
+of a model that was fully checked before. The misreadings are built as tests/lib/test_hooks_families.py
 builds them: the T5 reader pointed at the position bias (``output[1]``), and weights changed by a
 forward hook of the test's own on one attention module (registered before attnviz's, so attnviz
 reads the changed tensor).

@@ -3,7 +3,7 @@ the JSON form, the shipped evidence for the default model, one sentence's eviden
 
 The batched figures are checked against a plain recount (``tests.helpers.scoring_reference.beyond_reference``)
 here on the hand-built attention of tests/fixtures/tiny.conllu, and on the sample and the toy corpus
-in tests/test_scoring_reference.py.
+in tests/lib/test_scoring_reference.py.
 """
 
 from __future__ import annotations
