@@ -27,8 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from attnviz.errors import AttentionCheckError
+from attnviz.labels import KINDS
 from attnviz.projections import Projections, head_norms
-from attnviz.sites import KINDS, SAMPLE_EVERY, Call, Site, check_shape, check_values, tolerance
+from attnviz.sites import SAMPLE_EVERY, Call, Site, check_shape, check_values, tolerance
 
 
 def gathered(parts: list[Tensor]) -> np.ndarray:

@@ -278,16 +278,13 @@ def reader_for(module: nn.Module) -> Reader | None:
     return GENERIC_HF if GENERIC_HF.matches(module) else None
 
 
-KINDS = ("self", "decoder", "cross")  # encoder (or only) stack, decoder self-attention, cross
-
-
 @dataclass(frozen=True)
 class Site:
     """An attention module and how to read it."""
 
     name: str
     module: nn.Module
-    kind: str  # one of KINDS
+    kind: str  # one of attnviz.labels.KINDS
     reader: Reader
 
     @property

@@ -30,7 +30,7 @@ from attnviz.figures.arcs import arcs_svg, auto_layout
 from attnviz.figures.cross import cross_svg
 from attnviz.figures.heatmap_svg import colour, heatmap_svg
 from attnviz.figures.heatmaps import downsample
-from attnviz.labels import head_label
+from attnviz.labels import head_label, kind_label
 from attnviz.measures import MEASURES, measure_run
 from attnviz.run import Run
 from attnviz.stats import head_stats
@@ -48,11 +48,12 @@ SHORT_PATTERNS = {"previous token": "prev", "next token": "next", "[CLS]/[SEP] s
 class Kind:
     """One kind of attention of a run: ``attention [layers, heads, query, key]`` and its tokens."""
 
-    key: str  # "self" | "decoder" | "cross"
+    key: str  # one of attnviz.labels.KINDS: "self" | "decoder" | "cross"
     label: str
     query_tokens: list[str]
     key_tokens: list[str]
     attention: np.ndarray
+    query_special: np.ndarray
     key_special: np.ndarray
     mask: np.ndarray | None
     measure: str  # what ``attention`` holds (decoder and cross: always the weights)
@@ -71,16 +72,16 @@ def prepared(run: Run, measure: str = "attention", level: str = "token", drop_sp
 def kinds(run: Run, measure: str = "attention") -> list[Kind]:
     """The kinds of attention ``run`` holds: self-attention, and an encoder-decoder's decoder and cross-attention."""
     seq2seq = run.cross_attention is not None
-    out = [Kind("self", "Encoder self-attention" if seq2seq else "Self-attention", run.tokens, run.tokens,
-                run.attention, run.special, run.mask, measure)]
+    out = [Kind("self", kind_label("self", seq2seq), run.tokens, run.tokens, run.attention, run.special, run.special,
+                run.mask, measure)]
     if not seq2seq:
         return out
     target = run.decoder_side
     if run.decoder_attention is not None:
-        out.append(Kind("decoder", "Decoder self-attention", target.tokens, target.tokens, run.decoder_attention,
-                        target.special, run.decoder_mask, "attention"))
-    out.append(Kind("cross", "Cross-attention (target → source)", target.tokens, run.tokens, run.cross_attention,
-                    run.special, run.cross_mask, "attention"))
+        out.append(Kind("decoder", kind_label("decoder"), target.tokens, target.tokens, run.decoder_attention,
+                        target.special, target.special, run.decoder_mask, "attention"))
+    out.append(Kind("cross", f"{kind_label('cross')} (target → source)", target.tokens, run.tokens, run.cross_attention,
+                    target.special, run.special, run.cross_mask, "attention"))
     return out
 
 

@@ -34,15 +34,16 @@ import attnviz
 from attnviz import LoadedModel, Run, figures
 from attnviz.figures.cross import cross_svg
 from attnviz.html_view import View
-from attnviz.labels import head_label
+from attnviz.labels import KINDS, head_label, kind_label
 from attnviz.measures import MeasureUnavailableError
+from attnviz.view_data import Kind, kinds
 from components import controls, data
 from components import measures as measure_names
 from components import session_keys as keys
 from components.arcs import arc_view
 from components.charts import LAYER_THUMB, chart
 from components.downloads import export_buttons, file_stem, html_button
-from components.state import KINDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS, RunKey
+from components.state import KIND_WORDS, MAX_NEW_TOKENS, MAX_TEXT_CHARS, RunKey
 
 #: Arcs drawn at most (the strongest), here and on the explorer: 512 tokens x top-3, so that one rerun
 #: stays near 2 MB even with every head of the layer or every link (about 200 bytes per arc, unbounded otherwise).
@@ -55,32 +56,54 @@ SINK_SHARE = 0.5
 # ---------------------------------------------------------------- what is shown
 @dataclass(frozen=True)
 class Shown:
-    """One kind of attention of a run, ready to draw: ``attention`` is ``[layers, heads, query, key]``."""
+    """One kind of attention of a run, ready to draw: the library's ``Kind`` (``attnviz.view_data``: its query and key
+    tokens, ``attention [layers, heads, query, key]`` and what it holds), with the run it is part of."""
 
-    kind: str  # "encoder" | "decoder" | "cross"
+    part: Kind  # measure: rollout and flow (attnviz.measures) have one "head" per layer
     run: Run
-    query_tokens: list[str]
-    key_tokens: list[str]
-    attention: np.ndarray
-    query_special: np.ndarray
     generated: list[int]  # positions (on the query side) of the generated tokens, in order
-    measure: str = "attention"  # what ``attention`` holds (attnviz.measures): rollout and flow have one "head" per layer
     key: RunKey | None = None  # the run's key in ``components.data`` (None: the page's own run)
+
+    @property
+    def kind(self) -> str:
+        """One of ``attnviz.labels.KINDS``: "self" (the encoder's, or a decoder-only model's) | "decoder" | "cross"."""
+        return self.part.key
+
+    @property
+    def query_tokens(self) -> list[str]:
+        return self.part.query_tokens
+
+    @property
+    def key_tokens(self) -> list[str]:
+        return self.part.key_tokens
+
+    @property
+    def attention(self) -> np.ndarray:
+        return self.part.attention
+
+    @property
+    def query_special(self) -> np.ndarray:
+        return self.part.query_special
+
+    @property
+    def measure(self) -> str:
+        return self.part.measure
+
+    @property
+    def word(self) -> str:
+        """The kind's word in figure titles and file names: "encoder" for self-attention (``KIND_WORDS``)."""
+        return KIND_WORDS[self.kind]
 
     @property
     def square(self) -> bool:
         return self.kind != "cross"
 
 
-def select(run: Run, kind: str, key: RunKey | None = None) -> Shown:
-    """The ``kind`` of attention of ``run``: its own tokens for self-attention, target x source for cross."""
-    if kind == "encoder":
-        return Shown(kind, run, run.tokens, run.tokens, run.attention, run.special,
-                     run.generated_positions if not run.has_target else [], key=key)
-    target = run.decoder_side
-    attention = run.decoder_attention if kind == "decoder" else run.cross_attention
-    return Shown(kind, run, target.tokens, target.tokens if kind == "decoder" else run.tokens, attention, target.special,
-                 run.generated_positions, key=key)
+def select(run: Run, kind: str, key: RunKey | None = None, measure: str = "attention") -> Shown:
+    """The ``kind`` of attention of ``run`` (``attnviz.view_data.kinds``): its own tokens for self-attention, target x
+    source for cross; ``measure``: what ``run.attention`` holds."""
+    part = next(k for k in kinds(run, measure) if k.key == kind)
+    return Shown(part, run, run.generated_positions if kind != "self" or not run.has_target else [], key=key)
 
 
 def sink_share(matrix: np.ndarray) -> float:
@@ -107,9 +130,9 @@ def step_row(shown: Shown, step: int) -> tuple[int, int] | None:
 def _fit(model: LoadedModel) -> list[str]:
     """Reset kind / target / new that this model cannot use; a notice for each."""
     ss, notices, values = st.session_state, [], {}
-    if ss.get(keys.KIND, "encoder") != "encoder" and model.kind != "encoder-decoder":
-        notices.append(f"This model ({model.kind}) has no {KINDS[ss[keys.KIND]].lower()}; showing its self-attention.")
-        values[keys.KIND] = "encoder"
+    if ss.get(keys.KIND, "self") != "self" and model.kind != "encoder-decoder":
+        notices.append(f"This model ({model.kind}) has no {kind_label(ss[keys.KIND]).lower()}; showing its self-attention.")
+        values[keys.KIND] = "self"
     if ss.get(keys.TARGET) and model.kind != "encoder-decoder":
         notices.append(f"This model ({model.kind}) has no separate decoder input; the target sentence is ignored.")
         values[keys.TARGET] = ""
@@ -137,7 +160,7 @@ def _controls(model: LoadedModel) -> None:
                 st.number_input("…or generate the target: new tokens (0 = typed target)", min_value=0,
                                 max_value=MAX_NEW_TOKENS, step=1, key=keys.NEW,
                                 help="Greedy decoding from the source, at most 50 tokens (stops at the end token).")
-        st.radio("Attention", list(KINDS), key=keys.KIND, horizontal=True, format_func=KINDS.get,
+        st.radio("Attention", list(KINDS), key=keys.KIND, horizontal=True, format_func=kind_label,
                  help="Encoder self-attention: source x source. Decoder self-attention: target x target (the "
                       "decoder's own look-ahead mask). Cross-attention: each target token over the source tokens.")
     elif model.can_generate:
@@ -196,13 +219,13 @@ def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> 
     weights = shown.attention[layer, heads]  # (heads shown, query, key)
     matrix = weights[0] if not all_heads else weights.mean(axis=0)
     row = picked[0] if picked else None
-    name = shown.kind if model.kind == "encoder-decoder" else "self"
+    name = shown.word if model.kind == "encoder-decoder" else "self"
     named = measure_names.title(shown.measure, s.layer)
     which = named if mixed else f"layer {s.layer}, all heads" if all_heads else f"head {head_label(layer, head)}"
     if named and not mixed:
         which = f"{named} · {which}"
     title = f"{name} · {which}" + (f" · step {st.session_state.get(keys.GEN_STEP)}" if picked else "")  # short: it sets the SVG's width
-    stem = file_stem(s.model.split("/")[-1], shown.kind, measure_names.file_tag(shown.measure), f"L{s.layer}",
+    stem = file_stem(s.model.split("/")[-1], shown.word, measure_names.file_tag(shown.measure), f"L{s.layer}",
                      "" if mixed else "all-heads" if all_heads else f"H{s.head}")
     labels = [head_label(layer, h) for h in heads] if all_heads else None
     if mixed:
@@ -279,7 +302,7 @@ def _prepare(view: controls.View, base: Run) -> Shown | None:
     model = view.model
     _controls(model)
     view = view.refreshed()  # kind, target and new as the controls just left them
-    kind = view.state.kind if model.kind == "encoder-decoder" else "encoder"
+    kind = view.state.kind if model.kind == "encoder-decoder" else "self"
     key = _run_key(view)
     try:
         run = data.get_view(model, key) if key is not None else None
@@ -291,12 +314,12 @@ def _prepare(view: controls.View, base: Run) -> Shown | None:
         run = None
     if run is not None and run.has_target and run.generated is not None:
         st.caption(controls.literal(f"Generated target: {run.target.text}"))
-    if kind == "encoder":
+    if kind == "self":
         # a decoder-only model's continuation is drawn here; an encoder's self-attention is the page's own view
-        return select(run, "encoder", key) if run is not None and model.kind == "decoder" else None
+        return select(run, "self", key) if run is not None and model.kind == "decoder" else None
     if view.state.measure != "attention":
         st.info(f"{measure_names.noun(view.state.measure).capitalize()} is computed for the encoder's self-attention "
-                f"only: showing the {KINDS[kind].lower()}'s attention weights.", icon=":material/info:")
+                f"only: showing the {kind_label(kind).lower()}'s attention weights.", icon=":material/info:")
     if run is None:
         run = base
         if not run.has_target:
@@ -312,7 +335,7 @@ def _measured(view: controls.View, shown: Shown, all_layers: bool = False) -> Sh
     """``shown`` in the view's measure when it is a decoder-only model's continuation (the other kinds were
     told in ``_prepare`` that they stay attention weights), or as it is with an info saying why not."""
     measure = view.state.measure
-    if measure == "attention" or shown.kind != "encoder":
+    if measure == "attention" or shown.kind != "self":
         return shown
     key = replace(shown.key, measure=measure, layer=None if all_layers else view.state.layer - 1)
     try:
@@ -320,7 +343,7 @@ def _measured(view: controls.View, shown: Shown, all_layers: bool = False) -> Sh
     except MeasureUnavailableError as exc:
         controls.unavailable(exc)
         return shown
-    return replace(select(run, "encoder", key), measure=measure)
+    return select(run, "self", key, measure)
 
 
 def decoder_controls(view: controls.View, base: Run) -> Shown | None:
@@ -336,7 +359,7 @@ def decoder_controls(view: controls.View, base: Run) -> Shown | None:
 
 def first_token_share(view: controls.View, base: Run) -> None:
     """Under a decoder-only model's own view (``decoder_controls`` gave None): its first-token share."""
-    _sink_notice(view.model, select(base, "encoder"), view.state)
+    _sink_notice(view.model, select(base, "self"), view.state)
 
 
 def explorer_body(view: controls.View, shown: Shown) -> None:
@@ -345,16 +368,16 @@ def explorer_body(view: controls.View, shown: Shown) -> None:
     _sink_notice(view.model, shown, view.state)  # the first-token share of the attention weights, whatever is drawn
     _draw(view, _measured(view, shown), picked)
     s = view.state  # every kind, layer and head of this run in one file, opening on this view (attnviz.html_view)
-    html_button(lambda: View(shown.run, measure=shown.measure, level=s.level, kind="self" if shown.kind == "encoder" else shown.kind,
+    html_button(lambda: View(shown.run, measure=shown.measure, level=s.level, kind=shown.kind,
                              layer=s.layer, head="all" if s.all_heads else s.head).html(),
-                file_stem(s.model.split("/")[-1], shown.kind, measure_names.file_tag(shown.measure), f"L{s.layer}"), key="kind")
+                file_stem(s.model.split("/")[-1], shown.word, measure_names.file_tag(shown.measure), f"L{s.layer}"), key="kind")
 
 
 def all_heads_body(view: controls.View, shown: Shown) -> None:
     """The all-heads grid of the chosen kind (decoder self, cross, or a generated run)."""
     shown = _measured(view, shown, all_layers=True)
     s = view.state
-    name = KINDS[shown.kind] if view.model.kind == "encoder-decoder" else "Self-attention"
+    name = kind_label(shown.kind, seq2seq=view.model.kind == "encoder-decoder")
     named = measure_names.name(shown.measure)  # "" for attention weights
     if measure_names.mixes_heads(shown.measure):
         st.caption(f"{named.capitalize()} mixes every head: one map per layer ({named} up to that layer).")
@@ -369,5 +392,5 @@ def all_heads_body(view: controls.View, shown: Shown) -> None:
                            special=shown.query_special if shown.square else None,
                            colorbar_label=measure_names.colorbar_label(shown.measure))
     chart(fig, key="kind_grid")
-    export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.kind, measure_names.file_tag(shown.measure)),
+    export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", shown.word, measure_names.file_tag(shown.measure)),
                    key="kind_grid_dl")

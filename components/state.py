@@ -50,7 +50,7 @@ class ViewState:
     hide_special: bool = False
     top_k: int = 3  # links kept per token in the arc view; 0 = all
     # seq2seq: which attention an encoder-decoder shows, its decoder's target text, tokens to generate
-    kind: str = "encoder"  # "encoder" (self-attention of the encoder, or of a decoder-only model) | "decoder" | "cross"
+    kind: str = "self"  # attnviz.labels.KINDS: "self" (of the encoder, or of a decoder-only model) | "decoder" | "cross"
     target: str = ""  # empty: no typed target
     new: int = 0  # continue greedily by this many tokens (0 = off, at most MAX_NEW_TOKENS)
     measure: str = "attention"  # a key of attnviz.measures.MEASURES: attention | value | rollout | flow
@@ -65,6 +65,8 @@ class ViewState:
             if f.name in ("text", "target") and len(value) > MAX_URL_TEXT_CHARS:
                 continue
             key = _PARAM[f.name]
+            if f.name == "kind":
+                value = KIND_WORDS[value]
             out[key] = _BOOL_WORDS[key][int(value)] if isinstance(value, bool) else str(value)
         return out
 
@@ -206,7 +208,10 @@ def fit(state: ViewState, n_layers: int, n_heads: int) -> tuple[ViewState, list[
 
 
 # ---------------------------------------------------------------- seq2seq: kind, target, new
-KINDS = {"encoder": "Encoder self-attention", "decoder": "Decoder self-attention", "cross": "Cross-attention"}
+#: The app's one word for each kind of attention (``attnviz.labels.KINDS``): in links, where ``to_params`` writes it and
+#: ``parse`` reads it back (links out there say ``kind=encoder``), and in figure titles and file names. Fixed, so that
+#: those links and names keep working.
+KIND_WORDS = {"self": "encoder", "decoder": "decoder", "cross": "cross"}
 MAX_NEW_TOKENS = 50  # attnviz.generate's own limit
 
 
@@ -217,8 +222,9 @@ def _parse_seq2seq(params: Mapping[str, str], values: dict, notices: list[str]) 
     is loaded: ``components.kinds`` falls back there, with a notice, for a model without one."""
     if "kind" in params:
         raw = str(params["kind"]).lower()
-        if raw in KINDS:
-            values["kind"] = raw
+        kind = {word: kind for kind, word in KIND_WORDS.items()}.get(raw)
+        if kind is not None:
+            values["kind"] = kind
         else:
             notices.append(f"Ignored kind={_short(raw)!r} from the link ('encoder', 'decoder' or 'cross'); using 'encoder'.")
     if "target" in params:

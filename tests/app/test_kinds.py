@@ -20,6 +20,7 @@ from transformers import AutoConfig
 import attnviz
 from attnviz.figures.cross import cross_svg
 from attnviz.figures.safe_text import plotly_text
+from attnviz.labels import KINDS
 from components.kinds import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
 from tests.helpers.apptest import app, assert_clean, component_svg
@@ -75,9 +76,21 @@ def test_kind_target_and_new_round_trip_through_the_url():
 
 def test_bad_kind_target_and_new_fall_back_with_notices():
     state, notices = parse({"kind": "sideways", "new": "51", "target": "y" * 20_000})
-    assert (state.kind, state.new, len(state.target)) == ("encoder", 0, 10_000)
+    assert (state.kind, state.new, len(state.target)) == ("self", 0, 10_000)
     assert len(notices) == 3 and any("kind='sideways'" in n for n in notices) and any("new='51'" in n for n in notices)
     assert parse({"new": "-1"})[0].new == 0 and parse({"new": "many"})[1]
+
+
+def test_links_spell_the_kinds_as_they_always_have():
+    """The app uses the library's kinds (``attnviz.labels.KINDS``: self, decoder, cross); links out there say
+    ``kind=encoder`` for the encoder's self-attention, and that is still how a link reads and is written."""
+    old_link, notices = parse({"kind": "encoder", "target": "das Haus"})
+    assert old_link.kind == "self" and notices == [] and old_link == ViewState(target="das Haus")
+    assert old_link.to_params() == {"target": "das Haus"}  # the default kind is not written, as before
+    assert [ViewState(kind=k).to_params() for k in KINDS] == [{}, {"kind": "decoder"}, {"kind": "cross"}]
+    assert [parse({"kind": w})[0].kind for w in ("encoder", "decoder", "cross", "CROSS")] == ["self", "decoder", "cross", "cross"]
+    state, notices = parse({"kind": "self"})  # the library's own name was never a link's: refused as before
+    assert state.kind == "self" and notices == ["Ignored kind='self' from the link ('encoder', 'decoder' or 'cross'); using 'encoder'."]
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -124,7 +137,7 @@ def test_cross_attention_from_a_link(folders):
 def test_kind_selector_switches_between_the_three_kinds(folders):
     at = app(model=folders["bart"], target=TARGET)
     assert_clean(at)
-    assert at.radio(key="kind").value == "encoder" and plot(at, "kind_heatmap") is None
+    assert at.radio(key="kind").value == "self" and plot(at, "kind_heatmap") is None
     assert component_svg(at, "explorer_heatmap")  # the explorer's own view: the encoder's self-attention
     at.radio(key="kind").set_value("decoder").run()
     assert_clean(at)

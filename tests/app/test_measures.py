@@ -299,6 +299,6 @@ def test_decoder_and_cross_attention_stay_weights_with_an_info():
     assert any("encoder's self-attention only" in i.value and "cross-attention" in i.value for i in at.info)
     heat = figures(at)["kind_heatmap"]  # drawn as weights: no measure in its title, "weight" on its colour bar
     assert heat["layout"]["title"]["text"].startswith("cross · head") and heat["data"][0]["colorbar"]["title"]["text"] == "weight"
-    at.radio(key="kind").set_value("encoder").run()  # the encoder's self-attention: rollout applies
+    at.radio(key="kind").set_value("self").run()  # the encoder's self-attention: rollout applies
     assert_clean(at)
     assert heatmap(at)[1].startswith("rollout up to layer 1")

@@ -23,6 +23,7 @@ from torch import nn
 
 import attnviz
 from attnviz.errors import AttentionCheckError
+from attnviz.labels import KINDS
 from attnviz.sites import check_weights
 from tests.helpers.hf_families import ENCODER_DECODER, HF, build_hf, hf_inputs
 from tests.helpers.paths import ROOT
@@ -110,7 +111,7 @@ def run_hf(family: str) -> tuple[Result, dict, attnviz.Recording]:
         reference = {"self": torch.stack(ref.attentions)}
     diffs = {k: (rec.stack(k) - reference[k]).abs().max().item() if k in rec.kinds else float("inf") for k in reference}
     unchanged = torch.equal(plain, during) and torch.allclose(plain, recorded_out, atol=1e-5)
-    result = Result(family, sorted(reference, key=attnviz.sites.KINDS.index), diffs, masks_agree(rec, reference),
+    result = Result(family, sorted(reference, key=KINDS.index), diffs, masks_agree(rec, reference),
                     unchanged, causal_holds(causal))
     return result, reference, rec
 
@@ -231,7 +232,7 @@ def run_torch(family: str) -> tuple[Result, dict, attnviz.Recording]:
         with attnviz.record(model, causal=True) as causal:
             forward()
         ref_out, reference = reference_fn()
-    kinds = sorted(reference, key=attnviz.sites.KINDS.index)
+    kinds = sorted(reference, key=KINDS.index)
     diffs = {k: (rec.stack(k) - reference[k]).abs().max().item() for k in kinds}
     same = (during - plain).abs().max().item() <= 1e-5 and (during - ref_out).abs().max().item() <= 1e-5
     return Result(family, kinds, diffs, masks_agree(rec, reference), same, causal_holds(causal)), reference, rec
