@@ -31,7 +31,6 @@ page marks itself ready), median of ``--repeats``; beside bertviz's HTML as abov
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import signal
 import statistics
@@ -45,20 +44,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import attnviz
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _browser_harness():
-    """The browser-test harness (``tests/e2e/conftest.py``: the server, the browser flags, ``App``),
-    loaded from its file: the benchmark drives the app exactly as the browser tests do."""
-    spec = importlib.util.spec_from_file_location("attnviz_e2e_harness", ROOT / "tests" / "e2e" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_harness = _browser_harness()
-CHROMIUM, LAUNCH_ARGS, VIEWPORT, App, StreamlitServer = (
-    _harness.CHROMIUM, _harness.LAUNCH_ARGS, _harness.VIEWPORT, _harness.App, _harness.StreamlitServer)
+# The browser tests' harness (tests/e2e/server.py: the server; tests/e2e/page.py: the browser's flags and the
+# page object ``App``): the benchmark drives the app exactly as the browser tests do.
+sys.path.insert(0, str(ROOT))
+from tests.e2e.page import CHROMIUM, LAUNCH_ARGS, VIEWPORT, App  # noqa: E402
+from tests.e2e.server import StreamlitServer  # noqa: E402
 
 PASSAGE = ("The keys to the old cabinet in the hallway are missing, and nobody remembers who last "
            "opened it. Heavy snow makes driving more difficult, so the committee postponed the meeting "

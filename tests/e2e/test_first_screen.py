@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from conftest import page_js
+from tests.e2e.page import page_js
 
 FIRST_SCREEN = {"width": 1440, "height": 900}
 CAPTION = re.compile(r"^\d+% of [\d,]+ arcs in UD EWT dev, \d+% where position alone fails \(baseline \d+%\)$")

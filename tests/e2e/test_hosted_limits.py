@@ -27,13 +27,14 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PROBE, ROOT, VIEWPORT, App, StreamlitServer
-from test_sessions import Session, in_a_thread
 
 from attnviz.conllu_io import to_conllu
 from attnviz.toygrammar.grammar import held_out_corpus
 from components import hosting
 from components.state import DEFAULT_TEXT
+from tests.e2e.page import CHROMIUM, LAUNCH_ARGS, PROBE, VIEWPORT, App, Session, in_a_thread
+from tests.e2e.server import StreamlitServer
+from tests.helpers.paths import ARTIFACTS, ROOT
 
 LIMIT = 1 << 30
 BIG_HUB_ID = "FacebookAI/roberta-large"
@@ -289,7 +290,7 @@ async def four_sessions(url: str) -> dict:
 
 
 def without_probes(problems: list[str]) -> list[str]:
-    """Drop Streamlit's own 404 probes of <page>/_stcore/health|host-config on a deep link (see conftest)."""
+    """Drop Streamlit's own 404 probes of <page>/_stcore/health|host-config on a deep link (see App._probe in tests/e2e/page.py)."""
     out = []
     for p in problems:
         url = next((w for w in p.split() if w.startswith("http")), "")

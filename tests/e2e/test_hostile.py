@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import VIEWPORT, App
 
 from attnviz.figures.heatmap_svg import MAX_LABEL
 from attnviz.figures.safe_text import xml_clean
 from components.state import DEFAULT_TEXT
+from tests.e2e.page import VIEWPORT, App
 from tests.helpers.payloads import ALL_PAYLOADS, PAYLOADS
 
 WORKS = "the app still works"

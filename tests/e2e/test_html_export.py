@@ -17,12 +17,12 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, page_js
 from nbclient import NotebookClient
 
 import attnviz
 from attnviz.html_view import save_html, show
-from tests.helpers.paths import ROOT
+from tests.e2e.page import page_js
+from tests.helpers.paths import ARTIFACTS, ROOT
 from tests.helpers.payloads import ALL_PAYLOADS
 
 SNOW = "heavy snow makes driving more difficult"

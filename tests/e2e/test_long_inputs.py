@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import ARTIFACTS, App
 
+from tests.e2e.page import App
 from tests.helpers.arrays import decode
+from tests.helpers.paths import ARTIFACTS
 
 LONG_TEXT = "The keys to the old cabinet in the hallway are missing. " * 45  # ~590 tokens: cut to 512
 LIMIT = 2_000_000  # bytes per rerun

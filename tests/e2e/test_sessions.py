@@ -15,12 +15,14 @@ import asyncio
 import json
 import os
 import random
-import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, CHROMIUM, HEATMAP_SVG_JS, IDLE, LAUNCH_ARGS, STATUS, VIEWPORT, StreamlitServer, forward_type, svg_cells
+
+from tests.e2e.page import CHROMIUM, HEATMAP_SVG_JS, LAUNCH_ARGS, VIEWPORT, Session, in_a_thread, svg_cells
+from tests.e2e.server import StreamlitServer
+from tests.helpers.paths import ARTIFACTS
 
 SENTENCES = [
     "the dogs that the cat sees run fast",
@@ -32,42 +34,6 @@ SENTENCES = [
     "She gave the book that her brother had lent her to a friend.",
     "After the storm, the villagers rebuilt every bridge by hand.",
 ]
-
-
-class Session:
-    """One browser context in the async driver: its page, what it saw, and when its runs finished."""
-
-    def __init__(self, server_url: str):
-        self.server_url = server_url
-        self.problems: list[str] = []
-        self.finish_times: list[float] = []
-        self.first_frame_after: float | None = None
-        self.typed_at = 0.0
-
-    def watch(self, page) -> None:
-        def received(payload) -> None:
-            now = time.perf_counter()
-            if self.typed_at and self.first_frame_after is None:
-                self.first_frame_after = now
-            kind = forward_type(payload)
-            if kind and kind.startswith("script_finished") and "EARLY_FOR_RERUN" not in kind:
-                self.finish_times.append(now)
-
-        page.on("websocket", lambda ws: ws.on("framereceived", received))
-        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
-        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("dialog", lambda d: self.problems.append(f"dialog: {d.message}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status} {r.url}"))
-
-    async def finished_after(self, n: int, page, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.finish_times) <= n:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no rerun finished")
-            await asyncio.sleep(0.02)
-        await page.wait_for_selector(IDLE)
-        await page.wait_for_selector(STATUS, state="detached")
 
 
 async def eight_people(server_url: str, views: list[tuple[int, int]], texts: list[str]) -> dict:
@@ -117,24 +83,6 @@ async def eight_people(server_url: str, views: list[tuple[int, int]], texts: lis
     ends = [s.finish_times[-1] for s in sessions]
     return {"shown": shown, "problems": [p for s in sessions for p in s.problems], "typed": typed, "wall": wall,
             "overlapped": max(starts) < min(ends), "fastest": min(e - b for b, e in zip(starts, ends))}
-
-
-def in_a_thread(coro):
-    """Run a coroutine on its own thread (this thread's event loop belongs to playwright's sync API)."""
-    out = {}
-
-    def target():
-        try:
-            out["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            out["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def test_eight_sessions_at_once_each_see_their_own_numbers(server, reference):

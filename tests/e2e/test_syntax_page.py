@@ -3,7 +3,7 @@ tables fit their column, and the relation x head heatmap shows every relation la
 
 from __future__ import annotations
 
-from conftest import page_js
+from tests.e2e.page import page_js
 
 LAYOUT = page_js("syntax_layout")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import App
+
+from tests.e2e.page import App
 
 #: Two small sentences in CoNLL-U, written for this test (not from a treebank).
 GOOD = """\
