@@ -208,69 +208,116 @@ def _step_control(shown: Shown) -> tuple[int, int] | None:
     return picked
 
 
-def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> None:
-    s, model = view.state, view.model
-    layer = s.layer - 1
-    n_heads = shown.attention.shape[1]
-    mixed = measure_names.mixes_heads(shown.measure)  # rollout / flow: one map per layer, no head to pick
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What ``_draw`` shows of a ``Shown``: one head, every head of the layer, or a measure's map of the layer."""
+
+    layer: int  # 0-based
+    heads: list[int]  # the heads drawn (0-based)
+    all_heads: bool  # every head of the layer, overlaid in the arcs and averaged in the heatmap
+    mixed: bool  # rollout / flow: one map per layer, no head to pick
+    named: str  # the measure's title for this layer ("" for attention weights)
+    row: int | None  # the generation step's query row, drawn alone
+    title: str  # short: it sets the SVG's width
+    stem: str  # the downloads' file name
+    weights: np.ndarray  # (heads drawn, query, key)
+    matrix: np.ndarray  # the heatmap's [query, key]: the head's, or the mean of the layer's heads
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The overlaid heads' labels (the arcs' legend); None for one head."""
+        return [head_label(self.layer, h) for h in self.heads] if self.all_heads else None
+
+
+def _plan(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> _Plan:
+    """Which head(s) of the view's layer to draw, the title and the file name."""
+    s = view.state
+    layer, mixed = s.layer - 1, measure_names.mixes_heads(shown.measure)
     all_heads = s.all_heads and not mixed
     head = 0 if mixed else s.head - 1
-    heads = list(range(n_heads)) if all_heads else [head]
-    weights = shown.attention[layer, heads]  # (heads shown, query, key)
-    matrix = weights[0] if not all_heads else weights.mean(axis=0)
-    row = picked[0] if picked else None
-    name = shown.word if model.kind == "encoder-decoder" else "self"
     named = measure_names.title(shown.measure, s.layer)
     which = named if mixed else f"layer {s.layer}, all heads" if all_heads else f"head {head_label(layer, head)}"
     if named and not mixed:
         which = f"{named} · {which}"
-    title = f"{name} · {which}" + (f" · step {st.session_state.get(keys.GEN_STEP)}" if picked else "")  # short: it sets the SVG's width
+    name = shown.word if view.model.kind == "encoder-decoder" else "self"
+    title = f"{name} · {which}" + (f" · step {st.session_state.get(keys.GEN_STEP)}" if picked else "")
     stem = file_stem(s.model.split("/")[-1], shown.word, measure_names.file_tag(shown.measure), f"L{s.layer}",
                      "" if mixed else "all-heads" if all_heads else f"H{s.head}")
-    labels = [head_label(layer, h) for h in heads] if all_heads else None
-    if mixed:
-        st.caption(f"{named.capitalize()} mixes every head of the layers up to this one: the Head slider and "
-                   "“All heads of the layer” do not apply here.")
+    heads = list(range(shown.attention.shape[1])) if all_heads else [head]
+    weights = shown.attention[layer, heads]
+    return _Plan(layer, heads, all_heads, mixed, named, picked[0] if picked else None, title, stem, weights,
+                 weights.mean(axis=0) if all_heads else weights[0])
 
-    def arcs(t: str) -> figures.ArcDrawing:
-        w = weights if all_heads else weights[0]
-        if shown.square:
-            highlight = None
-            if row is not None:
-                w = np.where(np.arange(w.shape[-2])[:, None] == row, w, 0.0)
-                highlight = [(row, k) for k in range(w.shape[-1])]
-            return figures.arcs_svg(shown.query_tokens, w, title=t, top_k=top_k or None, layers=labels,
-                                    highlight=highlight, max_arcs=MAX_SHOWN_ARCS)
-        return cross_svg(shown.key_tokens, shown.query_tokens, w, title=t, top_k=top_k or None, layers=labels,
+
+def _arcs(shown: Shown, plan: _Plan, title: str, top_k: int) -> figures.ArcDrawing:
+    """The arcs of the planned head(s): self-attention on one row (the step's query alone), cross-attention on two."""
+    w = plan.weights if plan.all_heads else plan.weights[0]
+    row = plan.row
+    if not shown.square:
+        return cross_svg(shown.key_tokens, shown.query_tokens, w, title=title, top_k=top_k or None, layers=plan.labels,
                          rows=None if row is None else [row], max_arcs=MAX_SHOWN_ARCS)
+    highlight = None
+    if row is not None:
+        w = np.where(np.arange(w.shape[-2])[:, None] == row, w, 0.0)
+        highlight = [(row, k) for k in range(w.shape[-1])]
+    return figures.arcs_svg(shown.query_tokens, w, title=title, top_k=top_k or None, layers=plan.labels,
+                            highlight=highlight, max_arcs=MAX_SHOWN_ARCS)
 
-    def heat(t: str, side: int | None = None):
-        fig = figures.heatmap(matrix, shown.query_tokens, shown.key_tokens, title=t, side=side,
-                              value_label=measure_names.value_label(shown.measure),
-                              colorbar_label=measure_names.colorbar_label(shown.measure))
-        return _outline_row(fig, row, len(shown.key_tokens)) if row is not None else fig
 
+def _heatmap(shown: Shown, plan: _Plan, title: str, side: int | None = None):
+    """The planned matrix as a heatmap, the step's query row outlined."""
+    fig = figures.heatmap(plan.matrix, shown.query_tokens, shown.key_tokens, title=title, side=side,
+                          value_label=measure_names.value_label(shown.measure),
+                          colorbar_label=measure_names.colorbar_label(shown.measure))
+    return _outline_row(fig, plan.row, len(shown.key_tokens)) if plan.row is not None else fig
+
+
+def _arcs_column(model_name: str, shown: Shown, plan: _Plan) -> None:
+    """Left: the links to keep per token, the arcs, how many were left out, the downloads."""
+    st.subheader("Cross-attention: target → source" if not shown.square else "Arcs")
+    top_k = controls.top_k_control()
+    drawing = _arcs(shown, plan, plan.title, top_k)
+    arc_view(drawing.svg, key="kind_arcs")
+    if drawing.n_dropped:
+        st.caption(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links.")
+    export_buttons(lambda: _arcs(shown, plan, f"{model_name.split('/')[-1]} · {plan.title}", top_k).svg,
+                   plan.stem + "_arcs", key="kind_arcs_dl", svg_native=True)
+
+
+def _heatmap_column(model_name: str, shown: Shown, plan: _Plan) -> None:
+    """Right: the heatmap and its downloads (the matrix as CSV too)."""
+    label = (plan.named if plan.mixed else f"layer {plan.layer + 1} (mean of heads)" if plan.all_heads
+             else head_label(plan.layer, plan.heads[0]))
+    st.subheader(f"Heatmap, {label}" + (f", {plan.named}" if plan.named and not plan.mixed else ""))
+    chart(_heatmap(shown, plan, plan.title, 360), key="kind_heatmap")
+    export_buttons(lambda: _heatmap(shown, plan, f"{model_name.split('/')[-1]} · {plan.title}"), plan.stem + "_heatmap",
+                   key="kind_heatmap_dl", matrix=plan.matrix, query_tokens=list(shown.query_tokens),
+                   key_tokens=list(shown.key_tokens))
+
+
+def _step_table(shown: Shown, plan: _Plan) -> None:
+    """The generation step's query: the (at most 10) keys it attends to most, strongest first."""
+    matrix, row = plan.matrix, plan.row
+    order = [k for k in np.argsort(-matrix[row], kind="stable") if matrix[row, k] > 0][:10]  # keys it can see
+    st.subheader("What the step's query attends to")
+    st.dataframe(pd.DataFrame({"position": order, "token": [shown.key_tokens[k] for k in order],
+                               measure_names.value_label(shown.measure): np.round(matrix[row, order], 4)}),
+                 key="kind_step_row", hide_index=True)
+
+
+def _draw(view: controls.View, shown: Shown, picked: tuple[int, int] | None) -> None:
+    """The arcs and the heatmap of ``shown`` side by side, for the view's layer and head (and generation step)."""
+    plan = _plan(view, shown, picked)
+    if plan.mixed:
+        st.caption(f"{plan.named.capitalize()} mixes every head of the layers up to this one: the Head slider and "
+                   "“All heads of the layer” do not apply here.")
     left, right = st.columns([1, 1], gap="large")
     with left:
-        st.subheader("Cross-attention: target → source" if not shown.square else "Arcs")
-        top_k = controls.top_k_control()
-        drawing = arcs(title)
-        arc_view(drawing.svg, key="kind_arcs")
-        if drawing.n_dropped:
-            st.caption(f"Showing the {drawing.n_drawn:,} strongest of {drawing.n_drawn + drawing.n_dropped:,} links.")
-        export_buttons(lambda: arcs(f"{s.model.split('/')[-1]} · {title}").svg, stem + "_arcs", key="kind_arcs_dl",
-                       svg_native=True)
+        _arcs_column(view.state.model, shown, plan)
     with right:
-        label = named if mixed else head_label(layer, head) if not all_heads else f"layer {s.layer} (mean of heads)"
-        st.subheader(f"Heatmap, {label}" + (f", {named}" if named and not mixed else ""))
-        chart(heat(title, 360), key="kind_heatmap")
-        export_buttons(lambda: heat(f"{s.model.split('/')[-1]} · {title}"), stem + "_heatmap", key="kind_heatmap_dl",
-                       matrix=matrix, query_tokens=list(shown.query_tokens), key_tokens=list(shown.key_tokens))
-    if row is not None:
-        order = [k for k in np.argsort(-matrix[row], kind="stable") if matrix[row, k] > 0][:10]  # keys it can see
-        st.subheader("What the step's query attends to")
-        st.dataframe(pd.DataFrame({"position": order, "token": [shown.key_tokens[k] for k in order],
-                                   measure_names.value_label(shown.measure): np.round(matrix[row, order], 4)}), key="kind_step_row", hide_index=True)
+        _heatmap_column(view.state.model, shown, plan)
+    if plan.row is not None:
+        _step_table(shown, plan)
 
 
 def _sink_notice(model: LoadedModel, shown: Shown, s) -> None:
