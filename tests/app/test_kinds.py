@@ -21,7 +21,7 @@ import attnviz
 from attnviz.figures.cross import cross_svg
 from attnviz.figures.safe_text import plotly_text
 from attnviz.labels import KINDS
-from components.kinds import SINK_SHARE, sink_heads, sink_share
+from components.shown import SINK_SHARE, sink_heads, sink_share
 from components.state import DEFAULT_TEXT, ViewState, parse
 from tests.helpers.apptest import app, assert_clean, component_svg
 from tests.helpers.arrays import decode
