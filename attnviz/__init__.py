@@ -10,13 +10,14 @@ every import against it, and makes the layer table of ``docs/library.md`` from i
 a place here. The loading path (models, capturing, generation) never reaches ``toygrammar``.
 
     types:      errors, labels
-                tree, words, loaded, memory
+                tree, words, loaded, memory, logit_terms
                 run
     model:      local, local.model, local.tokenizer
                 local.checkpoint
     hooks:      sites, projections
-                recording
+                recording, logit_readers
                 hooks
+                logits
     capture:    encoding
                 capturing
                 generation

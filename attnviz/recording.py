@@ -58,6 +58,8 @@ class Recording:
                   key), True = may attend (``capture`` gives it to the Run as ``mask``, ``decoder_mask``
                   and ``cross_mask``)
     layer_masks:  kind -> the mask of every layer (they differ with sliding windows, e.g. Gemma 2)
+    logits:       kind -> the terms of every logit, an ``attnviz.logit_terms.LogitTerms`` (only with
+                  ``attnviz.logits.record_logits``; empty otherwise)
     """
 
     weights: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
@@ -65,6 +67,7 @@ class Recording:
     layer_masks: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
     value_norms: dict[str, list[Tensor]] = field(default_factory=lambda: defaultdict(list))
     values_missing: str | None = None
+    logits: dict = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # kind -> (layers, B, H, Q, K)
     _spilled: set[str] = field(default_factory=set, repr=False)  # kinds with a call kept outside their array
 

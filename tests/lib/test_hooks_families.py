@@ -26,6 +26,7 @@ from attnviz.errors import AttentionCheckError
 from attnviz.labels import KINDS
 from attnviz.sites import check_weights
 from tests.helpers.hf_families import ENCODER_DECODER, HF, build_hf, hf_inputs
+from tests.helpers.logit_check import qk_column
 from tests.helpers.paths import ROOT
 
 
@@ -258,9 +259,13 @@ def test_family(family):
 
 
 def test_family_table():
-    """The whole table, printed (``-s``) and written to test-artifacts/families.txt."""
+    """The whole table, printed (``-s``) and written to test-artifacts/families.txt. Its last column: whether
+    softmax of the recorded logit terms (``attnviz.logits``) gives the weights back, every recording of the
+    family's run checked (tests/lib/test_logit_terms.py asserts it)."""
     results = [run_family(f)[0] for f in ALL]
-    table = "\n".join([HEADER, "-" * len(HEADER)] + [r.row() for r in results]) + "\n"
+    qk = [qk_column(run_family, f) for f in ALL]
+    header = f"{HEADER}  q·k reproduces the weights"
+    table = "\n".join([header, "-" * len(header)] + [f"{r.row():<{len(HEADER)}}  {c}" for r, c in zip(results, qk)]) + "\n"
     print("\n" + table)
     out = ROOT / "test-artifacts"
     out.mkdir(exist_ok=True)
@@ -372,6 +377,24 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
+def rotary_projections(model) -> dict:
+    """A Llama-like decoder's query and key projections by (layer, name), for ``recorded_with_projections``."""
+    return {(i, t): getattr(layer.self_attn, t) for i, layer in enumerate(model.layers) for t in ("q_proj", "k_proj")}
+
+
+def rotated(model, seen: dict, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer ``layer``'s queries (2, heads, 9, d) and keys (2, kv heads, 9, d) after the rotary embedding,
+    computed by hand from the projections' outputs in ``seen`` (``recorded_with_projections``)."""
+    cfg = model.config
+    heads, kv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.hidden_size // cfg.num_attention_heads
+    with torch.inference_mode():
+        cos, sin = model.rotary_emb(torch.zeros(1, 9, cfg.hidden_size), torch.arange(9)[None])
+    cos, sin = cos[:, None], sin[:, None]
+    q = seen[(layer, "q_proj")].view(2, 9, heads, d).transpose(1, 2)
+    k = seen[(layer, "k_proj")].view(2, 9, kv, d).transpose(1, 2)
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+
+
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_rotary_grouped_query_decoder_recomputed_from_queries_and_keys(family):
     model = build_hf(family)
@@ -379,17 +402,10 @@ def test_rotary_grouped_query_decoder_recomputed_from_queries_and_keys(family):
     cfg = model.config
     heads, kv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.hidden_size // cfg.num_attention_heads
     assert kv < heads  # grouped-query attention
-    seen, rec = recorded_with_projections(
-        model, inputs, {(i, t): getattr(l.self_attn, t) for i, l in enumerate(model.layers) for t in ("q_proj", "k_proj")})
-    with torch.inference_mode():
-        position_ids = torch.arange(9)[None]
-        cos, sin = model.rotary_emb(torch.zeros(1, 9, cfg.hidden_size), position_ids)
-    cos, sin = cos[:, None], sin[:, None]
+    seen, rec = recorded_with_projections(model, inputs, rotary_projections(model))
     allowed = torch.ones(9, 9, dtype=torch.bool).tril()[None, None] & inputs["attention_mask"].bool()[:, None, None, :]
     for i in range(cfg.num_hidden_layers):
-        q = seen[(i, "q_proj")].view(2, 9, heads, d).transpose(1, 2)
-        k = seen[(i, "k_proj")].view(2, 9, kv, d).transpose(1, 2)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        q, k = rotated(model, seen, i)
         k = k.repeat_interleave(heads // kv, dim=1)
         manual = softmax_with(q @ k.transpose(-1, -2) / math.sqrt(d), allowed)
         assert (rec.stack()[i] - manual).abs().max() <= 1e-5
