@@ -33,6 +33,7 @@ from attnviz.encoding import Batch, decoder_start, plan_batches
 from attnviz.errors import EmptyInputError
 from attnviz.hooks import record
 from attnviz.loaded import LoadedModel
+from attnviz.logits import record_logits
 from attnviz.recording import Recording
 from attnviz.run import Run, Side
 
@@ -50,10 +51,12 @@ def _forward(model: LoadedModel, ids: torch.Tensor, attention_mask: torch.Tensor
                         decoder_attention_mask=decoder_mask)
 
 
-def run_batch(model: LoadedModel, batch: Batch, causal: bool = False, values: bool = True) -> Recording:
+def run_batch(model: LoadedModel, batch: Batch, causal: bool = False, values: bool = True, qk: bool = False) -> Recording:
     """One forward pass of ``batch`` under ``record``: the weights, (layers) x (rows, heads, q, k) per kind,
-    and with ``values`` the value norms ‖f_h(x_j)‖ of the same pass (``Recording.norms``)."""
-    with torch.inference_mode(), record(model.module, causal=causal, values=values) as rec:
+    and with ``values`` the value norms ‖f_h(x_j)‖ of the same pass (``Recording.norms``); with ``qk`` the
+    terms of every logit too (``attnviz.logits.record_logits``: ``Recording.logits``)."""
+    recorder = record_logits if qk else record
+    with torch.inference_mode(), recorder(model.module, causal=causal, values=values) as rec:
         _forward(model, batch.ids, batch.attention_mask, batch.decoder_ids, batch.decoder_mask)
     return rec
 
@@ -69,9 +72,10 @@ def _target_side(model: LoadedModel, batch: Batch, row: int) -> Side | None:
     return None
 
 
-def runs_of_batch(model: LoadedModel, batch: Batch, causal: bool = False, max_tokens: int | None = None) -> list[Run]:
+def runs_of_batch(model: LoadedModel, batch: Batch, causal: bool = False, max_tokens: int | None = None,
+                  qk: bool = False) -> list[Run]:
     """One forward pass of a planned ``batch`` (``run_batch``), and one Run per row of it."""
-    return _runs_of_recording(model, batch, run_batch(model, batch, causal), causal, max_tokens or model.max_tokens)
+    return _runs_of_recording(model, batch, run_batch(model, batch, causal, qk=qk), causal, max_tokens or model.max_tokens)
 
 
 def _runs_of_recording(model: LoadedModel, batch: Batch, rec: Recording, causal: bool, max_tokens: int) -> list[Run]:
@@ -98,6 +102,8 @@ def _runs_of_recording(model: LoadedModel, batch: Batch, rec: Recording, causal:
             part["decoder"] = rec.row("decoder", row, t, t)
         if "cross" in rec.kinds:
             part["cross"] = rec.row("cross", row, t, n)
+        lengths = {"self": (n, n), "decoder": (t, t), "cross": (t, n)}  # (queries, keys) of each kind
+        qk = {kind: terms.row(row, *lengths[kind]) for kind, terms in rec.logits.items()}
         self_mask = np.broadcast_to(masks["self"][row if masks["self"].shape[0] > 1 else 0], (width, width))[:n, :n]
         runs.append(Run(
             model_name=model.name, source=e.side(), target=target,
@@ -106,7 +112,7 @@ def _runs_of_recording(model: LoadedModel, batch: Batch, rec: Recording, causal:
             decoder_attention=part.get("decoder"), cross_attention=part.get("cross"),
             decoder_mask=None if target is None else mask_of("decoder", row, t, t),
             cross_mask=None if target is None else mask_of("cross", row, t, n),
-            n_input_tokens=e.n_input_tokens, model_kind=model.kind,
+            n_input_tokens=e.n_input_tokens, model_kind=model.kind, qk=qk or None,
             meta={
                 "n_model_tokens": n, "max_tokens": max_tokens, "architecture": model.architecture,
                 "family": model.family, "n_params": model.n_params, "model_type": model.model_type,
@@ -123,11 +129,12 @@ def capture_batch(
     max_tokens: int | None = None,
     batch_size: int = 16,
     targets: Sequence[str] | None = None,
+    qk: bool = False,
 ) -> list[Run]:
     """Capture many texts (or lists of words) in length-sorted batches; one Run each, in order.
 
     ``targets`` (encoder-decoders only): one target text per item, read by the decoder
-    (see ``capture_pair``).
+    (see ``capture_pair``). ``qk=True`` also keeps the terms of every logit (``Run.qk``).
     """
     if not items:
         return []
@@ -136,33 +143,38 @@ def capture_batch(
     max_tokens = min(max_tokens or model.max_tokens, model.max_tokens)
     runs: list[Run | None] = [None] * len(items)
     for batch in plan_batches(model, items, max_tokens, batch_size, targets=targets):
-        for i, run in zip(batch.indexes, runs_of_batch(model, batch, causal, max_tokens)):
+        for i, run in zip(batch.indexes, runs_of_batch(model, batch, causal, max_tokens, qk)):
             runs[i] = run
     return runs  # type: ignore[return-value]
 
 
-def capture(model: LoadedModel, text: str | Sequence[str], causal: bool = False, max_tokens: int | None = None) -> Run:
+def capture(model: LoadedModel, text: str | Sequence[str], causal: bool = False, max_tokens: int | None = None,
+            qk: bool = False) -> Run:
     """Run ``text`` (a string, or a list of words) through ``model`` and capture its attention.
 
     Raises EmptyInputError for a text with nothing to read. Longer texts are cut to
     the model's maximum; ``run.n_truncated`` says how many tokens were dropped. An
     encoder-decoder reads ``text`` as its source; its decoder reads only its start token
-    (``capture_pair`` gives it a target).
+    (``capture_pair`` gives it a target). ``qk=True`` also keeps the terms of every logit, queries and
+    keys included (``Run.qk``; ``attnviz.logits``); ``UnsupportedLogitsError`` for a model whose logits
+    attnviz cannot decompose exactly.
     """
     if isinstance(text, str) and not text.strip():
         raise EmptyInputError("The text is empty: type a sentence.")
-    return capture_batch(model, [text], causal=causal, max_tokens=max_tokens)[0]
+    return capture_batch(model, [text], causal=causal, max_tokens=max_tokens, qk=qk)[0]
 
 
-def capture_pair(model: LoadedModel, source: str, target: str, causal: bool = False, max_tokens: int | None = None) -> Run:
+def capture_pair(model: LoadedModel, source: str, target: str, causal: bool = False, max_tokens: int | None = None,
+                 qk: bool = False) -> Run:
     """An encoder-decoder reading ``source`` (encoder) and ``target`` (decoder, after its start token).
 
     ``run.attention`` is the encoder's self-attention over the source tokens,
     ``run.decoder_attention`` the decoder's (masked) self-attention over ``run.target.tokens``,
     ``run.cross_attention`` target x source. ``causal=True`` adds a look-ahead mask to the
-    encoder (the decoder has its own). ValueError for a model that is not an encoder-decoder.
+    encoder (the decoder has its own). ValueError for a model that is not an encoder-decoder. ``qk``: as in
+    ``capture`` (``Run.qk`` then has the "self", "decoder" and "cross" terms).
     """
     for label, text in (("source", source), ("target", target)):
         if not text.strip():
             raise EmptyInputError(f"The {label} text is empty: type a sentence.")
-    return capture_batch(model, [source], causal=causal, max_tokens=max_tokens, targets=[target])[0]
+    return capture_batch(model, [source], causal=causal, max_tokens=max_tokens, targets=[target], qk=qk)[0]

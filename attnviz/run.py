@@ -116,6 +116,11 @@ class Run:
                         pass as ``attention``; None when the model's projections cannot be read
                         (``meta["values_missing"]`` says why) and at word level (``attnviz.measures``
                         computes its measures on the token-level run, then pools them)
+    qk:                 the terms of every logit, kind ("self", "decoder", "cross") -> an
+                        ``attnviz.logit_terms.LogitTerms`` with a batch axis of 1 (queries and keys after
+                        position encodings, scale, position terms, softcap, mask), from
+                        ``capture(..., qk=True)``; None unless asked. Per token: ``to_words`` and
+                        ``without_special`` (so ``view`` at word level or without specials) drop it
     """
 
     model_name: str
@@ -135,6 +140,7 @@ class Run:
     cross_mask: np.ndarray | None = None
     generated: np.ndarray | None = None
     value_norms: np.ndarray | None = None
+    qk: dict | None = None
 
     # ---------------------------------------------------------------- the source side, read-only
     @property
@@ -229,7 +235,7 @@ class Run:
             cross_attention=_maybe(_words.merge_rect, self.cross_attention, dec, src),
             cross_mask=_maybe(_words.merge_rect_mask, self.cross_mask, dec, src),
             generated=_maybe(lambda g: np.array([g[units].any() for units in dec]), self.generated),
-            level="word", value_norms=None,
+            level="word", value_norms=None, qk=None,
         )
 
     def without_special(self) -> Run:
@@ -247,7 +253,7 @@ class Run:
             cross_mask=_maybe(_keep, self.cross_mask, dec, src),
             generated=_maybe(lambda g: g[dec], self.generated),
             value_norms=_maybe(lambda v: v[..., src], self.value_norms),
-            specials_removed=True,
+            specials_removed=True, qk=None,
         )
 
     def view(self, level: str = "token", drop_special: bool = False) -> Run:

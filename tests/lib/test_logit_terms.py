@@ -1,4 +1,4 @@
-"""The terms of each logit (attnviz.logits.record_logits, attnviz.logit_terms.LogitTerms).
+"""The terms of each logit (attnviz.logits.record_logits, attnviz.logit_terms.LogitTerms, capture(qk=True)).
 
 For every family of docs/reliability.md, softmax of the recorded terms gives back the recorded weights within
 1e-5, in a padded batch, with and without ``causal=True``, and the model's outputs are what they are without
@@ -217,3 +217,24 @@ def test_opt_in_and_nothing_left_behind():
     before = llama.config._attn_implementation
     recorded(llama, hf_inputs("llama"))
     assert llama.config._attn_implementation == before
+
+
+def test_capture_with_qk(tiny):
+    texts = ["heavy snow makes driving more difficult", "snow falls"]
+    runs = attnviz.capture_batch(tiny, texts, qk=True)
+    for run in runs:  # each row cut to its own tokens: the terms give back its weights
+        terms = run.qk["self"]
+        n = run.n_tokens
+        assert terms.queries.shape == (2, 1, 4, n, 4) and terms.mask.shape[-2:] == (n, n)
+        for layer in range(run.n_layers):
+            assert np.abs(terms.weights(layer)[0] - run.attention[layer]).max() <= TOLERANCE
+    assert attnviz.capture(tiny, texts[0]).qk is None  # opt-in
+    assert runs[0].view("word").qk is None and runs[0].view(drop_special=True).qk is None
+
+
+def test_capture_of_an_encoder_decoder_has_every_kind():
+    run = attnviz.capture(attnviz.local_model(), "the dogs run", qk=True)
+    assert sorted(run.qk) == ["cross", "decoder", "self"]
+    for kind, weights in (("self", run.attention), ("decoder", run.decoder_attention), ("cross", run.cross_attention)):
+        for layer in range(run.n_layers):
+            assert np.abs(run.qk[kind].weights(layer)[0] - weights[layer]).max() <= TOLERANCE, kind
