@@ -1,8 +1,9 @@
 // eslint flat config for attnviz's JavaScript: eslint's recommended rules, browser globals.
 //   components/js/, attnviz/static/   the views: ES modules (Streamlit imports the default export;
 //                    attnviz.html_view inlines attnviz/static/ into notebook outputs and HTML files)
-//   tests/e2e/js/    page probes: one function expression each, for playwright's page.evaluate
-//   benchmarks/js/   the latency benchmark's in-page helpers, the same way
+//   tests/e2e/js/    page probes: one function expression each, for playwright's page.evaluate, wait_for_function
+//                    and eval_on_selector_all (no JavaScript in the tests' Python strings)
+//   benchmarks/js/   the latency benchmark's in-page helpers and end points, the same way
 import js from "@eslint/js";
 import globals from "globals";
 

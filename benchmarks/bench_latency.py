@@ -45,8 +45,11 @@ assert len(SENTENCE.split()) == 20
 #: In-page JavaScript, in files of its own (linted by eslint): the grid's click target is shared with tests/e2e.
 HERE = Path(__file__).resolve().parent
 CLICK_TARGET = (HERE.parent / "tests" / "e2e" / "js" / "grid_click_target.js").read_text(encoding="utf-8")
-#: Defines window.__arcs(), __heatmapDrawn() and __explorerDrawn() in the page (see the file).
+#: Defines window.__arcs(), __heatmapDrawn(), __stripDrawn(), __explorerDrawn() and the end points __showsToken(w),
+#: __arcsChanged(old) and __showsSentence(w) in the page (see the file).
 HELPERS = (HERE / "js" / "latency_helpers.js").read_text(encoding="utf-8")
+#: Calls one of them by name: window.__<name>(arg), given [name, arg].
+CALL = (HERE / "js" / "call_helper.js").read_text(encoding="utf-8")
 
 
 def free_port() -> int:
@@ -87,17 +90,17 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def wait_in_page(page, predicate: str, arg=None, timeout: float = 60.0) -> None:
-    """Wait until ``predicate`` (JavaScript, given ``arg``) holds, checked in the page at every animation
-    frame: the time a person would see the change, without a round trip to the browser per check."""
+def wait_in_page(page, helper: str, arg=None, timeout: float = 60.0) -> None:
+    """Wait until the in-page helper ``window.__<helper>(arg)`` (js/latency_helpers.js) holds, checked in the page
+    at every animation frame: the time a person would see the change, without a round trip to the browser per check."""
     page.evaluate(HELPERS)
-    page.wait_for_function(predicate, arg=arg, polling="raf", timeout=timeout * 1000)
+    page.wait_for_function(CALL, arg=[helper, arg], polling="raf", timeout=timeout * 1000)
 
 
 def arc_state(page) -> dict:
     """The arc view's token labels and arcs."""
     page.evaluate(HELPERS)
-    return page.evaluate("() => window.__arcs()")
+    return page.evaluate(CALL, ["arcs", None])
 
 
 def settle(page, quiet_ms: int = 400) -> None:
@@ -118,10 +121,10 @@ def start_samples(browser, root: Path, repeat: int):
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(url)
             page.wait_for_selector(".st-key-explorer_arcs", timeout=120_000)  # the app's first run is under way
-            wait_in_page(page, "() => window.__arcs().tokens.includes('snow')", timeout=120)
+            wait_in_page(page, "showsToken", "snow", timeout=120)
             seconds = time.perf_counter() - t0
             if has_strip:
-                wait_in_page(page, "() => window.__stripDrawn()", timeout=120)
+                wait_in_page(page, "stripDrawn", timeout=120)
                 strip = time.perf_counter() - t0
             page.close()
         finally:
@@ -139,7 +142,7 @@ def in_app_samples(browser, root: Path, repeat: int, actions: tuple[str, ...] = 
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
         page.wait_for_selector(".st-key-explorer_arcs", timeout=120_000)
-        wait_in_page(page, "() => window.__arcs().tokens.includes('snow')", timeout=120)  # the default sentence
+        wait_in_page(page, "showsToken", "snow", timeout=120)  # the default sentence
         settle(page)
         # -- head change
         slider = page.locator('.st-key-head input[type="range"]')
@@ -148,7 +151,7 @@ def in_app_samples(browser, root: Path, repeat: int, actions: tuple[str, ...] = 
             slider.focus()
             t0 = time.perf_counter()
             slider.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-            wait_in_page(page, "(old) => { const a = window.__arcs().arcs; return a && a !== old; }", before)
+            wait_in_page(page, "arcsChanged", before)
             seconds = time.perf_counter() - t0
             settle(page)
             if i:
@@ -163,7 +166,7 @@ def in_app_samples(browser, root: Path, repeat: int, actions: tuple[str, ...] = 
             t0 = time.perf_counter()
             box.press("Control+Enter")
             new_word = words[i % len(words)]
-            wait_in_page(page, "(w) => { const t = window.__arcs().tokens; return t.includes(w) && t.length >= 20; }", new_word)
+            wait_in_page(page, "showsSentence", new_word)
             seconds = time.perf_counter() - t0
             settle(page)
             yield "sentence", seconds
@@ -178,7 +181,7 @@ def in_app_samples(browser, root: Path, repeat: int, actions: tuple[str, ...] = 
             target = page.evaluate(CLICK_TARGET, 72 + (layer - 1) * 12 + head - 1)  # after the scroll
             t0 = time.perf_counter()
             page.mouse.click(target["x"], target["y"])
-            wait_in_page(page, "() => window.__explorerDrawn()")
+            wait_in_page(page, "explorerDrawn")
             yield "grid", time.perf_counter() - t0
         page.close()
     finally:

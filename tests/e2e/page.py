@@ -62,6 +62,20 @@ def svg_cells(drawn: dict | None) -> np.ndarray | None:
     return np.array(drawn["w"], dtype=np.float32).reshape(drawn["rows"], drawn["cols"])
 
 
+def elements(where, selector: str | None = None) -> list[dict]:
+    """What the tests read of each element of a drawing (probe elements.js): ``data`` (its data-* attributes
+    as written), ``classes``, ``d`` (a path's), ``display`` and ``stroke`` (computed style) and ``inlineDisplay``
+    (its style attribute's). ``where``: a page and a selector, or a locator (every element it matches)."""
+    if selector is not None:
+        return where.eval_on_selector_all(selector, page_js("elements"))
+    return where.evaluate_all(page_js("elements"))
+
+
+def element(locator) -> dict:
+    """``elements`` of the one element ``locator`` matches (strict, as ``Locator.evaluate`` is)."""
+    return locator.evaluate(page_js("elements"))[0]
+
+
 def forward_type(payload) -> str | None:
     """The ForwardMsg type of a websocket frame ("delta", "script_finished:FINISHED_SUCCESSFULLY", ...)."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -211,7 +225,7 @@ class App:
         """Open a keyed expander (a lazy one runs its content then), unless it is open already."""
         summary = self.page.locator(f".st-key-{key} summary").first
         summary.wait_for()
-        if not self.page.locator(f".st-key-{key} details").first.evaluate("d => d.open"):
+        if self.page.locator(f".st-key-{key} details").first.get_attribute("open") is None:
             self.rerun(lambda: summary.click())
 
     def toggle_value(self, key: str) -> bool:
@@ -254,8 +268,7 @@ class App:
         return self.page.locator("text.token").all_text_contents()
 
     def arcs(self) -> list[tuple[int, int, float]]:
-        return [tuple(x) for x in self.page.eval_on_selector_all(
-            "path.arc", "els => els.map(e => [+e.dataset.from, +e.dataset.to, +e.dataset.weight])")]
+        return [tuple(x) for x in self.page.eval_on_selector_all("path.arc", page_js("arcs"))]
 
     def plot(self, key: str = "explorer_heatmap") -> dict:
         """data/layout of a keyed plotly chart, read from the page."""

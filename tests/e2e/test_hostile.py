@@ -20,7 +20,7 @@ import pytest
 from attnviz.figures.heatmap_svg import MAX_LABEL
 from attnviz.figures.safe_text import xml_clean
 from components.state import DEFAULT_TEXT
-from tests.e2e.page import VIEWPORT, App
+from tests.e2e.page import VIEWPORT, App, page_js
 from tests.helpers.payloads import ALL_PAYLOADS, PAYLOADS
 
 WORKS = "the app still works"
@@ -63,8 +63,7 @@ def tick_labels(app: App, tokens: list[str]) -> tuple[list[str], list[str]]:
     if drawn is not None:
         shown = [svg_clean(t) for t in tokens]
         return drawn["labels"], [t if len(t) <= MAX_LABEL else t[: MAX_LABEL - 1] + "…" for t in shown]
-    positions = app.page.evaluate("""() => document.querySelector('.st-key-explorer_heatmap .js-plotly-plot')
-                                         .layout.yaxis.tickvals.map(v => parseInt(v))""")
+    positions = app.page.evaluate(page_js("plotly_tick_positions"), "explorer_heatmap")
     return app.page.locator(".st-key-explorer_heatmap g.ytick text").all_text_contents(), [tokens[i] for i in positions]
 
 

@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 
 import attnviz
 from attnviz.html_view import save_html, show
-from tests.e2e.page import page_js
+from tests.e2e.page import element, elements, page_js
 from tests.helpers.paths import ARTIFACTS, ROOT
 from tests.helpers.payloads import ALL_PAYLOADS
 
@@ -58,8 +58,8 @@ class Page:
         assert self.errors == [] and self.dialogs == []
 
     def arcs(self, page_index: int = 0) -> list[tuple[str, str, str]]:
-        return self.page.locator(".attnviz-arc-view").nth(page_index).locator("path.arc").evaluate_all(
-            "els => els.map(e => [e.dataset.from, e.dataset.to, e.getAttribute('class')])")
+        arcs = elements(self.page.locator(".attnviz-arc-view").nth(page_index).locator("path.arc"))
+        return [(e["data"]["from"], e["data"]["to"], " ".join(e["classes"])) for e in arcs]
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def hover_pin_switch(p: Page, run) -> None:
     assert arcs_view.locator("text.token.pinned").text_content() == "makes"
     before = p.arcs()
     root.locator("select.attnviz-head").select_option(index=1)  # head 2
-    page.wait_for_function("() => document.querySelector('.attnviz-arc-view').dataset.view === 'self 0 1'")
+    page.wait_for_function(page_js("html_view_shows"), arg="self 0 1")
     after = p.arcs()
     assert after != before
     assert arcs_view.locator("svg title").first.text_content() == "self-attention · head 1-2"
@@ -118,7 +118,7 @@ def test_the_file_opens_from_disk_and_works_offline(opened, reference, tmp_path)
     assert view.locator("svg title").first.text_content() == "self-attention · layer 3, all heads"
     assert view.locator("g.head").count() == 12
     view.locator("g.legend[data-head='0']").click()
-    assert view.locator("g.head[data-head='0']").evaluate("g => g.style.display") == "none"
+    assert element(view.locator("g.head[data-head='0']"))["inlineDisplay"] == "none"
     assert p.page.locator(".attnviz-heat-view svg title").first.text_content() == "layer 3 (mean of heads)"
     p.clean()
 
@@ -138,7 +138,7 @@ def test_hostile_text_stays_text_in_the_file(opened, minilm, tmp_path):
     path.write_text(jupyterlab_page([show(run)._repr_html_(), show(run, level="word", measure="rollout")._repr_html_()]),
                     encoding="utf-8")
     nb = opened(path)
-    nb.page.wait_for_function(f"() => document.querySelectorAll(\"{READY}\").length === 2", timeout=30_000)
+    nb.page.wait_for_function(page_js("count_is"), arg=[READY, 2], timeout=30_000)
     assert nb.page.evaluate(page_js("injected_markup"), "alert(1)") == []
     nb.page.locator(".attnviz-arc-view text.token").nth(2).click()
     nb.clean()
@@ -162,7 +162,7 @@ def test_a_512_token_file_opens_quickly_and_says_what_was_cut(opened, minilm, tm
     p.page.locator(".attnviz-arc-view text.token").nth(10).hover()
     assert p.page.locator(".attnviz-arc-view path.arc.out").count() >= 1
     p.page.locator("select.attnviz-layer").select_option(index=5)
-    p.page.wait_for_function("() => document.querySelector('.attnviz-arc-view').dataset.view === 'self 5 0'", timeout=10_000)
+    p.page.wait_for_function(page_js("html_view_shows"), arg="self 5 0", timeout=10_000)
     assert p.page.locator(".attnviz-thumb").count() == 72
     p.clean()
 
@@ -174,24 +174,14 @@ def executed_quickstart() -> nbformat.NotebookNode:
 
 
 def jupyterlab_page(outputs: list[str]) -> str:
-    """A page that shows HTML outputs as JupyterLab does: innerHTML, then every script re-created."""
+    """A page that shows HTML outputs as JupyterLab does: innerHTML, then every script re-created
+    (js/jupyterlab_outputs.js, called on the outputs)."""
     data = json.dumps(outputs).replace("<", "\\u003c")
+    show = page_js("jupyterlab_outputs").strip().removesuffix(";")
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>notebook outputs</title></head><body>
 <div id="outputs"></div>
 <script>
-for (const html of {data}) {{
-  const cell = document.createElement("div");
-  cell.className = "jp-OutputArea-output";
-  cell.innerHTML = html;
-  document.getElementById("outputs").append(cell);
-  for (const old of Array.from(cell.getElementsByTagName("script"))) {{
-    const s = document.createElement("script");
-    for (const a of Array.from(old.attributes)) s.setAttribute(a.name, a.value);
-    s.textContent = old.textContent;
-    old.replaceWith(s);
-  }}
-}}
-document.currentScript.remove();  // the harness, not an output: gone before the page is inspected
+({show})({data});
 </script></body></html>"""
 
 
@@ -204,7 +194,7 @@ def test_the_executed_notebooks_output_works_in_the_browser(opened, reference, t
     path = tmp_path / "quickstart-outputs.html"
     path.write_text(jupyterlab_page(outputs), encoding="utf-8")
     p = opened(path)
-    p.page.wait_for_function(f"() => document.querySelectorAll(\"{READY}\").length === {len(outputs)}", timeout=30_000)
+    p.page.wait_for_function(page_js("count_is"), arg=[READY, len(outputs)], timeout=30_000)
     hover_pin_switch(p, reference(SNOW))
     p.clean()
 
@@ -229,7 +219,7 @@ def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
     title = p.page.locator(".attnviz-arc-view svg title").first.text_content()
     assert title == "self-attention · head 3-1"
     run = reference("heavy snow often keeps the children in the house")
-    weights = p.page.locator(".attnviz-arc-view path.arc").evaluate_all("els => els.map(e => +e.dataset.weight)")
+    weights = [float(e["data"]["weight"]) for e in elements(p.page.locator(".attnviz-arc-view path.arc"))]
     assert max(weights) == pytest.approx(float(np.max(run.attention[2, 0])), abs=1e-4)
     p.clean()
 
@@ -241,12 +231,12 @@ def test_cross_attention_of_the_encoder_decoder_and_the_kind_picker(opened, trai
     view = p.page.locator(".attnviz-arc-view")
     assert view.locator("svg.attnviz-cross").count() == 1
     view.locator("text.token.source").nth(1).hover()  # source "the" (#1)
-    incoming = view.locator("path.arc.in").evaluate_all("els => els.map(e => e.dataset.to)")
+    incoming = [e["data"]["to"] for e in elements(view.locator("path.arc.in"))]
     assert incoming and set(incoming) == {"s1"}
     assert re.fullmatch(r"the \(#1\): 0 outgoing, \d+ incoming links? drawn", view.locator(".attnviz-readout").text_content())
     view.locator("path.arc").first.dispatch_event("mouseenter")
     assert re.fullmatch(r"\S+ \(#\d+\) → \S+ \(#\d+\): \d\.\d{3}", view.locator(".attnviz-readout").text_content())
     p.page.locator("select.attnviz-kind").select_option(index=0)  # encoder self-attention
-    p.page.wait_for_function("() => document.querySelector('.attnviz-arc-view').dataset.view === 'self 2 1'")
+    p.page.wait_for_function(page_js("html_view_shows"), arg="self 2 1")
     assert view.locator("svg.attnviz-cross").count() == 0 and view.locator("text.token").count() == len(run.tokens)
     p.clean()

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from tests.e2e.page import App
+from tests.e2e.page import App, elements
 from tests.helpers.arrays import decode
 from tests.helpers.paths import ARTIFACTS
 
@@ -55,16 +55,15 @@ def test_explorer_at_512_tokens(app):
     assert app.eventually(lambda: app.page.locator("g.head").count(), lambda n: n == 12) == 12
     assert len(app.arcs()) <= 1536
     record("explorer, all heads, one link per token", app.rerun(lambda: top_k.press("Home")))
-    per_head_query = lambda: max(np.unique(app.page.eval_on_selector_all(  # noqa: E731
-        "path.arc", "els => els.map(e => e.dataset.head + ':' + e.dataset.from)"), return_counts=True)[1])
+    per_head_query = lambda: max(np.unique([f"{e['data'].get('head')}:{e['data']['from']}"  # noqa: E731
+                                            for e in elements(app.page, "path.arc")], return_counts=True)[1])
     assert app.eventually(per_head_query, lambda m: m == 1) == 1
 
 
 def test_all_heads_at_512_tokens(app):
     record("all heads, first run", opened(app, "heads", text=LONG_TEXT))
     app.page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg")
-    zs = app.page.evaluate("""() => document.querySelector('.st-key-heads_grid .js-plotly-plot')
-                                      .data.filter(t => t.type === 'heatmap').map(t => t.z)""")
+    zs = [t["z"] for t in app.plot("heads_grid")["data"] if t["type"] == "heatmap"]
     shapes = {decode(z).shape for z in zs}
     assert len(zs) == 72 and max(max(s) for s in shapes) <= 32, shapes  # downsampled thumbnails
     record("all heads, look-ahead mask (model runs again)", app.toggle("causal"))

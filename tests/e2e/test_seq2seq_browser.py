@@ -16,6 +16,7 @@ import pytest
 
 import attnviz
 from components.state import DEFAULT_TEXT
+from tests.e2e.page import elements
 from tests.helpers.tiny_models import save_models, seq2seq_configs
 
 TARGET = "the snow is heavy"
@@ -38,8 +39,7 @@ def cross_tokens(app) -> tuple[list[str], list[str]]:
 
 
 def links(app) -> list[tuple[str, str, float]]:
-    return [tuple(x) for x in app.page.locator("path.arc").evaluate_all(
-        "els => els.map(e => [e.dataset.from, e.dataset.to, +e.dataset.weight])")]
+    return [(e["data"]["from"], e["data"]["to"], float(e["data"]["weight"])) for e in elements(app.page.locator("path.arc"))]
 
 
 def query(app) -> dict[str, str]:

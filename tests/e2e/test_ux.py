@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
+from tests.e2e.page import element, elements, page_js
 from tests.e2e.server import StreamlitServer
 
 THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
@@ -29,16 +30,7 @@ def query(app) -> dict[str, str]:
 def arc_box(app, key: str = "explorer_arcs", drawing: str = "svg.attnviz-arcs") -> dict:
     """The drawing's rendered width, its column's width and whether anything scrolls sideways."""
     app.page.wait_for_selector(f".st-key-{key} {drawing}")
-    return app.page.evaluate("""([key, drawing]) => {
-        const host = document.querySelector(`.st-key-${key}`);
-        const find = (root) => { for (const el of root.querySelectorAll('*')) {
-            if (el.matches && el.matches(drawing)) return el;
-            if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; } } return null; };
-        const svg = find(host), box = svg.closest('.attnviz-arcs');
-        return {svg: svg.getBoundingClientRect().width, column: host.getBoundingClientRect().width,
-                scrolls: box.scrollWidth > box.clientWidth + 1, page: document.querySelector('[data-testid="stMain"]').scrollWidth
-                         > document.querySelector('[data-testid="stMain"]').clientWidth + 1,
-                layout: svg.dataset.layout || 'arcs'}; }""", [key, drawing])
+    return app.page.evaluate(page_js("drawing_box"), [key, drawing])
 
 
 @pytest.mark.parametrize("name, text, n_tokens", [
@@ -82,26 +74,26 @@ def test_all_heads_overlay_stays_in_its_column_and_the_legend_toggles_heads(app)
     box = arc_box(app)
     assert box["svg"] <= box["column"] + 0.5 and not box["scrolls"], box
     # heads on the same pair do not lie on top of each other
-    d = app.page.eval_on_selector_all('path.arc[data-from="3"][data-to="0"]', "els => els.map(e => e.getAttribute('d'))")
+    d = [e["d"] for e in elements(app.page, 'path.arc[data-from="3"][data-to="0"]')]
     assert len(d) == len(set(d))
     legend = app.page.locator('g.legend[data-head="2"]')
     legend.click()
-    assert app.page.locator('g.head[data-head="2"]').evaluate("g => getComputedStyle(g).display") == "none"
+    assert element(app.page.locator('g.head[data-head="2"]'))["display"] == "none"
     legend.click()
-    assert app.page.locator('g.head[data-head="2"]').evaluate("g => getComputedStyle(g).display") != "none"
+    assert element(app.page.locator('g.head[data-head="2"]'))["display"] != "none"
 
 
 def stroke(app, selector: str) -> set[str]:
-    return set(app.page.eval_on_selector_all(selector, "els => els.map(e => getComputedStyle(e).stroke)"))
+    return {e["stroke"] for e in elements(app.page, selector)}
 
 
 def test_hover_shows_outgoing_and_incoming_links_in_two_colours_and_an_arcs_weight(app, reference):
     app.open(**SNOW)
     app.page.locator("text.token").nth(3).hover()  # "makes"
     assert stroke(app, 'path.arc.out') == {OUT} and app.page.locator('path.arc.out').count() >= 1
-    assert all(a == "3" for a in app.page.eval_on_selector_all("path.arc.out", "els => els.map(e => e.dataset.from)"))
+    assert all(e["data"]["from"] == "3" for e in elements(app.page, "path.arc.out"))
     assert stroke(app, 'path.arc.in') == {IN}
-    assert all(a == "3" for a in app.page.eval_on_selector_all("path.arc.in", "els => els.map(e => e.dataset.to)"))
+    assert all(e["data"]["to"] == "3" for e in elements(app.page, "path.arc.in"))
     assert "points to the token attended to" in app.page.locator(".attnviz-key").first.inner_text()
     # the weight of an arc on hover
     app.page.mouse.move(5, 5)
@@ -140,7 +132,7 @@ def test_a_pinned_token_survives_a_head_change(app):
     app.settle()
     app.wait_for(lambda: app.page.locator('text.token.pinned').count() == 1, what="the pin after the head change")
     assert app.page.locator('text.token.pinned').text_content() == "makes"
-    dims = app.page.eval_on_selector_all("path.arc", "els => els.map(e => [e.dataset.from, e.dataset.to, e.classList.contains('dim')])")
+    dims = [(e["data"]["from"], e["data"]["to"], "dim" in e["classes"]) for e in elements(app.page, "path.arc")]
     assert dims and all(dim == (f != "3" and t != "3") for f, t, dim in dims)
 
 
@@ -194,8 +186,7 @@ def test_bug1_changing_the_pair_after_a_click_keeps_the_head(app):
 def test_bug4_a_picked_head_is_brought_into_view(app):
     app.open(**SNOW)
     click_first_row(app)
-    app.wait_for(lambda: app.page.evaluate("""() => { const r = document.querySelector('.st-key-explorer_arcs').getBoundingClientRect();
-        return r.top >= -5 && r.top < window.innerHeight - 100; }"""), what="the arcs in view")
+    app.wait_for(lambda: app.page.evaluate(page_js("in_view"), "explorer_arcs"), what="the arcs in view")
 
 
 def test_bug2_explorer_links_open_the_explorer(app):
@@ -205,10 +196,8 @@ def test_bug2_explorer_links_open_the_explorer(app):
     assert (app.slider_value("layer"), app.slider_value("head")) == (3, 2)
 
 
-OVERFLOW = """(text) => { const t = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-    .find(d => [...d.querySelectorAll('table')].some(x => x.innerText.includes(text)));
-  const s = t && t.querySelector('.dvn-scroller');
-  return s ? [s.scrollWidth - s.clientWidth, s.scrollHeight - s.clientHeight] : null; }"""
+#: how far the data grid holding a text overflows its scroller, [sideways, down] (None while there is none)
+OVERFLOW = page_js("table_overflow")
 
 
 def test_bug6_head_table_and_walkthrough_table_fit(app):
@@ -246,8 +235,7 @@ def test_bug7_model_menu_label_is_not_cut_and_back_returns_to_the_previous_page(
     app.open()
     app.rerun(lambda: app.page.locator('[data-testid="stSidebarNav"] a').filter(has_text="All heads").click())
     app.wait_for(lambda: app.page.locator("h1").first.inner_text() == "All heads", what="the All heads page")
-    value, full, shown = app.page.evaluate("""() => { const i = document.querySelector('.st-key-model_choice input');
-        return [i.value, i.scrollWidth, i.clientWidth]; }""")
+    value, full, shown = app.page.evaluate(page_js("input_width"), "model_choice")
     assert value.startswith("MiniLM") and full <= shown + 1, (value, full, shown)
     app.page.wait_for_selector(".st-key-heads_grid .js-plotly-plot .main-svg")
     app.rerun(lambda: app.page.locator(".st-key-open_head_button button").click())
