@@ -9,7 +9,7 @@ own (never one of its own line or of a later one). ``tests/test_layers.py`` read
 every import against it, and makes the layer table of ``docs/library.md`` from it; a new module gets
 a place here. The loading path (models, capturing, generation) never reaches ``toygrammar``.
 
-    types:      errors, labels
+    types:      errors, labels, catalog
                 tree, words, loaded, memory, logit_terms
                 run
     model:      local, local.model, local.tokenizer
@@ -38,7 +38,12 @@ a place here. The loading path (models, capturing, generation) never reaches ``t
     API:        attnviz
 """
 
-from attnviz.capturing import capture, capture_batch, capture_pair
+# The package imports torch and transformers only when a name that needs them is first used (PEP 562),
+# so ``import attnviz`` is quick (the app draws its first screen, ``attnviz --help`` answers, before torch
+# loads). The errors, the model names and ``head_label`` are plain Python and imported at once.
+from importlib import import_module
+
+from attnviz.catalog import DEFAULT_MAX_PARAMS, DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 from attnviz.errors import (
     AttentionCheckError,
     CoNLLUError,
@@ -49,26 +54,36 @@ from attnviz.errors import (
     ParserUnavailableError,
     UnsupportedModelError,
 )
-from attnviz.generation import generate
-from attnviz.hooks import Recording, find_sites, record
-from attnviz.html_view import View, save_html, show
 from attnviz.labels import head_label
-from attnviz.loaded import LoadedModel
-from attnviz.models import (
-    DEFAULT_MAX_PARAMS,
-    DEFAULT_MODEL,
-    LOCAL_MODEL,
-    LOCAL_TRAINED,
-    load_model,
-    load_trained,
-    local_model,
-)
-from attnviz.run import Run
-from attnviz.tree import Sentence
+
+_LAZY = {  # name -> the module that defines it, imported on first use
+    "capture": "attnviz.capturing", "capture_batch": "attnviz.capturing", "capture_pair": "attnviz.capturing",
+    "generate": "attnviz.generation",
+    "Recording": "attnviz.recording", "find_sites": "attnviz.hooks", "record": "attnviz.hooks",
+    "View": "attnviz.html_view", "save_html": "attnviz.html_view", "show": "attnviz.html_view",
+    "LoadedModel": "attnviz.loaded", "load_model": "attnviz.models", "load_trained": "attnviz.models",
+    "local_model": "attnviz.models", "Run": "attnviz.run", "Sentence": "attnviz.tree",
+    "record_logits": "attnviz.logits", "LogitTerms": "attnviz.logit_terms",
+}
+
+
+def __getattr__(name: str):
+    """The public name ``name``, its module imported on first use (then kept in the package's namespace)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'attnviz' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value  # after the import: a submodule of the same name must not shadow the function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AttentionCheckError", "DEFAULT_MAX_PARAMS", "DEFAULT_MODEL", "LOCAL_MODEL", "LOCAL_TRAINED", "CoNLLUError", "CoNLLUFileNotFoundError",
     "EmptyInputError", "ExportUnavailableError", "LoadedModel", "ModelLoadError", "ParserUnavailableError",
     "Recording", "Run", "Sentence", "UnsupportedModelError", "capture", "capture_batch", "capture_pair", "find_sites", "generate",
-    "head_label", "load_model", "load_trained", "local_model", "record", "save_html", "show", "View",
+    "head_label", "load_model", "load_trained", "local_model", "record", "record_logits", "LogitTerms", "save_html", "show",
+    "View",
 ]

@@ -15,8 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from attnviz.catalog import DEFAULT_MODEL
 from attnviz.head_scores import DIRECTIONS, MIN_HARD, HeadScores
-from attnviz.models import DEFAULT_MODEL
 
 EVIDENCE_DIR = Path(__file__).resolve().parent / "data" / "evidence"
 #: model name -> its shipped scores (a file in EVIDENCE_DIR)

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from attnviz.capturing import capture_batch
+from attnviz.catalog import DEFAULT_MAX_PARAMS, DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED, TRAINED_NAME
 from attnviz.errors import ModelLoadError, UnsupportedModelError
 from attnviz.hooks import find_sites, unreadable_modules
 from attnviz.loaded import LoadedModel
@@ -37,11 +38,6 @@ from attnviz.local.model import Transformer, TransformerConfig
 from attnviz.local.tokenizer import WordTokenizer
 from attnviz.memory import available_bytes, check_fits, estimate_bytes
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-LOCAL_MODEL = "local"
-LOCAL_TRAINED = "local-trained"
-TRAINED_NAME = "local (trained on the toy grammar)"
-DEFAULT_MAX_PARAMS = 400_000_000
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 
 

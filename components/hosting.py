@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
+from attnviz.catalog import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 
 HOSTED_ENV = "ATTNVIZ_HOSTED"
 MODELS_ENV = "ATTNVIZ_MODELS"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
+from attnviz.catalog import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 from attnviz.measures import MEASURES
-from attnviz.models import DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED
 
 #: The first screen's sentence: its relations (advmod, obj, case) are followed by three different heads of the
 #: default model, each credited on UD EWT dev beyond position (components/head_strip.py); every word is in the
