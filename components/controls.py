@@ -10,19 +10,23 @@ key and tells the whole flow.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import attnviz
-from attnviz import LoadedModel, Run
 from attnviz.measures import MEASURES, MeasureUnavailableError
-from components import data, hosting
+from components import data, hosting, startup
 from components import measures as measure_names
 from components import session_keys as keys
 from components.app_settings import settings
 from components.decoder_mask import locked_mask, mask_locked, mask_note  # seq2seq: a decoder's own mask
 from components.markdown import literal
 from components.state import DEFAULT_TEXT, EXAMPLES, MAX_TEXT_CHARS, MODELS, TOP_K, ViewState, fit, parse
+
+if TYPE_CHECKING:  # the first screen is drawn before torch is imported (components.startup)
+    from attnviz import LoadedModel, Run
 
 OTHER = "__other__"
 #: The model menu's labels, short enough for the sidebar (the full descriptions are in its help).
@@ -123,12 +127,10 @@ def remember() -> None:
 
 def settle(name: str, model: LoadedModel) -> list[str]:
     """Fit the view's values to the loaded model, before their widgets: the model's name, layer and head
-    clamped to its size, a decoder-only model's mask forced on (and put back after one), a measure that exists.
+    clamped to its size, a decoder-only model's mask forced on (and put back after one).
     The one writer of these keys after ``arrive``; returns a notice per value the person asked for and lost."""
     ss = st.session_state
     values = {keys.MODEL: name}
-    if ss.get(keys.MEASURE) not in MEASURES:
-        values[keys.MEASURE] = "attention"
     mask = locked_mask(model)
     if mask is not None:
         values[keys.CAUSAL] = mask
@@ -147,20 +149,29 @@ def _current() -> ViewState:
     return ViewState(**values)
 
 
-def sidebar(head_controls_in_page: bool = False) -> View:
-    """Model and head controls in the sidebar; loads the model (falling back to the default).
+@dataclass(frozen=True)
+class Opening:
+    """What a page drew before its model loaded (``opening``): the model the menu names, and where what
+    depends on the loaded model goes (notices at the top of the page, the model's own sidebar controls)."""
 
-    ``head_controls_in_page``: the page draws Layer, Head and "All heads of the layer" itself
-    (``head_controls``, in its fragment) for an encoder; a model with a decoder keeps them here,
-    where the views of its kinds of attention read them."""
+    name: str
+    notices: DeltaGenerator
+    model_controls: DeltaGenerator
+
+
+def opening(title: str | None = None) -> Opening:
+    """The page's first screen, drawn before the model (and torch) loads: the link's values, the model menu,
+    the display options and measure in the sidebar, and with a ``title`` the title and the sentence box."""
     arrive()
-    for notice in st.session_state.pop(keys.NOTICES, []):
-        st.warning(literal(notice), icon=":material/warning:")
+    ss = st.session_state
+    notices = st.container()
+    for notice in ss.pop(keys.NOTICES, []):
+        notices.warning(literal(notice), icon=":material/warning:")
     sb = st.sidebar
     hosted = settings()
     options = model_options(hosted)
-    if st.session_state.get(keys.MODEL_CHOICE) not in options:
-        st.session_state[keys.MODEL_CHOICE] = hosted.fallback  # e.g. a value saved before the allowed list changed
+    if ss.get(keys.MODEL_CHOICE) not in options:
+        ss[keys.MODEL_CHOICE] = hosted.fallback  # e.g. a value saved before the allowed list changed
     choice = sb.selectbox(
         "Model", list(options), key=keys.MODEL_CHOICE, format_func=lambda m: options.get(m, m),
         help="; ".join(f"{MENU_LABELS[m]}: {MODELS[m]}" for m in options if m in MODELS),
@@ -171,9 +182,35 @@ def sidebar(head_controls_in_page: bool = False) -> View:
             "Hugging Face model id or local folder", key=keys.CUSTOM_MODEL,
             placeholder="e.g. bert-base-uncased or /models/my-bert", max_chars=200,
         ).strip() or attnviz.DEFAULT_MODEL
-    name, model = loadable(name, hosted)
-    for notice in settle(name, model):
-        st.warning(notice, icon=":material/warning:")
+    model_controls = sb.container()  # filled once the model is loaded (``sidebar``)
+    if ss.get(keys.MEASURE) not in MEASURES:
+        ss[keys.MEASURE] = "attention"
+    sb.radio("Level", ["token", "word"], key=keys.LEVEL, horizontal=True,
+             help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
+    sb.toggle("Hide special tokens", key=keys.HIDE_SPECIAL,
+              help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
+    measure_control(sb)
+    if title is not None:
+        st.title(title)
+        sentence_box()
+    return Opening(name, notices, model_controls)
+
+
+def sidebar(head_controls_in_page: bool = False, title: str | None = None) -> View:
+    """The first screen (``opening``), then the model: loaded (falling back to the default) behind a message at
+    the top of the page, and its own controls in the sidebar (size, layer and head, the look-ahead mask).
+
+    ``head_controls_in_page``: the page draws Layer, Head and "All heads of the layer" itself
+    (``head_controls``, in its fragment) for an encoder; a model with a decoder keeps them here,
+    where the views of its kinds of attention read them."""
+    first = opening(title)
+    with first.notices:
+        startup.import_modules()
+        with st.spinner("Loading the model…"):  # shown after half a second: not for a model already loaded
+            name, model = loadable(first.name, settings())
+        for notice in settle(name, model):
+            st.warning(notice, icon=":material/warning:")
+    sb = first.model_controls
     sb.caption(f"{model.architecture}: {model.n_layers} layers × {model.n_heads} heads, "
                f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
     in_page = head_controls_in_page and model.kind == "encoder"
@@ -182,11 +219,6 @@ def sidebar(head_controls_in_page: bool = False) -> View:
     sb.toggle("Look-ahead mask", key=keys.CAUSAL, disabled=mask_locked(model),
               help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
     mask_note(sb, model)  # seq2seq
-    sb.radio("Level", ["token", "word"], key=keys.LEVEL, horizontal=True,
-             help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
-    sb.toggle("Hide special tokens", key=keys.HIDE_SPECIAL,
-              help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
-    measure_control(sb)
     return View(_current(), model, head_controls_in_page=in_page)
 
 
@@ -201,7 +233,7 @@ def head_controls(model: LoadedModel, *where) -> None:
 
 
 def measure_control(sb) -> str:
-    """The measure choice (``attnviz.measures.MEASURES``; ``settle`` made it one of them), its one-line
+    """The measure choice (``attnviz.measures.MEASURES``; ``opening`` made it one of them), its one-line
     explanation and paper."""
     measure = sb.radio(
         "Measure", list(MEASURES), key=keys.MEASURE, format_func=lambda m: MEASURES[m].label,
@@ -309,10 +341,9 @@ def captured(view: View) -> Run | None:
 
 
 def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View, Run]:
-    """Sidebar, title, sentence box and the captured run (attention weights); without a run, stop the page here."""
-    view = sidebar(head_controls_in_page)
-    st.title(title)
-    sentence_box()
+    """Sidebar, title, sentence box (drawn before the model loads) and the captured run (attention weights);
+    without a run, stop the page here."""
+    view = sidebar(head_controls_in_page, title)
     run = captured(view)
     if run is None:
         write_url()

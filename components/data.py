@@ -12,14 +12,23 @@ change them in place would raise instead of changing another session's view.
 
 from __future__ import annotations
 
+import os
+import time
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 import attnviz
-from attnviz import LoadedModel, Run
 from attnviz.measures import measure_run
 from attnviz.parsing import load_parser, parse
 from attnviz.stats import head_stats
 from components.state import RunKey
+
+if TYPE_CHECKING:  # imported after the first screen is drawn (components.startup)
+    from attnviz import LoadedModel, Run
+
+#: Tests only: seconds ``get_model`` waits before it loads, so that a browser test can act while the model loads.
+LOAD_DELAY_ENV = "ATTNVIZ_TEST_LOAD_DELAY"
 
 #: The numpy arrays of a Run that ``read_only`` locks ("special": the source's; the target's too, when there is one).
 RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "special",
@@ -39,6 +48,7 @@ def read_only(run: Run) -> Run:
 def get_model(name: str) -> LoadedModel:
     """The model, loaded once per process and shared by every session (raises ModelLoadError).
     Refused before loading when it would not fit in the memory left (``attnviz.load_model`` checks)."""
+    time.sleep(float(os.environ.get(LOAD_DELAY_ENV) or 0))
     return attnviz.load_model(name)
 
 

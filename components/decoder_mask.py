@@ -8,10 +8,14 @@ note saying why (``mask_note``). Leaving a decoder puts back the value the toggl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from attnviz import LoadedModel
 from components import session_keys as keys
+
+if TYPE_CHECKING:  # the first screen is drawn before torch is imported (components.startup)
+    from attnviz import LoadedModel
 
 
 def mask_locked(model: LoadedModel) -> bool:

@@ -7,9 +7,10 @@ How a value flows (the view is ``components.state.ViewState``; each field's widg
    writes back the values SAVED at the end of the previous page's run (Streamlit gives a widget on another page a
    new identity and its default); a click that opens a head (PENDING) is written there too. ``arrive`` is the
    one writer of those values, before any widget exists.
-2. Session -> widgets. The widgets draw with these keys. Once the model is loaded, ``controls.settle`` fits the
-   values to it (layer and head clamped, a decoder's mask on, a measure that exists) and is their one writer
-   after ``arrive``; ``kinds`` fits the seq2seq keys (KIND, TARGET, NEW) to the model where their widgets are drawn.
+2. Session -> widgets. The widgets draw with these keys. ``controls.opening`` draws those that do not depend on
+   the model before it loads (a measure that does not exist becomes "attention" before its radio); once the
+   model is loaded, ``controls.settle`` fits the others to it (layer and head clamped, a decoder's mask on) and
+   is their one writer after ``arrive``; ``kinds`` fits the seq2seq keys (KIND, TARGET, NEW) to the model where their widgets are drawn.
    Streamlit allows no write to a widget's key once the widget is drawn in a run: that is why there are two steps.
 3. Widgets -> view. ``controls.sidebar`` reads the widget keys into one frozen ``ViewState`` (the text too); the
    pages pass that value (with the model, ``controls.View``) and the caches are keyed by ``state.RunKey``.

@@ -1,21 +1,23 @@
 """Heads vs. syntax: the sentence's parse next to a head's attention, the heads the corpus credits with each
 arc's relation, and the corpus scores (shipped for the default model; made here for any model)."""
 
-from dataclasses import replace
-
 import streamlit as st
 
 import attnviz  # noqa: F401 - the package before its modules (see app.py)
-from attnviz.measures import MeasureUnavailableError
-from components import controls, data
-from components.measures import mixes_heads, name, noun
+from components import controls
 from components.navigation import ensure_app
+
+ensure_app()
+view = controls.sidebar()  # the model menu first; then the modules below and the model load (components/startup.py)
+
+from dataclasses import replace
+
+from attnviz.measures import MeasureUnavailableError
+from components import data
+from components.measures import mixes_heads, name, noun
 from components.syntax_corpus import corpus_section
 from components.syntax_sentence import sentence_section
 
-ensure_app()
-
-view = controls.sidebar()
 s = view.state
 st.title("Heads vs. syntax")
 st.caption("Do heads follow grammar? Each arc of the parse links a word to its syntactic head; a head *gets* an arc when "

@@ -1,14 +1,22 @@
 """Explorer: one sentence, one model, one layer; a head's arcs, heatmap and statistics."""
 
-from dataclasses import replace
-
 import streamlit as st
+
+import attnviz  # noqa: F401 - the package before its modules (see app.py)
+from components import controls
+from components.navigation import ensure_app
+
+ensure_app()
+# The sidebar, title and sentence box are drawn first; then the modules below and the model load (components/startup.py)
+view, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True)  # attention weights
+
+from dataclasses import replace
 
 from attnviz import figures
 from attnviz.html_view import View
 from attnviz.labels import head_label
 from attnviz.stats import top_links
-from components import controls, data
+from components import data
 from components import session_keys as keys
 from components.arcs import arc_view, heatmap_view
 from components.charts import chart
@@ -19,15 +27,11 @@ from components.kinds import MAX_SHOWN_ARCS, decoder_controls, explorer_body, fi
 from components.links import heads_linking_view
 from components.measures import colorbar_label, file_tag, mixes_heads, mixing_note, name, noun, the_mixing_ones, value_label
 from components.measures import title as measure_title
-from components.navigation import ensure_app
 from components.state import ViewState
 from components.tables import head_stats_table, with_rest_patterns
 
-ensure_app()
-
 LAYOUTS = {"auto": "auto", "arcs": "arcs in a row", "columns": "two columns"}
 
-view, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True)  # attention weights
 # seq2seq (components/kinds.py): a model with a decoder gets its controls (target, kind of attention, generation);
 # a decoder's attention or a continuation is drawn by the seq2seq body, else the page goes on with its own view
 if (decoder_shown := decoder_controls(view, weights_run)) is not None:

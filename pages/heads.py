@@ -3,16 +3,20 @@
 import streamlit as st
 
 import attnviz  # noqa: F401 - the package before its modules (see app.py)
+from components import controls, startup
+from components.navigation import ensure_app
+
+ensure_app()
+startup.import_modules()  # torch, transformers, attnviz: once per server, before the page's own modules below
+
 from attnviz.html_view import View
-from components import controls, data
+from components import data
 from components.downloads import export_buttons, file_stem, html_button
 from components.grid import grid_figures, grid_view, picked_thumbnail
 from components.kinds import all_heads_body, decoder_controls  # seq2seq
 from components.measures import described, file_tag, mixes_heads, mixing_note, name, the_mixing_ones
-from components.navigation import ensure_app
 from components.tables import head_stats_table
 
-ensure_app()
 if (picked := picked_thumbnail()) is not None:  # a click on a thumbnail: open it before drawing this page again
     controls.open_in_explorer(*picked)
 

@@ -1,16 +1,20 @@
 """From attention to transformers: the mechanism step by step, with live numbers."""
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from attnviz import figures
-from attnviz import walkthrough as wt
-from components import controls
-from components.charts import chart
+import attnviz  # noqa: F401 - the package before its modules (see app.py)
+from components import controls, startup
 from components.navigation import ensure_app
 
 ensure_app()
+startup.import_modules()  # torch, transformers, attnviz: once per server, before the page's own modules below
+
+import numpy as np
+import pandas as pd
+
+from attnviz import figures
+from attnviz import walkthrough as wt
+from components.charts import chart
 
 
 def table(matrix: np.ndarray, rows: list[str], prefix: str) -> pd.DataFrame:
