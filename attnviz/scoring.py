@@ -181,13 +181,14 @@ def scores_from_attention(
 # ---------------------------------------------------------------- corpus scoring with a model
 
 
-def _batch_predictions(batch, weights: list, sentences: Sequence[Sentence]) -> tuple[np.ndarray, list[Alignment]]:
+def _batch_predictions(batch, weights: torch.Tensor, sentences: Sequence[Sentence]) -> tuple[np.ndarray, list[Alignment]]:
     """Most-attended other unit of every unit, for a whole recorded batch at once.
 
-    ``weights``: per layer (rows, heads, T, T) as recorded. Each row's tokens are lined up
-    with its sentence's words by ``align_spans`` (character offsets in the space-joined
-    words), then pooled into units by ``words.pool`` for all layers and heads at once.
-    Returns (pred [rows, layers, heads, U], the alignment of each row); U = the most units.
+    ``weights``: (layers, rows, heads, T, T), the recording's own array (``Recording.stack``: read in
+    place, never copied). Each row's tokens are lined up with its sentence's words by ``align_spans``
+    (character offsets in the space-joined words), then pooled into units by ``words.pool`` for all
+    heads and a few layers at a time. Returns (pred [rows, layers, heads, U], the alignment of each row);
+    U = the most units.
     """
     rows, width = batch.ids.shape
     alignments = [align_spans(joined_spans(s.words), e.offsets, e.special) for e, s in zip(batch.encoded, sentences)]
@@ -197,19 +198,16 @@ def _batch_predictions(batch, weights: list, sentences: Sequence[Sentence]) -> t
     for row, a in enumerate(alignments):  # per sentence: plain array copies
         member[row, : a.n_units, : a.membership.shape[1]] = a.membership
         present[row, : a.n_units] = True
-    member_t = torch.from_numpy(member)[:, None]  # [rows, 1, U, T]: broadcast over layers x heads
+    member_t = torch.from_numpy(member)[:, None]  # [rows, 1, U, T]: broadcast over heads (and layers, in front)
     blocked = torch.from_numpy(~present[:, None, :] | np.eye(n_max, dtype=bool))[:, None]  # [rows, 1, U, U]
-    heads = weights[0].shape[1]
-    per = max(1, STACK_BYTES // (4 * rows * heads * width * width))  # layers per step
+    layers, _, heads = weights.shape[:3]
+    per = max(1, STACK_BYTES // (4 * rows * heads * n_max * width))  # layers per step: [per, rows, heads, U, T] at most
     preds = []
     with torch.inference_mode():
-        for k in range(0, len(weights), per):
-            att = torch.stack(weights[k : k + per], dim=1).float()  # [rows, layers, heads, T, T]
-            n = att.shape[1] * heads
-            units = pool(att.view(rows, n, width, width), member_t)  # [rows, n, U, U]
-            pred = units.masked_fill(blocked, float("-inf")).argmax(dim=-1)  # [rows, n, U]
-            preds.append(pred.view(rows, -1, heads, n_max))
-    return torch.cat(preds, dim=1).numpy(), alignments
+        for k in range(0, layers, per):
+            units = pool(weights[k : k + per].float(), member_t)  # [per, rows, heads, U, U]
+            preds.append(units.masked_fill(blocked, float("-inf")).argmax(dim=-1))  # [per, rows, heads, U]
+    return torch.cat(preds).permute(1, 0, 2, 3).numpy(), alignments
 
 
 def corpus_batches(model, sentences: Sequence[Sentence], batch_size: int = 32, max_tokens: int | None = None):
@@ -268,11 +266,11 @@ def score_heads(
     for batch in batches:
         rec = run_batch(model, batch, values=measure == "value")
         group = [sentences[i] for i in batch.indexes]
-        weights = rec.weights["self"]
+        weights = rec.stack("self")  # (layers, rows, heads, T, T)
         if measure == "value":
             if rec.values_missing:
                 raise MeasureUnavailableError(f"value-weighted attention is not available: {rec.values_missing}")
-            weights = [w * n[:, :, None, :] for w, n in zip(weights, rec.value_norms["self"])]  # α_ij ‖f_h(x_j)‖
+            weights = weights * rec.norms("self")[:, :, :, None, :]  # α_ij ‖f_h(x_j)‖
         pred, alignments = _batch_predictions(batch, weights, group)
         del rec
         for row, (sentence, alignment) in enumerate(zip(group, alignments)):  # per sentence: a slice and appends
