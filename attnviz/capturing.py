@@ -42,6 +42,9 @@ def _forward(model: LoadedModel, ids: torch.Tensor, attention_mask: torch.Tensor
              decoder_mask: torch.Tensor | None = None):
     if model.is_local:  # encoder, and the decoder reading the same tokens (or the target), so cross-attention exists
         return model.module(ids, ids if decoder_ids is None else decoder_ids)
+    # No padding, no mask: the weights are the same (a mask of zeros adds nothing) and eager attention does not
+    # make a pass over every layer's weights to add it
+    attention_mask = None if bool(attention_mask.all()) else attention_mask
     if model.kind != "encoder-decoder":
         return model.module(input_ids=ids, attention_mask=attention_mask)
     if decoder_ids is None:  # the source only: the decoder reads its start token

@@ -162,6 +162,17 @@ class Recorder:
     eager_needed: bool
     later: dict[str, list[_Call]] = field(default_factory=lambda: defaultdict(list))
     values: dict[str, list[tuple[Projections, Tensor]]] = field(default_factory=lambda: defaultdict(list))
+    masks_read: dict = field(default_factory=dict)  # (reader, mask ids, shape) -> (mask, extra, allowed): ``allowed``
+
+    def allowed(self, site: Site, call: Call, length: int, source: int) -> Tensor:
+        """The mask ``call`` applied (``Reader.allowed``), read once per mask tensor in a recording: a model hands
+        every layer the same mask, so the layers share one reading. The mask tensors are kept with it, so that an
+        id is never that of a freed mask."""
+        key = (site.reader.name, id(call.mask), id(call.extra), call.batch, length, source)
+        found = self.masks_read.get(key)
+        if found is None or found[0] is not call.mask or found[1] is not call.extra:
+            found = self.masks_read[key] = (call.mask, call.extra, site.reader.allowed(call, length, source))
+        return found[2]
 
     def check(self, site: Site, module: nn.Module, call: Call, weights: Tensor, allowed: Tensor) -> None:
         """Check one call's weights: in full, now, the first time ``site`` runs in this mask mode on this model;

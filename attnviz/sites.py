@@ -296,6 +296,23 @@ class Site:
         """The module's ``forward`` signature (binds each call's arguments by name)."""
         return inspect.signature(self.module.forward)
 
+    @cached_property
+    def positional_names(self) -> tuple[str, ...] | None:
+        """The names ``forward``'s positional arguments bind to, when every parameter may also be passed by name
+        (``arguments``); None when one may not (positional-only, ``*args``)."""
+        params = self.signature.parameters.values()
+        if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+
+    def arguments(self, args: tuple, kwargs: dict) -> tuple[dict, bool]:
+        """One call's arguments by name, and whether they may all be passed by name: a plain dict when they may
+        (a tenth of ``Signature.bind``'s time), else ``bind``'s own ``arguments``."""
+        names = self.positional_names
+        if names is not None and len(args) <= len(names):
+            return {**dict(zip(names, args)), **kwargs}, True
+        return self.signature.bind(*args, **kwargs).arguments, False
+
 
 # ---------------------------------------------------------------- the check
 
