@@ -14,7 +14,7 @@ a place here. The loading path (models, capturing, generation) never reaches ``t
                 run
     model:      local, local.model, local.tokenizer
                 local.checkpoint
-    hooks:      sites, projections
+    hooks:      checks, sites, projections
                 recording, logit_readers
                 hooks
                 logits

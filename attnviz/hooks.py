@@ -8,7 +8,7 @@
 family (``attnviz.sites``: where the weights are in the output, which argument is the mask
 and how it is written, how to ask the module for its weights), registers a pre-hook and a
 forward hook on each and removes every hook when the block exits, also when the forward
-raised. Every recorded tensor is checked (``attnviz.sites``, "Paying for the check") before
+raised. Every recorded tensor is checked (``attnviz.checks``, "Paying for the check") before
 the block ends: in full as it is recorded, the first time its module runs in its mask mode on
 this model; later, its shape as it is recorded and its values with the other layers of its kind
 when the block ends. A tensor that is not a faithful attention matrix raises

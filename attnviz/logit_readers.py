@@ -50,10 +50,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from attnviz.checks import tolerance
 from attnviz.errors import UnsupportedModelError
 from attnviz.local.model import MultiHeadAttention as LocalAttention
 from attnviz.logit_terms import LogitTerms
-from attnviz.sites import Site, tolerance
+from attnviz.sites import Site
 
 INTERFACE = "attnviz_logits"  # the attention implementation a model runs on while its logits are recorded
 
@@ -110,7 +111,7 @@ def _stacked(parts: list[Tensor | None], dtype) -> np.ndarray:
 
 def check_call(site: Site, reader: LogitReader, call: LogitCall, weights: Tensor | None) -> None:
     """Raise UnsupportedLogitsError unless softmax of ``call``'s terms gives the ``weights`` the module returned
-    (on every row with an allowed key; within ``attnviz.sites.tolerance`` of their dtype)."""
+    (on every row with an allowed key; within ``attnviz.checks.tolerance`` of their dtype)."""
     if weights is None:
         raise UnsupportedLogitsError(f"{site.where} returned no weights to check its logit terms against")
     w = weights.detach().float().cpu()

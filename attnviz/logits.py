@@ -13,7 +13,7 @@ How each family is read is in ``attnviz.logit_readers`` (transformers' attention
 Hugging Face families; hooks for DeBERTa-v2, MPNet, ``nn.MultiheadAttention`` and attnviz's own
 transformer). Every call is checked: the first time a site runs in a mode on a model (the key: the site,
 its look-ahead, whether its mask hides anything, whether it has position terms, the dtype), softmax of the
-terms read must give the weights the module returned, within ``attnviz.sites.tolerance`` (1e-4 in float32;
+terms read must give the weights the module returned, within ``attnviz.checks.tolerance`` (1e-4 in float32;
 the tests find 1e-6 or less for every family of docs/reliability.md); a site that fails, or that no reader
 can read exactly, raises ``UnsupportedLogitsError`` naming it and saying why, before anything is kept.
 

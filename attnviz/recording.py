@@ -2,7 +2,7 @@
 
 ``Recorder`` is one ``record`` call: its hooks hand it each call's weights to check (in full the
 first time a module runs in a mask mode on the model, else when the block ends, every layer of a
-kind at once: see "Paying for the check" in ``attnviz.sites``) and the values to turn into value
+kind at once: see "Paying for the check" in ``attnviz.checks``) and the values to turn into value
 norms, in one batch when the block ends.
 
 Recorded weights are copied, as each layer's forward hook runs, into one float32 array per kind,
@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from attnviz.checks import SAMPLE_EVERY, check_shape, check_values, tolerance
 from attnviz.errors import AttentionCheckError
 from attnviz.labels import KINDS
 from attnviz.projections import Projections, head_norms
-from attnviz.sites import SAMPLE_EVERY, Call, Site, check_shape, check_values, tolerance
+from attnviz.sites import Call, Site
 
 
 def gathered(parts: list[Tensor]) -> np.ndarray:

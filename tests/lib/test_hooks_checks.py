@@ -20,10 +20,10 @@ import torch
 
 import attnviz
 from attnviz.capturing import run_batch
+from attnviz.checks import SAMPLE_EVERY
 from attnviz.encoding import plan_batches
 from attnviz.errors import AttentionCheckError
 from attnviz.recording import model_state
-from attnviz.sites import SAMPLE_EVERY
 from tests.helpers.hf_families import build_hf, hf_inputs
 
 

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 import attnviz
+from attnviz.checks import check_weights
 from attnviz.errors import AttentionCheckError
 from attnviz.labels import KINDS
-from attnviz.sites import check_weights
 from tests.helpers.hf_families import ENCODER_DECODER, HF, build_hf, hf_inputs
 from tests.helpers.logit_check import qk_column
 from tests.helpers.paths import ROOT
