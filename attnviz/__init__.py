@@ -16,7 +16,7 @@ a place here. The loading path (models, capturing, generation) never reaches ``t
                 local.checkpoint
     hooks:      checks, sites, projections
                 recording, logit_readers
-                hooks
+                hooks, logit_hooks
                 logits
     capture:    encoding
                 capturing

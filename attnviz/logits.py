@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from torch import Tensor, nn
 
 from attnviz.hooks import Ablation, record
+from attnviz.logit_hooks import logit_reader
 from attnviz.logit_readers import (
     GENERIC,
     INTERFACE,
@@ -40,7 +41,6 @@ from attnviz.logit_readers import (
     LogitReader,
     UnsupportedLogitsError,
     check_call,
-    logit_reader,
     register,
     routed,
     terms_of,
