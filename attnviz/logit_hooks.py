@@ -1,6 +1,7 @@
-"""The logit readers of attention modules with their own attention code (``attnviz.logit_readers`` has the
-family groups and the reader of transformers' attention interface), and ``logit_reader``, which picks the
-reader of a site.
+"""The logit readers of attention modules with their own attention code, and the choice of a site's reader.
+
+``attnviz.logit_readers`` has the family groups, the base reader and the reader of transformers' attention
+interface; ``logit_reader`` here picks the reader of a site.
 
 Forward hooks on the query and key projections (each call's first output) and on the module itself (its
 arguments as it received them, its output) give the terms: attnviz's local transformer, MPNet (its
