@@ -38,7 +38,8 @@ RUN_ARRAYS = ("attention", "decoder_attention", "cross_attention", "mask", "spec
 def read_only(run: Run) -> Run:
     """``run``, with its arrays marked non-writeable (in place), for sharing between sessions."""
     target = [run.target.special] if run.target is not None else []
-    for array in [getattr(run, name) for name in RUN_ARRAYS] + target:
+    terms = [a for t in (run.qk or {}).values() for a in (t.queries, t.keys, t.scale, t.mask, t.bias)]  # qk=True
+    for array in [getattr(run, name) for name in RUN_ARRAYS] + target + terms:
         if array is not None:
             array.flags.writeable = False
     return run
@@ -89,6 +90,33 @@ def _pair(_model: LoadedModel, key: RunKey) -> Run:
 def _generated(_model: LoadedModel, key: RunKey) -> Run:
     """Greedy, so the same tokens every time."""
     return read_only(attnviz.generate(_model, key.text, max_new_tokens=key.new, causal=key.causal))
+
+
+def get_qk_run(model: LoadedModel, key: RunKey) -> Run:
+    """The forward pass of ``key.captured`` again, keeping the terms of every logit (``Run.qk``: queries, keys, scale,
+    mask and position terms; ``attnviz.capture(..., qk=True)``, or ``capture_pair`` for a typed target). Made only when
+    asked (the explorer's query-key view, while it is open), cached apart from ``get_run``'s runs, read-only likewise.
+
+    Raises ``attnviz.UnsupportedModelError`` (``attnviz.logits.UnsupportedLogitsError``) for a model whose logits
+    attnviz cannot decompose (remembered like a run, so an open view does not run the model again on every rerun),
+    ValueError for a generated continuation (``key.new``: ``attnviz.generate`` keeps no terms)."""
+    key = key.captured
+    if key.new:
+        raise ValueError("a generated continuation is recorded without its queries and keys")
+    run = _qk_captured(model, key)
+    if isinstance(run, attnviz.UnsupportedModelError):
+        raise run.with_traceback(None)
+    return run
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Recording the queries and keys…")
+def _qk_captured(_model: LoadedModel, key: RunKey) -> Run | attnviz.UnsupportedModelError:
+    try:
+        if key.target:
+            return read_only(attnviz.capture_pair(_model, key.text, key.target, causal=key.causal, qk=True))
+        return read_only(attnviz.capture(_model, key.text, causal=key.causal, qk=True))
+    except attnviz.UnsupportedModelError as exc:
+        return exc
 
 
 def get_measured(model: LoadedModel, key: RunKey) -> Run:

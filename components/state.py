@@ -54,6 +54,11 @@ class ViewState:
     target: str = ""  # empty: no typed target
     new: int = 0  # continue greedily by this many tokens (0 = off, at most MAX_NEW_TOKENS)
     measure: str = "attention"  # a key of attnviz.measures.MEASURES: attention | value | rollout | flow
+    # the explorer's query-key view (components/qk_view.py): open or not, its query and key positions (0-based, as
+    # in its pickers; -1: the view's default, the first non-special token and the most-attended key)
+    qk_open: bool = False
+    qk_query: int = -1
+    qk_key: int = -1
 
     def to_params(self) -> dict[str, str]:
         """Query parameters for the fields that differ from the defaults."""
@@ -79,6 +84,10 @@ class ViewState:
         layer = None if all_layers else self.layer - 1
         return RunKey(self.model, self.text, self.causal, measure=self.measure, layer=layer, level=self.level,
                       hide_special=self.hide_special)
+
+    def without_qk(self) -> ViewState:
+        """This view with the query-key view's fields at their defaults: the key of figures that do not show it."""
+        return replace(self, qk_open=False, qk_query=-1, qk_key=-1)
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,8 @@ _PARAM = {"text": "text", "model": "model", "layer": "layer", "head": "head", "a
 _BOOL_WORDS = {"heads": ("one", "all"), "mask": ("off", "on"), "special": ("show", "hide")}
 _PARAM.update(kind="kind", target="target", new="new")  # seq2seq
 _PARAM.update(measure="measure")
+_PARAM.update(qk_open="qk", qk_query="query", qk_key="key")  # the query-key view
+_BOOL_WORDS["qk"] = ("closed", "open")
 
 
 def _cut(what: str, value: str, notices: list[str]) -> str:
@@ -166,7 +177,7 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
                 bad(key, raw, getattr(state, name), "layers and heads count from 1")
             else:
                 values[name] = number  # the upper bound depends on the model: see fit()
-    for name, key in (("all_heads", "heads"), ("causal", "mask"), ("hide_special", "special")):
+    for name, key in (("all_heads", "heads"), ("causal", "mask"), ("hide_special", "special"), ("qk_open", "qk")):
         if key in params:
             raw = str(params[key]).lower()
             off, on = _BOOL_WORDS[key]
@@ -183,6 +194,18 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
         else:
             bad("level", raw, state.level, "'token' or 'word'")
     _parse_seq2seq(params, values, notices)
+    for name, key in (("qk_query", "query"), ("qk_key", "key")):  # the query-key view's token positions
+        if key in params:
+            raw = str(params[key])
+            try:
+                number = int(raw)
+            except ValueError:
+                number = -1
+            if number >= 0:
+                values[name] = number  # the upper bound depends on the text: components/qk_view.py clamps it
+            else:
+                notices.append(f"Ignored {key}={_short(raw)!r} from the link (a token position, counting from 0); "
+                               "using the view's default token.")
     if "measure" in params:
         raw = str(params["measure"]).lower()
         if raw in MEASURES:
