@@ -27,6 +27,7 @@ from components.kinds import MAX_SHOWN_ARCS, decoder_controls, explorer_body, fi
 from components.links import heads_linking_view
 from components.measures import colorbar_label, file_tag, mixes_heads, mixing_note, name, noun, the_mixing_ones, value_label
 from components.measures import title as measure_title
+from components.qk_view import qk_view
 from components.state import ViewState
 from components.tables import head_stats_table, with_rest_patterns
 
@@ -36,6 +37,7 @@ LAYOUTS = {"auto": "auto", "arcs": "arcs in a row", "columns": "two columns"}
 # a decoder's attention or a continuation is drawn by the seq2seq body, else the page goes on with its own view
 if (decoder_shown := decoder_controls(view, weights_run)) is not None:
     explorer_body(view, decoder_shown)
+    qk_view(view.model, view.refreshed().state, decoder_shown.kind, decoder_shown.run)  # queries and keys, opened
     controls.write_url()
     st.stop()
 first_token_share(view, weights_run)  # a decoder-only model's first-token share (nothing for the others)
@@ -162,7 +164,7 @@ def head_views() -> None:
     mixed = mixes_heads(s.measure)  # rollout and flow: one map per layer (index 0); head and overlay do not apply
     all_heads = s.all_heads and not mixed
     layer, head = s.layer - 1, 0 if mixed else s.head - 1
-    drawn = replace(s, head=head + 1, all_heads=all_heads)  # the view as drawn: the key of its figures
+    drawn = replace(s.without_qk(), head=head + 1, all_heads=all_heads)  # the view as drawn: the key of its figures
     weights = run.attention[layer, list(range(run.n_heads)) if all_heads else [head]]  # (heads shown, query, key)
     stem = file_stem(s.model.split("/")[-1], file_tag(s.measure), f"L{s.layer}",
                      "" if mixed else "all-heads" if all_heads else f"H{s.head}", "masked" if s.causal else "unmasked", s.level)
@@ -173,6 +175,7 @@ def head_views() -> None:
     matrix = weights[0] if not all_heads else weights.mean(axis=0)
     with right:
         _heatmap_column(shown, drawn, run, matrix, stem)
+    qk_view(view.model, s)  # why this head attends: one query's logits term by term (drawn only while opened)
     _layer_section(s, run, matrix)
     if not mixed and not all_heads:  # "switch this head off": the model again without it (components/head_off.py)
         head_off_view(view.model, weights_run, layer, head, key="explorer_head_off")
