@@ -334,6 +334,22 @@ class App:
         another origin, in the document and every open shadow root (the arcs component mounts in one)."""
         return self.page.evaluate(page_js("injected_markup"), marker)
 
+    # -- downloads
+    def download(self, key: str, timeout: float = 120_000) -> tuple[str, bytes]:
+        """Click the download button whose widget key is ``key`` (scrolled into view, enabled) as a person does;
+        the file's suggested name and its bytes, also kept in ``test-artifacts/``."""
+        button = self.page.locator(f".st-key-{key} button")
+        button.scroll_into_view_if_needed()
+        assert button.is_enabled(), f"the {key} button is disabled"
+        with self.page.expect_download(timeout=timeout) as info:
+            button.click()
+        download = info.value
+        self.downloads.add(download.url)
+        data = Path(download.path()).read_bytes()
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / download.suggested_filename).write_bytes(data)
+        return download.suggested_filename, data
+
     # -- after the test
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import struct
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -16,7 +15,6 @@ import pytest
 
 import attnviz
 from components.state import DEFAULT_TEXT
-from tests.helpers.paths import ROOT
 
 DEFAULT_TOKENS = ["[CLS]", *DEFAULT_TEXT.split(), "[SEP]"]  # "heavy snow often keeps the children in the house"
 DEFAULT_HEAD = (2, 0)  # 3-1, 0-based: the head the explorer opens on
@@ -128,18 +126,10 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 def test_png_download_delivers_a_png(app):
     app.open()
-    button = app.page.locator(".st-key-heatmap_png button")
-    assert button.is_enabled()
-    with app.page.expect_download(timeout=120_000) as info:
-        button.click()
-    download = info.value
-    app.downloads.add(download.url)
-    data = Path(download.path()).read_bytes()
+    name, data = app.download("heatmap_png")
     width, height = png_size(data)
-    assert download.suggested_filename.endswith(".png") and "L3" in download.suggested_filename
+    assert name.endswith(".png") and "L3" in name
     assert len(data) > 10_000 and width >= 400 and height >= 400, (len(data), width, height)
-    (ROOT / "test-artifacts").mkdir(exist_ok=True)
-    (ROOT / "test-artifacts" / download.suggested_filename).write_bytes(data)
 
 
 def test_a_shared_url_restores_the_same_view_in_a_fresh_browser(open_app):
