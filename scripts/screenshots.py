@@ -35,6 +35,8 @@ SHOTS = [
     # head 2-10 puts most of its weight on [CLS]; value-weighted, "makes" looks at "snow"
     ("explorer-value.png", "/?measure=value&layer=2&head=10&text=" + quote("heavy snow makes driving more difficult"), "text.token",
      "Attention links", "Hide special tokens"),
+    # head 3-1 (the object head): "children" looks at "keeps"; its logits term by term, and q · k by dimension
+    ("explorer-qk.png", "/?qk=open&query=6", ".st-key-qk_dims .main-svg", "Why this head attends: queries and keys"),
     ("all-heads-rollout.png", "/heads?measure=rollout", ".st-key-heads_grid .main-svg", "Rollout and flow mix the heads",
      "Hide special tokens"),
 ]
