@@ -22,12 +22,12 @@ a place here. The loading path (models, capturing, generation) never reaches ``t
                 capturing
                 generation
     loading:    models
-    analyses:   stats, alignment, conllu_io, parsing, walkthrough, measures, ablation, head_scores, ud_relations
+    analyses:   stats, alignment, conllu_io, parsing, walkthrough, measures, ablation, head_scores, ud_relations, qk_parts
                 scoring, erasure, sentence_scores, evidence
                 following
     figures:    figures.style, figures.safe_text, static
                 figures.heatmaps, figures.heatmap_svg, figures.arc_parts, figures.matrix_csv, figures.export
-                figures.arcs, figures.cross
+                figures.arcs, figures.cross, figures.qk
                 figures, view_data
                 html_view
     toygrammar: toygrammar, toygrammar.lexicon

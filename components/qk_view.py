@@ -6,7 +6,7 @@ after softmax, and one key's q · k dimension by dimension, with how many dimens
     qk_view(model, state, kind="cross", shown=run)       # an encoder-decoder's decoder self- or cross-attention
 
 It sits in an expander that draws nothing while closed: the run with the logit terms (``components.data.get_qk_run``,
-``attnviz.capture(..., qk=True)``) is made only when it is opened. Its numbers are the library's (``components.qk_parts``).
+``attnviz.capture(..., qk=True)``) is made only when it is opened. Its numbers are the library's (``attnviz.qk_parts``, ``attnviz.figures.qk``).
 Queries and keys belong to tokens, so it always shows the token-level run, special tokens included (``Run.view`` drops
 the terms at word level); a caption says so when the page shows words or hides special tokens. Its open state and its
 query and key positions are fields of the view (``ViewState.qk_open``, ``qk_query``, ``qk_key``: URL ``qk=open``,
@@ -21,15 +21,15 @@ import streamlit as st
 
 import attnviz
 from attnviz import LoadedModel, Run
+from attnviz.figures.qk import dim_bars, logit_bars
 from attnviz.labels import head_label
+from attnviz.qk_parts import KeyDims, QueryRow, key_dims, query_row
 from components import data
 from components import measures as measure_names
 from components import session_keys as keys
 from components.charts import chart
 from components.downloads import export_buttons, file_stem
 from components.markdown import literal
-from components.qk_figures import dim_bars, logit_bars
-from components.qk_parts import KeyDims, QueryRow, key_dims, query_row
 from components.shown import select
 from components.state import KIND_WORDS, RunKey, ViewState
 

@@ -1,7 +1,7 @@
 """The explorer's query-key view ("Why this head attends: queries and keys", components/qk_view.py) under AppTest:
 its numbers are the library's (``attnviz.capture(..., qk=True)``'s ``LogitTerms``), its link restores it, bad link
 values get a notice, odd input and models get a message, hostile text stays text, and closed it costs nothing.
-The parts (components/qk_parts.py) and their figures (components/qk_figures.py) are checked on plain arrays too."""
+The parts (attnviz/qk_parts.py) and their figures (attnviz/figures/qk.py) are checked on plain arrays too."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import attnviz
+from attnviz.figures.qk import dim_bars, logit_bars
 from attnviz.figures.safe_text import positional
 from attnviz.logit_terms import LogitTerms
-from components.qk_figures import dim_bars, logit_bars
-from components.qk_parts import carrying_half, key_dims, query_row
+from attnviz.qk_parts import carrying_half, key_dims, query_row
 from components.state import ViewState, parse
 from tests.helpers.apptest import app, assert_clean, explorer_heatmap, figures
 from tests.helpers.arrays import decode

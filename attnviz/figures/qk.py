@@ -1,4 +1,4 @@
-"""The query-key view's two figures (plotly, no Streamlit), from ``components.qk_parts``:
+"""The query-key view's two figures (plotly, no Streamlit), from ``attnviz.qk_parts``:
 
     logit_bars(row, key_tokens, title)   one bar per key: scale × q·k and the other terms, stacked (the logit); below,
                                          the weight after softmax (masked keys faded, marked "masked")
@@ -15,9 +15,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from attnviz.figures import ACCENT, FONT, PALETTE
+from attnviz.figures.arc_parts import ACCENT, PALETTE
 from attnviz.figures.safe_text import plotly_text, positional
-from components.qk_parts import KeyDims, QueryRow
+from attnviz.figures.style import FONT
+from attnviz.qk_parts import KeyDims, QueryRow
 
 QK_COLOR, BIAS_COLOR, WEIGHT_COLOR, REST_COLOR = PALETTE[0], PALETTE[2], PALETTE[1], "#9e9e9e"
 FADED = 0.3  # opacity of a masked key's bars

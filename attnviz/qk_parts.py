@@ -1,6 +1,6 @@
 """Why a head attends where it does, as numbers: one query's logits split into their terms (one row per key),
 and one (query, key) dot product split into its dimensions. Plain data read off ``attnviz.logit_terms.LogitTerms``
-(no Streamlit); ``components.qk_view`` draws it, ``components.qk_figures`` makes its figures.
+(no Streamlit); ``attnviz.figures.qk`` makes its figures, the app's ``components.qk_view`` draws them.
 
     row = query_row(run.qk["self"], layer, head, query)      # per key: scale × q·k, bias, logit, mask, weight
     dims = key_dims(run.qk["self"], layer, head, query, key)  # per dimension: q_i, k_i, q_i·k_i; the dims carrying half
