@@ -24,9 +24,9 @@ a place here. The loading path (models, capturing, generation) never reaches ``t
     loading:    models
     analyses:   stats, alignment, conllu_io, parsing, walkthrough, measures, ablation, head_scores, ud_relations, qk_parts
                 scoring, erasure, sentence_scores, evidence
-                following
+                following, head_map
     figures:    figures.style, figures.safe_text, static
-                figures.heatmaps, figures.heatmap_svg, figures.arc_parts, figures.matrix_csv, figures.export
+                figures.heatmaps, figures.heatmap_svg, figures.arc_parts, figures.matrix_csv, figures.export, figures.head_maps
                 figures.arcs, figures.cross, figures.qk
                 figures, view_data
                 html_view
