@@ -155,7 +155,7 @@ def _add_points(fig: go.Figure, hm: HeadMap, colour: str, hover: str, cols: int)
                 if not len(rows):
                     continue
                 name = PLURAL[kind] if colour == "kind" else names[g]
-                marker = dict(size=size, opacity=0.65, color=KIND_COLOURS[kind] if colour == "kind" else colours[g],
+                marker = dict(size=size, opacity=0.5 if colour == "kind" else 0.65, color=KIND_COLOURS[kind] if colour == "kind" else colours[g],
                               symbol="circle" if colour == "kind" else SYMBOLS[kind])
                 traces.append(dict(  # plain dicts: add_traces makes each trace once (objects are made twice)
                     type=kind_of_trace, x=hm.xy[h, k, rows, 0], y=hm.xy[h, k, rows, 1], mode="markers", marker=marker, customdata=rows,
