@@ -351,12 +351,16 @@ def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View
     return view, run
 
 
-def open_in_explorer(layer: int, head: int) -> None:
-    """Switch to the explorer showing ``layer``-``head`` (1-based)."""
-    st.session_state[keys.PENDING] = {keys.LAYER: layer, keys.HEAD: head, keys.ALL_HEADS: False}
+def open_in_explorer(layer: int, head: int, text: str | None = None) -> None:
+    """Switch to the explorer showing ``layer``-``head`` (1-based), on ``text`` when given (a sentence of a corpus)."""
+    pending = {keys.LAYER: layer, keys.HEAD: head, keys.ALL_HEADS: False}
+    if text is not None:
+        pending[keys.TEXT] = text = text[:MAX_TEXT_CHARS]
+    st.session_state[keys.PENDING] = pending
     # the switch already carries the new view's URL, so the explorer's run does not push a second
     # history entry for it (browser Back then returns to the page the click came from)
-    params = ViewState(**{**_current().as_dict(), "layer": layer, "head": head, "all_heads": False}).to_params()
+    params = ViewState(**{**_current().as_dict(), "layer": layer, "head": head, "all_heads": False,
+                          **({"text": text} if text is not None else {})}).to_params()
     st.switch_page("pages/explorer.py", query_params=params)
 
 

@@ -27,6 +27,7 @@ def pages() -> list:
         st.Page(_explorer_alias, title="Explorer", url_path="explorer", visibility="hidden"),
         st.Page("pages/heads.py", title="All heads", icon=":material/grid_view:", url_path="heads"),
         st.Page("pages/dependencies.py", title="Heads vs. syntax", icon=":material/account_tree:", url_path="dependencies"),
+        st.Page("pages/head-map.py", title="Head map", icon=":material/scatter_plot:", url_path="head-map"),
         st.Page("pages/walkthrough.py", title="From attention to transformers", icon=":material/school:",
                 url_path="walkthrough"),
     ]

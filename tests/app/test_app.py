@@ -360,7 +360,7 @@ def test_trained_local_model_and_the_generated_corpus():
 
 def test_the_view_survives_page_switches():
     at = app(model="local-trained", layer="2", head="2", mask="on", text="the dogs run")
-    for page in ("pages/heads.py", "pages/walkthrough.py", "pages/dependencies.py", "pages/explorer.py"):
+    for page in ("pages/heads.py", "pages/walkthrough.py", "pages/dependencies.py", "pages/head-map.py", "pages/explorer.py"):
         at.switch_page(page).run()
         assert_clean(at)
         assert at.session_state["model"] == "local-trained" and at.session_state["causal"] is True

@@ -66,7 +66,7 @@ def test_the_corpus_heatmap_labels_every_head_and_can_be_clicked():
 
 def test_no_ascii_arrows_in_what_the_pages_say():
     """Bug 7: arrows were written "->" in some places and "→" in others."""
-    for page in ("pages/explorer.py", "pages/walkthrough.py", "pages/heads.py", "pages/dependencies.py"):
+    for page in ("pages/explorer.py", "pages/walkthrough.py", "pages/heads.py", "pages/dependencies.py", "pages/head-map.py"):
         at = AppTest.from_file(APP, default_timeout=180).run()
         at.switch_page(page).run()
         assert_clean(at)
@@ -90,7 +90,7 @@ def test_every_page_shows_its_figures_as_attnviz_drew_them():
     st.plotly_chart itself would get Streamlit's theme ("streamlit") back."""
     at = AppTest.from_file(APP, default_timeout=180).run()
     seen = {}
-    for page in ("pages/explorer.py", "pages/heads.py", "pages/dependencies.py", "pages/walkthrough.py"):
+    for page in ("pages/explorer.py", "pages/heads.py", "pages/dependencies.py", "pages/walkthrough.py", "pages/head-map.py"):
         at.switch_page(page).run()
         assert_clean(at)
         seen.update({el.key: el.proto.theme for el in at.get("plotly_chart")})
@@ -98,5 +98,5 @@ def test_every_page_shows_its_figures_as_attnviz_drew_them():
     at.text_area(key="text").set_value(" ".join(["word"] * 70)).run()  # beyond 64 tokens: plotly's heatmap
     assert_clean(at)
     seen.update({el.key: el.proto.theme for el in at.get("plotly_chart")})
-    assert {"explorer_heatmap", "heads_grid"} <= set(seen), sorted(seen)
+    assert {"explorer_heatmap", "heads_grid", "head_map"} <= set(seen), sorted(seen)
     assert len(seen) >= 4 and set(seen.values()) == {""}, seen
