@@ -192,8 +192,8 @@ def mapped(view, items, digest: str, name: str, count: int, shared: bool) -> Hea
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
 def map_figures(_hm: HeadMap, key: tuple, colour: str, title: str) -> tuple[go.Figure, go.Figure]:
-    """(the page's figure: WebGL sending hover events, the export's: SVG traces) of the head map of ``key``, built once
-    per colouring and shared, never changed."""
+    """(the page's figure, sending hover events; the export's, sized and without hover) of the head map of ``key``,
+    built once per colouring and shared, never changed."""
     return head_map_figure(_hm, colour, title, hover="events"), head_map_figure(_hm, colour, title, hover="none")
 
 

@@ -243,7 +243,7 @@ def test_the_figure_has_a_plot_per_head_and_a_click_names_head_and_token(vectors
     np.testing.assert_allclose((fig.data[curve].x[0], fig.data[curve].y[0]), hm.xy[4, 1, row])
     assert point_token(fig, len(fig.data), 0) is None and point_token(fig, curve, 10_000) is None
     exported = head_map_figure(hm, "kind", "t", hover="none")
-    assert {t.type for t in exported.data} == {"scatter"} and exported.layout.width > 0
+    assert {t.hoverinfo for t in exported.data} == {"skip"} and exported.layout.width > 0
 
 
 def test_colour_groups_name_every_token():
