@@ -1,6 +1,7 @@
 """Head maps over a corpus, in the manner of AttentionViz (Yeh et al., IEEE VIS 2023): every token's query and key
 vector of one layer's heads, placed together in one plane per head, so that a head's habits across many sentences
-show as shapes (a positional head as a band ordered by position, a sink head as queries gathered round one key).
+show as shapes (on MiniLM, a previous-token head is a ring of positions, each query beside the key one position back;
+a sink head has the [CLS] key of every sentence on one spot far outside its cloud: docs/guide.md, "Head map").
 
     hm = head_map(model, sentences, layer=2, progress=lambda done, total: ...)   # 0-based layer; Sentences or texts
     hm.tokens              # DataFrame, one row per token kept: sentence, position, token, word, pos, relation, ...

@@ -30,9 +30,10 @@ COLOUR_BY = {"kind": "query / key", "position": "position in the sentence", "pos
              "relation": "dependency relation"}
 KIND_COLOURS = {"query": "#1f77b4", "key": "#ff7f0e"}
 #: Categories of a colouring by part of speech or relation: the most frequent ones, the rest "other".
-MAX_CATEGORIES = 14
+MAX_CATEGORIES = 10
+#: D3's ten colours without its grey (the "other" colour), and an indigo: ten that stay apart at 3 px.
 CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-                    "#393b79", "#637939", "#ad494a", "#7b4173", "#3182bd")
+                    "#393b79")
 OTHER, SPECIAL, NONE = "other", "[CLS]/[SEP]", "none"
 OTHER_COLOUR, SPECIAL_COLOUR = "#b0b0b0", "#404040"
 PLURAL = {"query": "queries", "key": "keys"}
@@ -146,7 +147,8 @@ def head_map_figure(hm: HeadMap, colour: str = "kind", title: str = "", columns:
 def _add_points(fig: go.Figure, hm: HeadMap, colour: str, hover: str, cols: int) -> None:
     """The traces: for each head, its queries then its keys, one trace per colour group present."""
     codes, names, colours = groups(hm, colour)
-    members = [np.flatnonzero(codes == g).astype(np.int32) for g in range(len(names))]
+    rows_type = np.int16 if hm.vectors.n_tokens <= np.iinfo(np.int16).max else np.int32  # customdata: half the bytes
+    members = [np.flatnonzero(codes == g).astype(rows_type) for g in range(len(names))]
     texts = np.asarray(hover_texts(hm), dtype=object) if hover == "labels" else None
     size = 3 if hm.vectors.n_tokens > 2000 else 5
     shown, traces, where = set(), [], []
