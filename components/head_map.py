@@ -40,6 +40,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SOURCES = {"sample": "Built-in sample (parsed by spaCy)", "ud": "UD English EWT dev (gold trees)",
            "generated": "Generated corpus (the toy grammar's trees)", "upload": "Upload a CoNLL-U file (gold trees)"}
 DEFAULT_COUNT = 200
+PAGE_CELL = 200  # px per head's plot on the page (a 1440 px window's column holds four, beside the legend)
 #: The page's widgets: the link parameter each mirrors, and its default.
 CORPUS, COUNT, COLOUR = "map_corpus", "map_count", "map_colour"
 PARAMS = {CORPUS: "corpus", COUNT: "count", COLOUR: "colour"}
@@ -194,7 +195,8 @@ def mapped(view, items, digest: str, name: str, count: int, shared: bool) -> Hea
 def map_figures(_hm: HeadMap, key: tuple, colour: str, title: str) -> tuple[go.Figure, go.Figure]:
     """(the page's figure, sending hover events; the export's, sized and without hover) of the head map of ``key``,
     built once per colouring and shared, never changed."""
-    return head_map_figure(_hm, colour, title, hover="events"), head_map_figure(_hm, colour, title, hover="none")
+    return (head_map_figure(_hm, colour, title, hover="events", cell=PAGE_CELL),  # four 200 px plots fill the page's column
+            head_map_figure(_hm, colour, title, hover="none"))
 
 
 def hover_data(hm: HeadMap, chart_key: str) -> dict:

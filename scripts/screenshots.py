@@ -39,7 +39,16 @@ SHOTS = [
     ("explorer-qk.png", "/?qk=open&query=6", ".st-key-qk_dims .main-svg", "Why this head attends: queries and keys"),
     ("all-heads-rollout.png", "/heads?measure=rollout", ".st-key-heads_grid .main-svg", "Rollout and flow mix the heads",
      "Hide special tokens"),
+    # the head map of layer 1 over the built-in sample, by position: 1-3 (previous token) is a ring of positions, 1-5
+    # and 1-6 are ordered by position; a point of 1-5 hovered (HOVER)
+    ("head-map.png", "/head-map?layer=1&colour=position", ".st-key-head_map .main-svg", "Colour by"),
+    # layer 3 over 500 sentences of UD EWT dev (../shared), by part of speech: 3-10's [CLS] key far out (a sink)
+    ("head-map-ud.png", "/head-map?corpus=ud&count=500&colour=pos", ".st-key-head_map .main-svg", "500 sentences of UD"),
 ]
+#: Screenshots taken with the pointer on a head map's point: the 0-based head whose most isolated point is hovered
+#: (the e2e tests' probe, tests/e2e/js/head_map_point.js), so that the hover box shows the token in its sentence.
+HOVER = {"head-map.png": 4}
+POINT = (ROOT / "tests" / "e2e" / "js" / "head_map_point.js").read_text(encoding="utf-8")
 
 
 def main(names: list[str]) -> None:
@@ -84,6 +93,10 @@ def main(names: list[str]) -> None:
                     page.locator('[data-testid="stSidebar"]').get_by_text(sidebar[0]).first.evaluate(
                         "e => e.scrollIntoView({block: 'start'})")
                     page.wait_for_timeout(500)
+                if name in HOVER:
+                    point = page.evaluate(POINT, HOVER[name])
+                    page.mouse.move(point["x"], point["y"])
+                    page.wait_for_selector(".attnviz-head-map-tip", state="visible", timeout=10_000)
                 page.screenshot(path=str(OUT / name))
                 print("wrote", OUT / name)
                 page.close()

@@ -100,10 +100,12 @@ def groups(hm: HeadMap, colour: str) -> tuple[np.ndarray, list[str], list[str]]:
     return np.zeros(hm.vectors.n_tokens, dtype=np.int16), [""], [""]
 
 
-def head_map_figure(hm: HeadMap, colour: str = "kind", title: str = "", columns: int = 4, hover: str = "labels") -> go.Figure:
+def head_map_figure(hm: HeadMap, colour: str = "kind", title: str = "", columns: int = 4, hover: str = "labels",
+                    cell: int = CELL) -> go.Figure:
     """Every head of ``hm`` as a small scatter plot, ``columns`` to a row, each titled "layer-head" with the share of
     variance its two axes keep. ``colour``: a key of ``COLOUR_BY`` ("pos" and "relation" need a corpus that has them:
-    without, every point is "none"; "position" in bins, 0 to 28+).
+    without, every point is "none"; "position" in bins, 0 to 28+). ``cell``: px per plot (its height, and its width in
+    an export; an interactive figure takes its column's width, and its plots stay square).
 
     One trace per head, query | key and colour (single-coloured points draw in about half the time of per-point colours:
     ~0.8 s for 10,000 points on each of 12 heads in headless Chromium), each with ``meta`` = [head, 0 | 1] and
@@ -125,7 +127,7 @@ def head_map_figure(hm: HeadMap, colour: str = "kind", title: str = "", columns:
     cols = max(1, min(columns, n_heads))
     rows = math.ceil(n_heads / cols)
     gap_x, gap_y = 18, 40
-    width, height = cols * CELL + (cols - 1) * gap_x, rows * CELL + (rows - 1) * gap_y
+    width, height = cols * cell + (cols - 1) * gap_x, rows * cell + (rows - 1) * gap_y
     titles = [f"{head_label(hm.layer, h)} · PCA {hm.explained[h, 0]:.0%} + {hm.explained[h, 1]:.0%}" for h in range(n_heads)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=gap_x / width if cols > 1 else 0.0,
                         vertical_spacing=gap_y / height if rows > 1 else 0.0)
