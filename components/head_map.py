@@ -192,11 +192,10 @@ def mapped(view, items, digest: str, name: str, count: int, shared: bool) -> Hea
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
-def map_figures(_hm: HeadMap, key: tuple, colour: str, title: str) -> tuple[go.Figure, go.Figure]:
-    """(the page's figure, sending hover events; the export's, sized and without hover) of the head map of ``key``,
-    built once per colouring and shared, never changed."""
-    return (head_map_figure(_hm, colour, title, hover="events", cell=PAGE_CELL),  # four 200 px plots fill the page's column
-            head_map_figure(_hm, colour, title, hover="none"))
+def map_figure(_hm: HeadMap, key: tuple, colour: str, title: str) -> go.Figure:
+    """The page's head map of ``key``: four 200 px plots a row, hover events but no hover labels (the hover box draws
+    them); built once per colouring and shared, never changed."""
+    return head_map_figure(_hm, colour, title, hover="events", cell=PAGE_CELL)
 
 
 def hover_data(hm: HeadMap, chart_key: str) -> dict:
@@ -245,16 +244,19 @@ def map_section(view, hm: HeadMap, job_key: tuple, name: str) -> None:
                 "dev and uploaded CoNLL-U files have them.", icon=":material/info:")
     model_short = s.model.split("/")[-1]
     title = f"{model_short} · layer {s.layer}: queries and keys of each head · coloured by {COLOUR_BY[colour]}"
-    fig, export = map_figures(hm, job_key, colour, title)
+    fig = map_figure(hm, job_key, colour, title)
     st.caption(caption(hm, name))
     chart_key = "head_map"
     chart(fig, key=chart_key, on_select=partial(_remember_pick, chart_key, hm, fig), selection_mode="points")
     _hover(data=hover_data(hm, chart_key), key="head_map_hover")
-    st.caption("Each plot is one head: its queries (●) and keys (◆) placed as in AttentionViz (keys moved so that both "
+    shapes = "" if colour == "kind" else " (queries ●, keys ◆)"
+    st.caption(f"Each plot is one head: its queries and keys{shapes} placed as in AttentionViz (keys moved so that both "
                "centroids meet, queries and keys scaled to equal mean norms; no attention weight changes), then the "
-               "two first principal components of both together. Hover a point for its token in its sentence; click "
-               "it to open that sentence in the explorer at this layer and head. Drag to pan, scroll to zoom.")
-    export_buttons(lambda: export, file_stem(model_short, "head-map", f"layer{s.layer}", colour), key="head_map")
+               "two first principal components of both together, with the share of the variance they keep. Hover a "
+               "point for its token in its sentence; click it to open that sentence in the explorer at this layer and "
+               "head; click a legend entry to hide or show its points in every plot. Drag to pan, scroll to zoom.")
+    export_buttons(lambda: head_map_figure(hm, colour, title, hover="none"),  # made on click (sized, no hover)
+                   file_stem(model_short, "head-map", f"layer{s.layer}", colour), key="head_map")
 
 
 def page(view) -> None:
