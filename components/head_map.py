@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from attnviz.conllu_io import read_conllu
-from attnviz.errors import CoNLLUError, ParserUnavailableError, UnsupportedModelError
+from attnviz.errors import ParserUnavailableError, UnsupportedModelError
 from attnviz.figures.head_maps import COLOUR_BY, head_map_figure, point_token
 from attnviz.head_map import MAX_SENTENCES, HeadMap, head_map
 from attnviz.labels import head_label
@@ -36,7 +36,6 @@ UD_DEV = Path(__file__).resolve().parents[2] / "shared" / "ud" / "en_ewt-ud-dev.
 #: The map's hover box (the token in its sentence), drawn beside the pointer from plain data: components/js/head_map_hover.js.
 _hover = st.components.v2.component("attnviz.head_map_hover",
                                     js=(Path(__file__).resolve().parent / "js" / "head_map_hover.js").read_text(encoding="utf-8"))
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SOURCES = {"sample": "Built-in sample (parsed by spaCy)", "ud": "UD English EWT dev (gold trees)",
            "generated": "Generated corpus (the toy grammar's trees)", "upload": "Upload a CoNLL-U file (gold trees)"}
 DEFAULT_COUNT = 200
@@ -120,17 +119,8 @@ def corpus(source: str):
     if source == "generated":
         return held_out_corpus(MAX_SENTENCES), f"toy-{EVAL_SEED}", "the generated corpus"
     if source == "upload":
-        limit_mb = MAX_UPLOAD_BYTES // 2**20
-        upload = st.file_uploader(f"CoNLL-U file (at most {limit_mb} MB)", type=["conllu", "conll", "txt"], key="map_upload",
-                                  help="Universal Dependencies format: gold trees, one word per line.")
-        if upload is None:
-            st.info(f"Upload a .conllu file of at most {limit_mb} MB; its first {MAX_SENTENCES} sentences can be mapped.")
-            return None
-        parsed = heavy.parsed_upload(upload, lambda raw: read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES), (CoNLLUError,))
-        if parsed.error:
-            st.error(literal(parsed.error))
-            return None
-        return parsed.value, parsed.digest, parsed.name
+        return heavy.conllu_upload("map_upload", "Upload a .conllu file of at most {limit_mb} MB; its first "
+                                   f"{MAX_SENTENCES} sentences can be mapped.")
     try:
         return load_sample(data.get_parser()), "sample", "the built-in sample"
     except ParserUnavailableError as exc:

@@ -1,4 +1,5 @@
-"""Heavy work in the pages: uploads parsed once per session, jobs queued on ``components.jobs.JOBS``.
+"""Heavy work in the pages: uploads parsed once per session (a CoNLL-U uploader: ``conllu_upload``), jobs queued on
+``components.jobs.JOBS``.
 
 ``queued(...)`` submits a job for this session (or finds the one it submitted on an earlier
 run), and waits for it with a progress bar, telling the visitor when other visitors' jobs
@@ -16,11 +17,15 @@ from typing import Any
 
 import streamlit as st
 
+from attnviz.conllu_io import read_conllu
+from attnviz.errors import CoNLLUError
 from components import session_keys as keys
 from components.jobs import JOBS, Job, QueueFull
 from components.markdown import literal
 
 POLL_SECONDS = 0.2
+#: CoNLL-U uploads (Heads vs. syntax, Head map): the uploader's limit, server.maxUploadSize in .streamlit/config.toml
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_SHARED = 8
 
 #: Jobs whose result does not depend on the visitor (a built-in corpus): key -> Job, for every session.
@@ -66,6 +71,23 @@ def parsed_upload(upload, parse: Callable[[bytes], Any], errors: tuple[type[Base
     st.session_state[keys.UPLOAD] = (upload.file_id, result)
     st.session_state[keys.UPLOAD_PARSES] = st.session_state.get(keys.UPLOAD_PARSES, 0) + 1
     return result
+
+
+def conllu_upload(key: str, hint: str) -> tuple[Any, str, str] | None:
+    """A CoNLL-U file uploader (at most ``MAX_UPLOAD_BYTES``) under ``key`` and its gold trees, parsed once per file
+    and session (``parsed_upload``): (sentences, digest, file name), or None after saying why there are none (no file
+    yet: ``hint``, which may name ``{limit_mb}``; a broken file: its message, naming the file and the problem)."""
+    limit_mb = MAX_UPLOAD_BYTES // 2**20
+    upload = st.file_uploader(f"CoNLL-U file (at most {limit_mb} MB)", type=["conllu", "conll", "txt"], key=key,
+                              help="Universal Dependencies format: gold trees, one word per line.")
+    if upload is None:
+        st.info(hint.format(limit_mb=limit_mb))
+        return None
+    parsed = parsed_upload(upload, lambda raw: read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES), (CoNLLUError,))
+    if parsed.error:
+        st.error(literal(parsed.error))
+        return None
+    return parsed.value, parsed.digest, parsed.name
 
 
 def collect(slot: str, results: dict) -> None:

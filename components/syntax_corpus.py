@@ -11,8 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz import figures
-from attnviz.conllu_io import read_conllu
-from attnviz.errors import CoNLLUError, ParserUnavailableError
+from attnviz.errors import ParserUnavailableError
 from attnviz.evidence import shipped_scores
 from attnviz.head_scores import DIRECTIONS, HeadScores
 from attnviz.parsing import load_sample
@@ -26,7 +25,6 @@ from components.downloads import export_buttons, file_stem
 from components.markdown import arrows, literal
 from components.measures import file_tag
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SHIPPED = "UD English EWT dev (gold trees; scores shipped with attnviz)"
 UPLOAD, GENERATED, SAMPLE = ("Upload a CoNLL-U file (gold trees)", "Generated corpus (the toy grammar's own trees, no parser)",
                              "Built-in sample (parsed by spaCy)")
@@ -43,18 +41,9 @@ def _sentences(source: str):
     if source == GENERATED:
         return held_out_corpus(500), f"toy-{EVAL_SEED}", "the generated corpus"
     if source == UPLOAD:
-        limit_mb = MAX_UPLOAD_BYTES // 2**20
-        upload = st.file_uploader(f"CoNLL-U file (at most {limit_mb} MB)", type=["conllu", "conll", "txt"],
-                                  key="dep_upload", help="Universal Dependencies format: gold trees, one word per line.")
-        if upload is None:
-            st.info(f"Upload a .conllu file of at most {limit_mb} MB, e.g. a UD treebank's dev split. "
-                    "A larger file is refused by the uploader (a red mark on the file; hover it for the reason).")
-            return None
-        parsed = heavy.parsed_upload(upload, lambda raw: read_conllu(raw, max_bytes=MAX_UPLOAD_BYTES), (CoNLLUError,))
-        if parsed.error:
-            st.error(literal(parsed.error))
-            return None
-        return parsed.value, parsed.digest, parsed.name
+        return heavy.conllu_upload("dep_upload", "Upload a .conllu file of at most {limit_mb} MB, e.g. a UD treebank's "
+                                   "dev split. A larger file is refused by the uploader (a red mark on the file; hover it "
+                                   "for the reason).")
     try:
         return load_sample(data.get_parser()), "sample", "built-in sample"
     except ParserUnavailableError as exc:
