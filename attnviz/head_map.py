@@ -105,7 +105,7 @@ class CorpusVectors:
 
     @property
     def n_tokens(self) -> int:
-        return self.queries.shape[1]
+        return len(self.tokens)
 
     @property
     def has_pos(self) -> bool:
@@ -319,6 +319,12 @@ class HeadMap:
     @property
     def meta(self) -> dict:
         return self.vectors.meta
+
+    def drawn_only(self) -> HeadMap:
+        """This map without the queries and keys it was projected from (what a map needs to be drawn and hovered: 1 MB
+        where the vectors of 5,000 tokens of MiniLM's 12 heads are 15 MB; the app keeps its maps so)."""
+        empty = np.zeros((self.vectors.n_heads, 0, self.vectors.queries.shape[-1]), dtype=np.float32)
+        return replace(self, vectors=replace(self.vectors, queries=empty, keys=empty))
 
     def points(self, head: int) -> pd.DataFrame:
         """Head ``head``'s (0-based) points: its queries, then its keys; columns x, y, kind and the token's."""

@@ -44,7 +44,7 @@ PAGE_CELL = 200  # px per head's plot on the page (a 1440 px window's column hol
 CORPUS, COUNT, COLOUR = "map_corpus", "map_count", "map_colour"
 PARAMS = {CORPUS: "corpus", COUNT: "count", COLOUR: "colour"}
 DEFAULTS = {CORPUS: "sample", COUNT: DEFAULT_COUNT, COLOUR: "kind"}
-RESULTS_KEPT = 2  # head maps kept per session (each holds its sampled queries and keys: ~15 MB for MiniLM)
+RESULTS_KEPT = 2  # head maps kept per session (each ~1 MB: its points and tokens, not its vectors)
 
 
 def sources() -> list[str]:
@@ -161,9 +161,9 @@ def mapped(view, items, digest: str, name: str, count: int, shared: bool) -> Hea
         limit = hosting.HOSTED_MAX_SENTENCES if hosted else MAX_SENTENCES
 
         def work(progress):
-            try:
+            try:  # kept without its vectors: the session and the shared jobs hold only what is drawn
                 return head_map(model, subset, s.layer - 1, specials=not s.hide_special, causal=s.causal,
-                                max_sentences=limit, max_tokens=max_tokens, progress=progress)
+                                max_sentences=limit, max_tokens=max_tokens, progress=progress).drawn_only()
             except (ValueError, UnsupportedModelError) as exc:  # said on the page, and kept: not run again for this key
                 return exc
 

@@ -119,6 +119,14 @@ def test_every_head_of_the_layer_is_projected(minilm, vectors):
     assert list(points.columns) == ["x", "y", "kind", *TOKEN_COLUMNS]
 
 
+def test_a_map_keeps_what_it_draws_without_its_vectors(vectors):
+    hm = map_heads(vectors)
+    light = hm.drawn_only()
+    assert light.vectors.queries.size == light.vectors.keys.size == 0 and light.vectors.n_tokens == vectors.n_tokens
+    assert light.xy is hm.xy and light.tokens is hm.tokens and light.n_heads == 12
+    assert len(head_map_figure(light, "pos", hover="events").data) == len(head_map_figure(hm, "pos", hover="events").data)
+
+
 def test_each_point_knows_its_sentence_token_word_pos_and_relation(vectors, tiny_corpus):
     t = vectors.tokens
     assert len(t) == vectors.n_tokens and vectors.meta["n_sentences"] == 3 and vectors.meta["sampled"] is None
