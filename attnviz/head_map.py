@@ -321,8 +321,8 @@ class HeadMap:
         return self.vectors.meta
 
     def drawn_only(self) -> HeadMap:
-        """This map without the queries and keys it was projected from (what a map needs to be drawn and hovered: 1 MB
-        where the vectors of 5,000 tokens of MiniLM's 12 heads are 15 MB; the app keeps its maps so)."""
+        """This map without the queries and keys it was projected from (what a map needs to be drawn and hovered: 1.5 MB
+        for 5,000 tokens of MiniLM's 12 heads, whose vectors are 15 MB more; the app keeps its maps so)."""
         empty = np.zeros((self.vectors.n_heads, 0, self.vectors.queries.shape[-1]), dtype=np.float32)
         return replace(self, vectors=replace(self.vectors, queries=empty, keys=empty))
 

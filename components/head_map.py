@@ -44,7 +44,7 @@ PAGE_CELL = 200  # px per head's plot on the page (a 1440 px window's column hol
 CORPUS, COUNT, COLOUR = "map_corpus", "map_count", "map_colour"
 PARAMS = {CORPUS: "corpus", COUNT: "count", COLOUR: "colour"}
 DEFAULTS = {CORPUS: "sample", COUNT: DEFAULT_COUNT, COLOUR: "kind"}
-RESULTS_KEPT = 2  # head maps kept per session (each ~1 MB: its points and tokens, not its vectors)
+RESULTS_KEPT = 2  # head maps kept per session (each ~1.5 MB: its points and tokens, not its vectors)
 
 
 def sources() -> list[str]:
