@@ -145,38 +145,68 @@ def _short(value: str, n: int = 40) -> str:
 
 def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
     """A valid ViewState from raw query parameters, and a notice per corrected value."""
-    state, notices = ViewState(), []
     values: dict = {}
+    notices: list[str] = []
+    for part in (_parse_words, _parse_numbers, _parse_switches, _parse_seq2seq, _parse_positions):
+        part(params, values, notices)
+    return replace(ViewState(), **values), notices
 
-    def bad(name: str, raw: str, fallback, expected: str) -> None:
-        notices.append(f"Ignored {name}={_short(raw)!r} from the link ({expected}); using {fallback!r}.")
 
+def _ignored(notices: list[str], key: str, raw: str, fallback, expected: str) -> None:
+    notices.append(f"Ignored {key}={_short(raw)!r} from the link ({expected}); using {fallback!r}.")
+
+
+def _parse_words(params: Mapping[str, str], values: dict, notices: list[str]) -> None:
+    """The text, the model, the level and the measure."""
+    state = ViewState()
     if "text" in params:
         text = _cut("text", str(params["text"]), notices)
         if text.strip():
             values["text"] = text
         else:
-            bad("text", text, state.text, "it is empty")
+            _ignored(notices, "text", text, state.text, "it is empty")
     if "model" in params:
         model = str(params["model"]).strip()
         if model and len(model) <= MAX_MODEL_CHARS:
             values["model"] = model  # loading it may still fail: the app then falls back, with a notice
         else:
-            bad("model", model, state.model, f"a model id or folder of at most {MAX_MODEL_CHARS} characters")
+            _ignored(notices, "model", model, state.model, f"a model id or folder of at most {MAX_MODEL_CHARS} characters")
+    if "level" in params:
+        raw = str(params["level"]).lower()
+        if raw in ("token", "word"):
+            values["level"] = raw
+        else:
+            _ignored(notices, "level", raw, state.level, "'token' or 'word'")
+    if "measure" in params:
+        raw = str(params["measure"]).lower()
+        if raw in MEASURES:
+            values["measure"] = raw  # whether this model and input allow it is known only later: the pages fall back
+        else:
+            _ignored(notices, "measure", raw, state.measure, "one of " + ", ".join(f"'{m}'" for m in MEASURES))
+
+
+def _parse_numbers(params: Mapping[str, str], values: dict, notices: list[str]) -> None:
+    """Layer, head (from 1; their upper bound depends on the model: ``fit``) and links per token."""
+    state = ViewState()
     for name, key in (("layer", "layer"), ("head", "head"), ("top_k", "topk")):
         if key in params:
             raw = str(params[key])
             try:
                 number = int(raw)
             except ValueError:
-                bad(key, raw, getattr(state, name), "not a whole number")
+                _ignored(notices, key, raw, getattr(state, name), "not a whole number")
                 continue
             if name == "top_k" and number not in TOP_K:
-                bad(key, raw, state.top_k, f"one of {', '.join(map(str, TOP_K))}")
+                _ignored(notices, key, raw, state.top_k, f"one of {', '.join(map(str, TOP_K))}")
             elif name != "top_k" and number < 1:
-                bad(key, raw, getattr(state, name), "layers and heads count from 1")
+                _ignored(notices, key, raw, getattr(state, name), "layers and heads count from 1")
             else:
-                values[name] = number  # the upper bound depends on the model: see fit()
+                values[name] = number
+
+
+def _parse_switches(params: Mapping[str, str], values: dict, notices: list[str]) -> None:
+    """The on/off values: all heads, the look-ahead mask, hidden specials, the query-key view open."""
+    state = ViewState()
     for name, key in (("all_heads", "heads"), ("causal", "mask"), ("hide_special", "special"), ("qk_open", "qk")):
         if key in params:
             raw = str(params[key]).lower()
@@ -186,15 +216,13 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
             elif raw in (off, "0", "false"):
                 values[name] = False
             else:
-                bad(key, raw, off if not getattr(state, name) else on, f"'{on}' or '{off}'")
-    if "level" in params:
-        raw = str(params["level"]).lower()
-        if raw in ("token", "word"):
-            values["level"] = raw
-        else:
-            bad("level", raw, state.level, "'token' or 'word'")
-    _parse_seq2seq(params, values, notices)
-    for name, key in (("qk_query", "query"), ("qk_key", "key")):  # the query-key view's token positions
+                _ignored(notices, key, raw, off if not getattr(state, name) else on, f"'{on}' or '{off}'")
+
+
+def _parse_positions(params: Mapping[str, str], values: dict, notices: list[str]) -> None:
+    """The query-key view's token positions (from 0; their upper bound depends on the text: components/qk_view.py
+    clamps it)."""
+    for name, key in (("qk_query", "query"), ("qk_key", "key")):
         if key in params:
             raw = str(params[key])
             try:
@@ -202,17 +230,10 @@ def parse(params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
             except ValueError:
                 number = -1
             if number >= 0:
-                values[name] = number  # the upper bound depends on the text: components/qk_view.py clamps it
+                values[name] = number
             else:
                 notices.append(f"Ignored {key}={_short(raw)!r} from the link (a token position, counting from 0); "
                                "using the view's default token.")
-    if "measure" in params:
-        raw = str(params["measure"]).lower()
-        if raw in MEASURES:
-            values["measure"] = raw  # whether this model and input allow it is known only later: the pages fall back
-        else:
-            bad("measure", raw, state.measure, "one of " + ", ".join(f"'{m}'" for m in MEASURES))
-    return replace(state, **values), notices
 
 
 def fit(state: ViewState, n_layers: int, n_heads: int) -> tuple[ViewState, list[str]]:
