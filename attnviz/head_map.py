@@ -200,15 +200,21 @@ def collect_vectors(
         which = "any sentence" if total > 1 else "the sentence"
         raise EmptyInputError(f"No tokens are left to map: the model reads no word of {which}"
                               + (f" cut to {max_tokens} tokens" if max_tokens else " (only characters its tokenizer drops)") + ".")
+    meta = {"n_sentences": done, "n_tokens": len(rows), "unreadable": len(items) - done, "sampled": None, "seed": None,
+            "seconds": time.perf_counter() - start, "specials": specials, "max_tokens": max_tokens}
+    return _in_corpus_order(layer, queries, keys, rows, texts, originals, scale, getattr(model, "name", ""), meta)
+
+
+def _in_corpus_order(layer: int, queries: list, keys: list, rows: list[tuple], texts: list[str], originals: list,
+                     scale: float, model_name: str, meta: dict) -> CorpusVectors:
+    """The batches' vectors and token rows as one CorpusVectors, in corpus order (sentence, then position)."""
     tokens = pd.DataFrame(rows, columns=list(TOKEN_COLUMNS))
-    order = np.lexsort((tokens["position"].to_numpy(), tokens["sentence"].to_numpy()))  # corpus order, not the batches'
+    order = np.lexsort((tokens["position"].to_numpy(), tokens["sentence"].to_numpy()))
     return CorpusVectors(
         layer=layer, queries=np.ascontiguousarray(np.concatenate(queries, axis=1)[:, order], dtype=np.float32),
         keys=np.ascontiguousarray(np.concatenate(keys, axis=1)[:, order], dtype=np.float32),
         tokens=tokens.iloc[order].reset_index(drop=True), texts=texts, originals=originals, scale=scale,
-        model_name=getattr(model, "name", ""),
-        meta={"n_sentences": done, "n_tokens": len(rows), "unreadable": len(items) - done, "sampled": None, "seed": None,
-              "seconds": time.perf_counter() - start, "specials": specials, "max_tokens": max_tokens},
+        model_name=model_name, meta=meta,
     )
 
 
