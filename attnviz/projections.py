@@ -38,7 +38,7 @@ _PAIRS = (("v_proj", "out_proj"), ("v_proj", "o_proj"), ("v", "o"), ("v_lin", "o
 _VALUE_ONLY = ("value", "value_proj")  # BERT-style: the output projection is the sibling `output.dense`
 _PACKED = ("c_attn", "Wqkv", "qkv_proj", "query_key_value")  # one module computes Q, K and V
 # packed layouts differ between families (Falcon's groups its keys and values differently), so a
-# packed module is read only for the classes whose layout was checked (tests/test_measures.py)
+# packed module is read only for the classes whose layout was checked (tests/lib/test_measures.py)
 _PACKED_LAYOUTS = {"GPT2Attention": "qkv", "ModernBertAttention": "qkv", "Phi3Attention": "qkv", "GPTNeoXAttention": "neox"}
 
 

@@ -41,7 +41,7 @@ MEASURE = "measure"
 QK_OPEN = "qk_open"  # the explorer's query-key view: its expander (open or closed)
 QK_QUERY = "qk_query"  # its query token's position (-1: the default)
 QK_KEY = "qk_key"  # its key token's position (-1: the most-attended key)
-#: The keys of ``ViewState``'s fields, in its order (tests/test_state.py checks them against the fields).
+#: The keys of ``ViewState``'s fields, in its order (tests/app/test_state.py checks them against the fields).
 VIEW = (TEXT, MODEL, LAYER, HEAD, ALL_HEADS, CAUSAL, LEVEL, HIDE_SPECIAL, TOP_K, KIND, TARGET, NEW, MEASURE, QK_OPEN, QK_QUERY, QK_KEY)
 
 # ---------------------------------------------------------------- other widgets whose values the code reads or sets
