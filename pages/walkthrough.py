@@ -182,7 +182,7 @@ st.markdown(
 )
 c1, c2, c3 = st.columns(3)
 with c1:
-    heat(ed.encoder[0, 0], ed.source, ed.source, "encoder self-attention (never masked)", "wt_enc")
+    heat(ed.encoder[0, 0], ed.source, ed.source, "encoder self-attention (unmasked)", "wt_enc")
 with c2:
     heat(ed.decoder[0, 0], ed.target, ed.target, "decoder self-attention (masked)", "wt_dec")
 with c3:
