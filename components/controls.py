@@ -159,9 +159,10 @@ class Opening:
     model_controls: DeltaGenerator
 
 
-def opening(title: str | None = None) -> Opening:
+def opening(title: str | None = None, lead: str | None = None) -> Opening:
     """The page's first screen, drawn before the model (and torch) loads: the link's values, the model menu,
-    the display options and measure in the sidebar, and with a ``title`` the title and the sentence box."""
+    the display options and measure in the sidebar, and with a ``title`` the title (and its ``lead``, one line saying
+    what the page is for) and the sentence box."""
     arrive()
     ss = st.session_state
     notices = st.container()
@@ -192,18 +193,20 @@ def opening(title: str | None = None) -> Opening:
     measure_control(sb)
     if title is not None:
         st.title(title)
+        if lead:
+            st.markdown(lead)
         sentence_box()
     return Opening(name, notices, model_controls)
 
 
-def sidebar(head_controls_in_page: bool = False, title: str | None = None) -> View:
+def sidebar(head_controls_in_page: bool = False, title: str | None = None, lead: str | None = None) -> View:
     """The first screen (``opening``), then the model: loaded (falling back to the default) behind a message at
     the top of the page, and its own controls in the sidebar (size, layer and head, the look-ahead mask).
 
     ``head_controls_in_page``: the page draws Layer, Head and "All heads of the layer" itself
     (``head_controls``, in its fragment) for an encoder; a model with a decoder keeps them here,
     where the views of its kinds of attention read them."""
-    first = opening(title)
+    first = opening(title, lead)
     with first.notices:
         startup.import_modules()
         with st.spinner("Loading the model…"):  # shown after half a second: not for a model already loaded
@@ -340,10 +343,10 @@ def captured(view: View) -> Run | None:
     return run
 
 
-def sentence_page(title: str, head_controls_in_page: bool = False) -> tuple[View, Run]:
+def sentence_page(title: str, head_controls_in_page: bool = False, lead: str | None = None) -> tuple[View, Run]:
     """Sidebar, title, sentence box (drawn before the model loads) and the captured run (attention weights);
     without a run, stop the page here."""
-    view = sidebar(head_controls_in_page, title)
+    view = sidebar(head_controls_in_page, title, lead)
     run = captured(view)
     if run is None:
         write_url()

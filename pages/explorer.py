@@ -8,7 +8,10 @@ from components.navigation import ensure_app
 
 ensure_app()
 # The sidebar, title and sentence box are drawn first; then the modules below and the model load (components/startup.py)
-view, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True)  # attention weights
+LEAD = ("Type a sentence and see where each attention head of a transformer looks. Different heads follow different "
+        "grammatical relations: the cards below show the heads that follow this sentence's, credited on a treebank only "
+        "where position alone does not explain them.")
+view, weights_run = controls.sentence_page("Attention explorer", head_controls_in_page=True, lead=LEAD)  # the weights
 
 from dataclasses import replace
 
