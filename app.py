@@ -1,11 +1,24 @@
-"""attnviz: see what attention heads look at. Run with: streamlit run app.py"""
+"""attnviz: see what attention heads look at. Run with: streamlit run app.py
 
-# The attnviz package first, before any of its modules: sessions start in threads of their own, and a thread
-# importing one of its modules while another runs the package's __init__ can get that module half made
-# ("partially initialized module", seen with four sessions opened at once). The package itself is light (its
-# heavy names load on first use); the pages draw their first screen, then import torch and the views in one
-# thread (components/startup.py).
-import attnviz  # noqa: F401
-from components.navigation import run_app
+This file is both the app's script and, for the server, the module that declares it. ``streamlit run app.py``
+finds ``app`` below (an ``st.App``), imports this file as the module ``app`` and serves it; its lifespan starts
+importing torch and loading the first model as the server starts (components/lifespan.py). Every session then
+runs this file as its script (``__name__ == "__main__"``), which draws the page the URL names.
+"""
 
-run_app()
+import streamlit as st
+
+if __name__ == "__main__":
+    # The attnviz package first, before any of its modules: sessions start in threads of their own, and a thread
+    # importing one of its modules while another runs the package's __init__ can get that module half made
+    # ("partially initialized module", seen with four sessions opened at once). The package itself is light (its
+    # heavy names load on first use); pages draw their first screen, then wait for torch and the views, which one
+    # thread imports (components/startup.py).
+    import attnviz  # noqa: F401
+    from components.navigation import run_app
+
+    run_app()
+else:
+    from components.lifespan import lifespan
+
+    app = st.App("app.py", lifespan=lifespan)

@@ -208,7 +208,7 @@ def sidebar(head_controls_in_page: bool = False, title: str | None = None, lead:
     where the views of its kinds of attention read them."""
     first = opening(title, lead)
     with first.notices:
-        startup.import_modules()
+        startup.ready()
         with st.spinner("Loading the model…"):  # shown after half a second: not for a model already loaded
             name, model = loadable(first.name, settings())
         for notice in settle(name, model):

@@ -45,7 +45,7 @@ def read_only(run: Run) -> Run:
     return run
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=3, show_spinner=False)  # the page says so (controls.sidebar), not the warm-up
 def get_model(name: str) -> LoadedModel:
     """The model, loaded once per process and shared by every session (raises ModelLoadError).
     Refused before loading when it would not fit in the memory left (``attnviz.load_model`` checks)."""

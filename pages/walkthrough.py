@@ -7,7 +7,7 @@ from components import controls, startup
 from components.navigation import ensure_app
 
 ensure_app()
-startup.import_modules()  # torch, transformers, attnviz: once per server, before the page's own modules below
+startup.ready()  # torch, transformers, attnviz: once per server, before the page's own modules below
 
 import numpy as np
 import pandas as pd
