@@ -159,10 +159,11 @@ class Opening:
     model_controls: DeltaGenerator
 
 
-def opening(title: str | None = None, lead: str | None = None) -> Opening:
+def opening(title: str | None = None, lead: str | None = None, layer_only: bool = False) -> Opening:
     """The page's first screen, drawn before the model (and torch) loads: the link's values, the model menu,
     the display options and measure in the sidebar, and with a ``title`` the title (and its ``lead``, one line saying
-    what the page is for) and the sentence box."""
+    what the page is for) and the sentence box. ``layer_only``: a page that reads a layer's queries and keys at token
+    level (the head map) gets no Level or Measure, which it would not read."""
     arrive()
     ss = st.session_state
     notices = st.container()
@@ -186,11 +187,13 @@ def opening(title: str | None = None, lead: str | None = None) -> Opening:
     model_controls = sb.container()  # filled once the model is loaded (``sidebar``)
     if ss.get(keys.MEASURE) not in MEASURES:
         ss[keys.MEASURE] = "attention"
-    sb.radio("Level", ["token", "word"], key=keys.LEVEL, horizontal=True,
-             help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
+    if not layer_only:
+        sb.radio("Level", ["token", "word"], key=keys.LEVEL, horizontal=True,
+                 help="Word level merges word pieces: attention to a word = sum, from a word = mean.")
     sb.toggle("Hide special tokens", key=keys.HIDE_SPECIAL,
               help="Drop [CLS]/[SEP] rows and columns and renormalise each row to 1.")
-    measure_control(sb)
+    if not layer_only:
+        measure_control(sb)
     if title is not None:
         st.title(title)
         if lead:
@@ -199,14 +202,16 @@ def opening(title: str | None = None, lead: str | None = None) -> Opening:
     return Opening(name, notices, model_controls)
 
 
-def sidebar(head_controls_in_page: bool = False, title: str | None = None, lead: str | None = None) -> View:
+def sidebar(head_controls_in_page: bool = False, title: str | None = None, lead: str | None = None,
+            layer_only: bool = False) -> View:
     """The first screen (``opening``), then the model: loaded (falling back to the default) behind a message at
     the top of the page, and its own controls in the sidebar (size, layer and head, the look-ahead mask).
 
     ``head_controls_in_page``: the page draws Layer, Head and "All heads of the layer" itself
     (``head_controls``, in its fragment) for an encoder; a model with a decoder keeps them here,
-    where the views of its kinds of attention read them."""
-    first = opening(title, lead)
+    where the views of its kinds of attention read them. ``layer_only``: a page of every head of one layer
+    (the head map) gets the Layer slider alone, and no Level or Measure (``opening``)."""
+    first = opening(title, lead, layer_only)
     with first.notices:
         startup.ready()
         with st.spinner("Loading the model…"):  # shown after half a second: not for a model already loaded
@@ -218,18 +223,21 @@ def sidebar(head_controls_in_page: bool = False, title: str | None = None, lead:
                f"{model.n_params / 1e6:.1f}M parameters, up to {model.max_tokens} tokens")
     in_page = head_controls_in_page and model.kind == "encoder"
     if not in_page:
-        head_controls(model, sb)
+        head_controls(model, sb, layer_only=layer_only)
     sb.toggle("Look-ahead mask", key=keys.CAUSAL, disabled=mask_locked(model),
               help="Position i may attend only to positions ≤ i (a decoder's mask), applied through hooks.")
     mask_note(sb, model)  # seq2seq
     return View(_current(), model, head_controls_in_page=in_page)
 
 
-def head_controls(model: LoadedModel, *where) -> None:
+def head_controls(model: LoadedModel, *where, layer_only: bool = False) -> None:
     """Layer and head sliders and the all-heads overlay: all in ``where[0]`` (the sidebar), or one in each
-    of three containers (a row of the page). ``sidebar`` fitted their values to the model before."""
+    of three containers (a row of the page); with ``layer_only`` the Layer slider alone. ``sidebar`` fitted their
+    values to the model before."""
     layer_at, head_at, overlay_at = (where * 3)[:3]
     layer_at.slider("Layer", 1, model.n_layers, key=keys.LAYER)
+    if layer_only:
+        return
     head_at.slider("Head", 1, model.n_heads, key=keys.HEAD, disabled=st.session_state.get(keys.ALL_HEADS, False))
     overlay_at.toggle("All heads of the layer", key=keys.ALL_HEADS,
                       help="Overlay every head of the layer, one colour per head (arcs only).")

@@ -14,7 +14,7 @@ from components.navigation import ensure_app
 ensure_app()
 if (picked := st.session_state.pop(keys.HEAD_MAP_PICKED, None)) is not None:  # a click on a point: open its sentence
     controls.open_in_explorer(*picked)
-view = controls.sidebar()  # the model menu first; then the modules below and the model load (components/startup.py)
+view = controls.sidebar(layer_only=True)  # the model menu first; then the modules below and the model load (components/startup.py)
 
 from components.head_map import page
 

@@ -123,3 +123,21 @@ def test_an_upload_with_nothing_to_read_says_so():
     assert any(literal("No head map: No tokens are left to map: the model reads no word of the sentence") in e.value
                for e in at.error), [e.value for e in at.error]
     assert "head_map" not in figures(at)
+
+
+def test_the_sidebar_has_only_the_controls_the_map_reads_and_the_view_survives_a_visit():
+    # the map is every head of one layer, from queries and keys at token level: no Head, overlay, Level or Measure
+    at = assert_clean(app(layer="2", head="5", level="word", measure="value"))
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    assert [s.label for s in at.sidebar.slider] == ["Layer"] and at.sidebar.slider[0].value == 2
+    assert {r.label for r in at.sidebar.radio} == set() and "All heads of the layer" not in [t.label for t in at.sidebar.toggle]
+    assert "Hide special tokens" in [t.label for t in at.sidebar.toggle]
+    at.session_state["map_colour"] = "pos"
+    at.run()  # a second run on the page: what it did not draw is kept all the same
+    assert_clean(at)
+    assert head_map(at) and "layer 2" in head_map(at)["layout"]["title"]["text"]
+    at.switch_page("pages/explorer.py").run()
+    assert_clean(at)
+    assert (at.slider(key="layer").value, at.slider(key="head").value) == (2, 5)
+    assert at.radio(key="level").value == "word" and at.radio(key="measure").value == "value"
