@@ -153,32 +153,25 @@ def mapped(view, items, digest: str, name: str, count: int, shared: bool) -> Hea
     s, model = view.state, view.model
     hosted = settings().hosted
     key = (s.model, digest, count, s.layer, s.hide_special, s.causal, hosted)
-    results = st.session_state.setdefault(keys.HEAD_MAP_RESULTS, {})
-    heavy.collect(keys.HEAD_MAP_JOB, results)
-    if key not in results:
-        subset = list(items[:count])
-        max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
-        limit = hosting.HOSTED_MAX_SENTENCES if hosted else MAX_SENTENCES
+    subset = list(items[:count])
+    max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
+    limit = hosting.HOSTED_MAX_SENTENCES if hosted else MAX_SENTENCES
 
-        def work(progress):
-            try:  # kept without its vectors: the session and the shared jobs hold only what is drawn
-                return head_map(model, subset, s.layer - 1, specials=not s.hide_special, causal=s.causal,
-                                max_sentences=limit, max_tokens=max_tokens, progress=progress).drawn_only()
-            except (ValueError, UnsupportedModelError) as exc:  # said on the page, and kept: not run again for this key
-                return exc
+    def work(progress):
+        try:  # kept without its vectors: the session and the shared jobs hold only what is drawn
+            return head_map(model, subset, s.layer - 1, specials=not s.hide_special, causal=s.causal,
+                            max_sentences=limit, max_tokens=max_tokens, progress=progress).drawn_only()
+        except (ValueError, UnsupportedModelError) as exc:  # said on the page, and kept: not run again for this key
+            return exc
 
-        # the label goes to a progress bar as Markdown: a file name only as safe characters
-        label = f"Recording layer {s.layer}'s queries and keys on {count} sentences of {name if shared else file_stem(name)}"
-        result = heavy.queued(keys.HEAD_MAP_JOB, key, label, work, start=lambda: True, shared=shared)
-        if result is None:
-            return None
-        while len(results) >= RESULTS_KEPT:
-            results.pop(next(iter(results)))
-        results[key] = result
-    if isinstance(results[key], Exception):
-        st.error(literal(f"No head map: {results[key]}"), icon=":material/block:")
+    # the label goes to a progress bar as Markdown: a file name only as safe characters
+    label = f"Recording layer {s.layer}'s queries and keys on {count} sentences of {name if shared else file_stem(name)}"
+    result = heavy.kept(keys.HEAD_MAP_RESULTS, keys.HEAD_MAP_JOB, key, label, work, start=lambda: True, shared=shared,
+                        keep=RESULTS_KEPT)
+    if isinstance(result, Exception):
+        st.error(literal(f"No head map: {result}"), icon=":material/block:")
         return None
-    return results[key]
+    return result
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)

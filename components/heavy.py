@@ -144,3 +144,23 @@ def queued(slot: str, key: Hashable, label: str, work: Callable[[Callable[[int, 
     if job.state == "failed":
         st.error(literal(f"{label} failed: {job.error}"))
     return None
+
+
+def kept(store: str, slot: str, key: Hashable, label: str, work: Callable[[Callable[[int, int], None]], Any],
+         start: Callable[[], bool], shared: bool = False, keep: int = 4, rerun: bool = False) -> Any | None:
+    """The result for ``key`` as this session keeps it: from ``store`` (a dict in the session, its ``keep`` latest
+    results, a finished job's moved in by ``collect``), else made by ``queued`` (same arguments); None while it is
+    made. ``rerun``: once a new result is kept, the page is drawn again (it changes what is above the caller)."""
+    results = st.session_state.setdefault(store, {})
+    collect(slot, results)
+    if key not in results:
+        result = queued(slot, key, label, work, start, shared)
+        if result is None:
+            return None
+        while len(results) >= keep:  # the oldest first (dicts keep their order)
+            results.pop(next(iter(results)))
+        results[key] = result
+        if rerun:
+            st.rerun()
+    return results[key]
+

@@ -65,28 +65,19 @@ def scored(view, source: str, measure: str, named: str) -> HeadScores | None:
         st.caption(f"This shared app scores at most {hosting.HOSTED_MAX_SENTENCES} sentences per request, each cut to "
                    f"{hosting.HOSTED_MAX_TOKENS} tokens ({len(sentences):,} in {literal(name)}).")
     key = (s.model, digest, limit, hosted, measure)
-    results = st.session_state.setdefault(keys.CORPUS_SCORES, {})
-    heavy.collect(keys.DEP_JOB, results)
-    if key not in results:
-        model, subset = view.model, sentences[:limit]
-        max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
+    model, subset = view.model, sentences[:limit]
+    max_tokens = hosting.HOSTED_MAX_TOKENS if hosted else None
 
-        def work(progress):
-            scores = score_heads(model, subset, batch_size=16, progress=progress, max_tokens=max_tokens, measure=measure)
-            scores.meta["corpus"] = name  # for captions: "... of 1,234 arcs in the generated corpus"
-            return scores
+    def work(progress):
+        scores = score_heads(model, subset, batch_size=16, progress=progress, max_tokens=max_tokens, measure=measure)
+        scores.meta["corpus"] = name  # for captions: "... of 1,234 arcs in the generated corpus"
+        return scores
 
-        scores = heavy.queued(keys.DEP_JOB, key, f"Scoring {limit} sentences of {name}{named}", work,
-                              start=lambda: st.button(f"Score all heads on {limit} sentences of {name}{named}", key="dep_run",
-                                                      type="primary"),
-                              shared=source != UPLOAD)
-        if scores is None:
-            return None
-        while len(results) >= 4:  # keep the last few results of this session
-            results.pop(next(iter(results)))
-        results[key] = scores
-        st.rerun()  # new scores credit heads in the sentence view above too: draw the page again with them
-    return results[key]
+    # new scores credit heads in the sentence view above too: the page is drawn again with them
+    return heavy.kept(keys.CORPUS_SCORES, keys.DEP_JOB, key, f"Scoring {limit} sentences of {name}{named}", work,
+                      start=lambda: st.button(f"Score all heads on {limit} sentences of {name}{named}", key="dep_run",
+                                              type="primary"),
+                      shared=source != UPLOAD, rerun=True)
 
 
 def scores_table(scores: HeadScores, stem: str) -> None:
