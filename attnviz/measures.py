@@ -27,8 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import maximum_flow
 
 from attnviz.errors import UnsupportedModelError
 from attnviz.run import Run
@@ -138,6 +136,11 @@ def flow(attention: np.ndarray, layer: int, max_tokens: int = FLOW_MAX_TOKENS, r
         raise MeasureUnavailableError(
             f"attention flow is limited to {max_tokens} tokens (this input has {n}): it solves a maximum-flow "
             "problem per pair of tokens; use rollout for longer inputs")
+    # SciPy is imported here, by its one user: its sparse graphs take ~0.1 s to import, and this module's
+    # measure names are on the app's first screen, drawn before anything heavy loads (components/startup.py)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
     graph = csr_matrix(np.round(flow_graph(attention, layer) * FLOW_SCALE).astype(np.int32))
     top = (layer + 1) * n
     out = np.zeros((n, n), dtype=np.float32)

@@ -21,7 +21,6 @@ import streamlit as st
 import attnviz
 from attnviz.measures import measure_run
 from attnviz.parsing import load_parser, parse
-from attnviz.stats import head_stats
 from components.state import RunKey
 
 if TYPE_CHECKING:  # imported after the first screen is drawn (components.startup)
@@ -142,14 +141,6 @@ def get_view(_model: LoadedModel, key: RunKey) -> Run:
     """The run of ``key`` (its measure, see ``get_measured``) at its level, with or without special tokens
     (derived, never re-run). Shared by every session like ``get_run``'s: its arrays are read-only too."""
     return read_only(get_measured(_model, key).view(key.level, drop_special=key.hide_special))
-
-
-@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def get_stats(_run: Run, key: RunKey):
-    """Per-head statistics and pattern labels for every head of ``_run``, the view of ``key`` (a pandas DataFrame;
-    a small table, so each caller gets its own copy, unlike the shared runs). The measure and its layer (flow)
-    are part of the key: the statistics of value-weighted attention are not those of the weights."""
-    return head_stats(_run.attention, _run.special, _run.mask)
 
 
 @st.cache_resource(show_spinner="Loading the spaCy parser…")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pandas as pd
-
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~:$&@])")
 _AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?=://)|(?=@)")  # where Markdown would start a bare link
 
@@ -24,6 +22,6 @@ def literal(text: str) -> str:
 
 def arrows(x):
     """attnviz's plain "->" shown as "→", the arrow used everywhere in the app (text or a table's cells and headers)."""
-    if isinstance(x, pd.DataFrame):
+    if hasattr(x, "columns"):  # a pandas DataFrame (not imported here: this module is on the first screen)
         return x.rename(columns=arrows).replace(r"->", "→", regex=True)
     return str(x).replace("->", "→")

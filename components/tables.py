@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from attnviz import Run
-from attnviz.stats import rest_patterns
+from attnviz.stats import head_stats, rest_patterns
 from components.state import RunKey
 
 _HEAD_STATS = {
@@ -26,6 +26,14 @@ _HEAD_STATS = {
         "mean distance", help="attention-weighted |query - key|, in positions", format="%.1f"),
 }
 ROW_PX = 35  # st.dataframe's row height
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def get_stats(_run: Run, key: RunKey):
+    """Per-head statistics and pattern labels for every head of ``_run``, the view of ``key`` (a pandas DataFrame;
+    a small table, so each caller gets its own copy, unlike the shared runs). The measure and its layer (flow)
+    are part of the key: the statistics of value-weighted attention are not those of the weights."""
+    return head_stats(_run.attention, _run.special, _run.mask)
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)

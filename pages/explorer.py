@@ -32,7 +32,7 @@ from components.measures import colorbar_label, file_tag, mixes_heads, mixing_no
 from components.measures import title as measure_title
 from components.qk_view import qk_view
 from components.state import ViewState
-from components.tables import head_stats_table, with_rest_patterns
+from components.tables import get_stats, head_stats_table, with_rest_patterns
 
 LAYOUTS = {"auto": "auto", "arcs": "arcs in a row", "columns": "two columns"}
 
@@ -135,7 +135,7 @@ def _layer_section(s: ViewState, run, matrix) -> None:
                  f"Heads of layer {s.layer}" + (f", {name(measure)}" if name(measure) else ""))
     # rollout and flow: the runs are keyed by the layer for flow (computed per layer), not for the others
     run_key = s.run_key()
-    stats = with_rest_patterns(data.get_stats(run, run_key), run, run_key)
+    stats = with_rest_patterns(get_stats(run, run_key), run, run_key)
     stats = stats[stats["layer"] == layer]
     if mixed:
         stats = stats.assign(label=f"L{s.layer}")

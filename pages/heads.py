@@ -15,7 +15,7 @@ from components.downloads import export_buttons, file_stem, html_button
 from components.grid import grid_figures, grid_view, picked_thumbnail
 from components.kinds import all_heads_body, decoder_controls  # seq2seq
 from components.measures import described, file_tag, mixes_heads, mixing_note, name, the_mixing_ones
-from components.tables import head_stats_table
+from components.tables import get_stats, head_stats_table
 
 if (picked := picked_thumbnail()) is not None:  # a click on a thumbnail: open it before drawing this page again
     controls.open_in_explorer(*picked)
@@ -32,7 +32,7 @@ s = view.state
 mixed = mixes_heads(s.measure)
 
 run_key = s.run_key(all_layers=True)
-stats = data.get_stats(run, run_key)
+stats = get_stats(run, run_key)
 if mixed:
     st.caption(f"{the_mixing_ones().capitalize()} mix the heads, so there is one map per layer. {mixing_note(s.measure)} "
                "Each map is labelled with its dominant pattern. Click a map to open that layer in the explorer "
