@@ -15,7 +15,7 @@ a place here. The loading path (models, capturing, generation) never reaches ``t
     model:      local, local.model, local.tokenizer
                 local.checkpoint
     hooks:      checks, sites, projections
-                recording, logit_readers
+                recording, logit_readers, in_place
                 hooks, logit_hooks
                 logits
     capture:    encoding

@@ -13,7 +13,8 @@ the block ends: in full as it is recorded, the first time its module runs in its
 this model; later, its shape as it is recorded and its values with the other layers of its kind
 when the block ends. A tensor that is not a faithful attention matrix raises
 ``AttentionCheckError`` naming the module. The weights are copied into one array per kind as
-they are recorded (``attnviz.recording``); the value norms are computed when the block ends.
+they are recorded, or computed there (``attnviz.recording``, ``attnviz.in_place``); the value norms are
+computed when the block ends.
 
 Recording never changes what a caller's own call returns: where attnviz asks a module for
 more (per-head weights from ``nn.MultiheadAttention``, ``output_attentions`` from MPNet and
@@ -30,7 +31,10 @@ Supported sites:
     ``*Attention`` modules taking ``hidden_states`` and ``attention_mask`` and returning
     ``(output, weights)`` (BERT, GPT-2, Llama, BART, ...) share the generic one. Weights exist
     only with eager attention: a model on another implementation (SDPA by default) is
-    switched to eager for the recording and switched back afterwards, under the model's lock.
+    switched for the recording to ``attnviz.in_place.IN_PLACE`` (eager attention that, for BERT's
+    family, computes the weights in their place in the recording; every other module runs its own
+    eager function) or, where transformers cannot switch it, to eager, and switched back afterwards,
+    under the model's lock. Models that ``attnviz.load_model`` loads stay on ``IN_PLACE``.
 
 Each model has one re-entrant lock; recordings on the same model are serialised, so a
 model shared by many Streamlit sessions gives each caller exactly its own weights. The lock,
@@ -50,6 +54,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from attnviz import in_place
 from attnviz.errors import UnsupportedModelError
 from attnviz.projections import Projections, projections
 from attnviz.recording import ModelState, Recorder, Recording, model_state
@@ -269,17 +274,25 @@ def model_lock(model: nn.Module) -> threading.RLock:
 
 
 @contextmanager
-def _eager_attention(model: nn.Module) -> Iterator[None]:
+def _recording_attention(model: nn.Module) -> Iterator[bool]:
+    """The model on an attention implementation that hands back its weights for the block: ``IN_PLACE``
+    (``attnviz.in_place``) where the model can switch to it, else eager; yields whether it is ``IN_PLACE``."""
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
-    if current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
-        yield
+    if current == in_place.IN_PLACE:
+        yield True
         return
-    model.set_attn_implementation("eager")
+    if current is None or not hasattr(model, "set_attn_implementation"):
+        yield False
+        return
+    on = in_place.adopt(model)
+    if not on and current != "eager":
+        model.set_attn_implementation("eager")
     try:
-        yield
+        yield on
     finally:
-        model.set_attn_implementation(current)
+        if model.config._attn_implementation != current:
+            model.set_attn_implementation(current)
 
 
 def _projections(model: nn.Module, sites: list[Site]) -> dict[str, Projections] | str:
@@ -356,7 +369,7 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
     state = model_state(model)
     recorder = Recorder(Recording(), state, causal, getattr(config, "_attn_implementation", None) not in (None, "eager"))
     recording = recorder.recording
-    with state.lock, _eager_attention(model):
+    with state.lock, _recording_attention(model) as on_in_place:
         state.turn += 1
         plan = _plan(model, state, needed=values or ablation is not None)
         found = plan.projections if values or ablation is not None else {}
@@ -369,6 +382,7 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                 recording.values_missing = found
                 found = {}
             layers: dict[str, int] = {}
+            targets: dict[int, in_place.Target] = {}
             for site in plan.sites:
                 pending: list[Call] = []
                 proj = found.get(site.name)
@@ -377,6 +391,10 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                 if slot is not None:
                     handles.extend(_value_hooks(site, proj, slot))
                 of_kind = sum(s.kind == site.kind for s in plan.sites)
+                if on_in_place:  # the weights computed in their place in the recording (attnviz.in_place)
+                    targets[id(site.module)] = in_place.Target(
+                        lambda shape, kind=site.kind, n=of_kind: recording.slot(kind, shape, n), state.in_place,
+                        (site.name, causal and site.kind != "cross"))
                 hook = _forward_hook(site, recorder, pending, slot, proj, of_kind)
                 handles.append(site.module.register_forward_hook(hook))
                 if ablation is not None and site.kind == "self":
@@ -385,7 +403,8 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                             f"{site.where} computes its output projection inside one fused function, so attnviz "
                             "cannot switch its heads off")
                     handles.append(proj.out.register_forward_pre_hook(_ablation_hook(site, proj, ablation, layers)))
-            yield recording
+            with in_place.targeted(targets):
+                yield recording
             recorder.finish()
         finally:
             for handle in handles:

@@ -36,7 +36,6 @@ the terms read does not give back (the check: a term attnviz does not know of).
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -51,7 +50,7 @@ from torch import Tensor, nn
 from attnviz.checks import tolerance
 from attnviz.errors import UnsupportedModelError
 from attnviz.logit_terms import LogitTerms
-from attnviz.sites import Site
+from attnviz.sites import Site, eager_function, register_attention
 
 INTERFACE = "attnviz_logits"  # the attention implementation a model runs on while its logits are recorded
 
@@ -181,11 +180,10 @@ _ROUTES: ContextVar[dict[int, Callable] | None] = ContextVar("attnviz_logit_rout
 
 def _eager_of(module: nn.Module) -> Callable:
     """The module's own ``eager_attention_forward``: the one its forward falls back to in eager mode."""
-    for cls in type(module).__mro__:
-        found = getattr(sys.modules.get(cls.__module__), "eager_attention_forward", None)
-        if found is not None:
-            return found
-    raise UnsupportedLogitsError(f"{type(module).__name__} has no eager_attention_forward in its module")
+    found = eager_function(module)
+    if found is None:
+        raise UnsupportedLogitsError(f"{type(module).__name__} has no eager_attention_forward in its module")
+    return found
 
 
 def _attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None, *args, **kwargs):
@@ -221,11 +219,7 @@ def _arguments(eager: Callable, module, query, key, mask, args, kwargs) -> dict[
 @cache
 def register() -> None:
     """Register ``INTERFACE`` with transformers (once): the attention function and eager's mask function."""
-    from transformers import AttentionInterface  # here: a model of attnviz's own or PyTorch's needs no transformers
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
-    AttentionInterface.register(INTERFACE, _attention)
-    AttentionMaskInterface.register(INTERFACE, eager_mask)
+    register_attention(INTERFACE, _attention)
 
 
 @contextmanager

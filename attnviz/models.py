@@ -7,7 +7,9 @@
     load_model("/path/to/a/model/folder")                 # a local folder with config.json
 
 Hugging Face models load with eager attention, so the weights attnviz records are the
-ones the model uses for its output (SDPA computes the same numbers but hands none back).
+ones the model uses for its output (SDPA computes the same numbers but hands none back), and
+then run on ``attnviz.in_place.IN_PLACE``: the same eager computation, which for BERT's family
+writes the weights straight into the recording (outside a recording it is each module's own eager).
 Remote code is never run; models above ``max_params``, and models that would not fit in the
 memory this server has left (``attnviz.memory``), are refused before any weight loads.
 
@@ -32,6 +34,7 @@ from attnviz.capturing import capture_batch
 from attnviz.catalog import DEFAULT_MAX_PARAMS, DEFAULT_MODEL, LOCAL_MODEL, LOCAL_TRAINED, TRAINED_NAME
 from attnviz.errors import ModelLoadError, UnsupportedModelError
 from attnviz.hooks import find_sites, unreadable_modules
+from attnviz.in_place import adopt as in_place_adopt
 from attnviz.loaded import LoadedModel
 from attnviz.local.checkpoint import CHECKPOINT_DIR, CHECKPOINT_NAME, load_checkpoint, read_checkpoint_info
 from attnviz.local.model import Transformer, TransformerConfig
@@ -292,6 +295,7 @@ def _weights(name: str, source: str, config, kind: str, auto):
         raise _explain(name, exc) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name!r} has no fast tokenizer, which attnviz needs to map tokens to words.")
+    in_place_adopt(module)  # eager attention that records in place (attnviz.in_place): no switch at every recording
     return tokenizer, module
 
 

@@ -5,14 +5,16 @@ first time a module runs in a mask mode on the model, else when the block ends, 
 kind at once: see "Paying for the check" in ``attnviz.checks``) and the values to turn into value
 norms, in one batch when the block ends.
 
-Recorded weights are copied, as each layer's forward hook runs, into one float32 array per kind,
-(layers, batch, heads, query, key), allocated by numpy. The copy is the only one between the
-model and a ``Run``: ``Recording.stack`` is that array, ``Recording.row`` a view of it when the
-row needs no cutting. Measured at 512 tokens with MiniLM (6 layers, 12 heads, 75 MB of weights;
-one thread): keeping the model's own tensors costs 31 ms of fresh memory during the forward pass
-(the model cannot reuse a layer's buffers) and a ``torch.stack`` after it 37 ms more; the copy
-into numpy's array costs 18 ms in all (numpy asks for huge pages for large arrays: far fewer page
-faults than torch's allocator, 9 ms instead of 26 ms to touch 75 MB), 11 ms on two threads.
+Recorded weights go into one float32 array per kind, (layers, batch, heads, query, key), allocated by
+numpy: ``Recording.stack`` is that array, ``Recording.row`` a view of it when the row needs no cutting.
+For BERT's family of Hugging Face models the weights are computed there (``Recording.slot``, written by
+``attnviz.in_place``): nothing is copied between the model and a ``Run``. Every other module's weights
+are copied into it as each layer's forward hook runs (``Recording.keep``): one copy. Measured at 512
+tokens with MiniLM (6 layers, 12 heads, 75 MB of weights; one thread): keeping the model's own tensors
+costs 31 ms of fresh memory during the forward pass (the model cannot reuse a layer's buffers) and a
+``torch.stack`` after it 37 ms more; the copy into numpy's array costs 18 ms in all (numpy asks for huge
+pages for large arrays: far fewer page faults than torch's allocator, 9 ms instead of 26 ms to touch
+75 MB), 11 ms on two threads; computing them in place, none.
 """
 
 from __future__ import annotations
@@ -71,20 +73,39 @@ class Recording:
     logits: dict = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # kind -> (layers, B, H, Q, K)
     _spilled: set[str] = field(default_factory=set, repr=False)  # kinds with a call kept outside their array
+    _given: tuple | None = field(default=None, repr=False)  # the last ``slot`` handed out: (kind, index, tensor)
+
+    def slot(self, kind: str, shape: tuple[int, ...], layers: int) -> Tensor | None:
+        """Where the kind's next call's weights (``shape``) go in its array, made at its first call for ``layers``
+        calls of this shape (a float32 tensor on the array's memory), or None when the array cannot hold them.
+        ``attnviz.in_place`` computes the weights there; ``keep`` then has nothing to copy."""
+        kept = self.weights[kind]
+        if kind not in self._arrays:
+            self._arrays[kind] = np.empty((layers, *shape), dtype=np.float32)
+        array = self._arrays[kind]
+        if kind in self._spilled or len(kept) >= array.shape[0] or array.shape[1:] != tuple(shape):
+            return None
+        given = torch.from_numpy(array[len(kept)])
+        self._given = (kind, len(kept), given)
+        return given
 
     def keep(self, kind: str, weights: Tensor, layers: int) -> None:
-        """Keep one call's (checked) weights: copied into the kind's array, made at its first call for
-        ``layers`` calls of this shape; a call beyond them, or of another shape, is kept as it is."""
+        """Keep one call's (checked) weights: copied into their ``slot`` of the kind's array (unless they were
+        computed there); a call beyond the array's calls, or of another shape, is kept as it is."""
         kept = self.weights[kind]
-        if not kept:
-            self._arrays[kind] = np.empty((layers, *weights.shape), dtype=np.float32)
-        array = self._arrays[kind]
-        if kind not in self._spilled and len(kept) < array.shape[0] and array.shape[1:] == tuple(weights.shape):
-            _copy(array[len(kept)], weights)
-            kept.append(torch.from_numpy(array[len(kept)]))
-        else:
+        given = self._given
+        if given is not None and given[2] is weights and given[:2] == (kind, len(kept)):  # computed in its place
+            self._given = None
+            kept.append(weights)
+            return
+        target = self.slot(kind, tuple(weights.shape), layers)
+        if target is None:
             self._spilled.add(kind)
             kept.append(weights.detach())
+            return
+        if weights.data_ptr() != target.data_ptr() or weights.dtype != target.dtype or weights.stride() != target.stride():
+            target.copy_(weights.detach())
+        kept.append(target)
 
     def _array(self, kind: str) -> np.ndarray | None:
         """The kind's array when it holds every call of the kind (so it is their stack), else None."""
@@ -127,6 +148,8 @@ class ModelState:
     checked:  (site, look-ahead, mask mode) keys whose tensors were checked in full once (``Recorder.check``)
     turn:     recordings so far; picks the rows whose masked keys a later recording checks
     plan:     the sites to hook and their projections, found once per module tree (``hooks._plan``)
+    in_place: (site, look-ahead, mask given) -> whether its in-place weights were eager's, bit for bit
+              (``attnviz.in_place``: checked on the first call in each mode)
 
     Written only while ``lock`` is held (``record`` holds it for the whole forward pass). A copy
     of the model (``copy.deepcopy``, pickling) starts afresh: it may be changed before it runs.
@@ -136,6 +159,7 @@ class ModelState:
     checked: set = field(default_factory=set)
     turn: int = 0
     plan: object | None = None
+    in_place: dict = field(default_factory=dict)
 
     def __deepcopy__(self, memo: dict) -> ModelState:
         return ModelState()

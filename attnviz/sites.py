@@ -20,6 +20,8 @@ What is read is checked (``attnviz.checks``) before ``record``'s block ends.
 from __future__ import annotations
 
 import inspect
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -29,6 +31,29 @@ from torch import Tensor, nn
 
 from attnviz.errors import UnsupportedModelError
 from attnviz.local.model import MultiHeadAttention as LocalAttention
+
+# ---------------------------------------------------------------- transformers' eager attention
+
+
+def eager_function(module: nn.Module) -> Callable | None:
+    """The module's own ``eager_attention_forward`` (the function its forward calls in eager mode, found in the
+    module of its class or of a base class; looked up at every call, as its forward does), or None."""
+    for cls in type(module).__mro__:
+        found = getattr(sys.modules.get(cls.__module__), "eager_attention_forward", None)
+        if found is not None:
+            return found
+    return None
+
+
+def register_attention(name: str, function: Callable) -> None:
+    """Register ``function`` with transformers' attention interface as implementation ``name``, its masks built
+    as for eager attention (``eager_mask``), so a model switched to ``name`` gets eager's additive masks."""
+    from transformers import AttentionInterface  # here: a model of attnviz's own or PyTorch's needs no transformers
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(name, function)
+    AttentionMaskInterface.register(name, eager_mask)
+
 
 # ---------------------------------------------------------------- mask helpers
 

@@ -4,15 +4,16 @@
 
 "bare" is the model as transformers loads it by default (SDPA attention, no hooks, no
 weights returned); "capture" is ``attnviz.capture`` on the model as attnviz loads it
-(eager attention, hooks on every layer, every tensor checked, value norms recorded,
-tokenisation and the Run assembled). Each measurement is one bare forward then one capture
+(eager attention, computed in place in the recording for BERT's family (``attnviz.in_place``), hooks
+on every layer, every tensor checked, value norms recorded, tokenisation and the Run assembled). Each measurement is one bare forward then one capture
 of the same text; the figure is the median of ``--repeats`` (after 2 warm-up rounds), printed
 as capture / bare, the ratio the targets are about (machines here are noisy: compare the ratio,
 not the seconds). "median of pairs" is the median of each measurement's own capture / bare, which
 a slow spell of a shared machine, falling on both halves of a pair, moves less.
 Targets (issue #21): <= 1.3 at 16 tokens, <= 1.15 at 128, <= 1.5 at 512. The last column, attnviz's model
-run with no hooks at all (eager attention, which any recording of weights needs: SDPA returns none) / bare,
-is the floor under the capture's ratio, measured in the same turns.
+run with no hooks at all (outside a recording: transformers' eager attention, which any recording of weights
+needs, as SDPA returns none) / bare, measured in the same turns, was the floor under the capture's ratio until
+the weights were computed in place: eager makes two more tensors the size of the weights per layer.
 
 ``--root`` (by default this checkout) and ``--compare DIR`` (e.g. a clone of the version before
 a change) are both imported into this one process, each its own attnviz package (``load_checkout``),
@@ -49,12 +50,15 @@ def text_of(model, n_tokens: int) -> str:
 def load_checkout(root: Path):
     """``root``'s attnviz package, imported apart from any other checkout's in this process: its modules
     are taken out of ``sys.modules`` once imported (attnviz imports only at module level, so each
-    function keeps using the modules of its own checkout)."""
+    function keeps using the modules of its own checkout; the names a lazy package loads on first use are
+    loaded here, or they would come from whichever checkout's modules are in ``sys.modules`` then)."""
     saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "attnviz"}
     sys.path.insert(0, str(root))
     try:
         package = importlib.import_module("attnviz")
         importlib.import_module("attnviz.models")
+        for name in getattr(package, "_LAZY", ()):  # a lazy package's names, resolved while its own modules are here
+            getattr(package, name)
         assert Path(package.__file__).resolve().is_relative_to(root.resolve()), f"attnviz from {package.__file__}, not {root}"
     finally:
         sys.path.remove(str(root))

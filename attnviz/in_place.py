@@ -1,0 +1,144 @@
+"""Eager attention that writes its weights where the recording keeps them: no copy between model and Run.
+
+While ``attnviz.record`` runs a Hugging Face model, the model is on the attention implementation ``IN_PLACE``
+(transformers' attention interface; models that ``attnviz.load_model`` loads stay on it). For a recorded module
+whose own eager function is the one BERT's family shares (BERT, RoBERTa, ALBERT, ELECTRA, DistilBERT, BART,
+Marian, ...: the same source as BERT's), the function below computes what that eager function computes, operation
+for operation, but in place, in the weights' slot of the recording's array (``Recording.slot``):
+
+    eager (transformers)                    in place (here)
+    w = matmul(q, kᵀ) * scaling             matmul(q, kᵀ, out=slot); slot *= scaling
+    w = w + mask                            slot += mask
+    w = softmax(w, -1)                      softmax of slot, into slot
+    out = matmul(w, v)                      out = matmul(slot, v)
+
+The same kernels on the same numbers give the same bits; what it saves is the copy of every layer's weights
+into the recording and two tensors the size of the weights per layer (at 512 tokens MiniLM's weights are 75 MB).
+The first call of each module in each mask mode is also run by the module's own eager function and compared bit
+for bit, weights and output: a module that differs runs its own eager function from then on (remembered on the
+model, ``Target.trusted``), and that first call keeps eager's own weights. Any other module (another eager
+function, another dtype than float32, grouped-query keys, dropout in training, a mask that does not fit), any
+call the recording has no slot for, and every call outside a recording runs the module's own eager function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+
+import torch
+from torch import Tensor, nn
+
+from attnviz.sites import eager_function, register_attention
+
+IN_PLACE = "attnviz_in_place"  # the attention implementation attnviz records on
+_SOFTMAX_INTO = torch.ops.aten._softmax.out  # softmax(x, dim, half_to_float, out=...): resolved once, not per call
+_F32 = torch.float32
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one recorded module's weights go: ``slot(shape)`` -> the recording's float32 tensor for this call's
+    (batch, heads, query, key) weights, or None; ``trusted``: (key, mask given) -> whether the in-place result
+    was identical to eager's (kept on the model)."""
+
+    slot: Callable[[tuple[int, ...]], Tensor | None]
+    trusted: dict
+    key: Hashable
+
+
+_TARGETS: ContextVar[dict[int, Target] | None] = ContextVar("attnviz_in_place_targets", default=None)
+
+
+@contextmanager
+def targeted(targets: dict[int, Target]) -> Iterator[None]:
+    """Write the weights of the modules in ``targets`` (id(module) -> Target) in place, in this context."""
+    token = _TARGETS.set(targets)
+    try:
+        yield
+    finally:
+        _TARGETS.reset(token)
+
+
+@cache
+def _source(function: Callable) -> str | None:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+
+
+@cache
+def _standard(function: Callable) -> bool:
+    """Whether ``function`` is BERT's eager attention function, or the same source (its family's copies)."""
+    reference = import_module("transformers.models.bert.modeling_bert").eager_attention_forward  # the reference
+    return function is reference or (_source(function) is not None and _source(function) == _source(reference))
+
+
+def _fits(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, dropout: float,
+          shape: tuple[int, ...]) -> bool:
+    """Whether the in-place path computes exactly what eager would for this call."""
+    if query.dtype is not _F32 or key.dtype is not _F32 or value.dtype is not _F32 or (module.training and dropout):
+        return False
+    if query.dim() != 4 or key.size(1) != query.size(1) or value.size(1) != query.size(1):
+        return False  # not (batch, heads, positions, d), or grouped-query keys
+    return mask is None or (mask.dtype is _F32 and torch.broadcast_shapes(mask.shape, shape) == shape)
+
+
+def _attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None, *args,
+               **kwargs):
+    """The attention function registered as ``IN_PLACE`` (see the module docstring)."""
+    eager = eager_function(module)
+    targets = _TARGETS.get()
+    target = targets.get(id(module)) if targets else None
+    shape = (*query.shape[:-1], key.size(-2))  # (batch, heads, query, key)
+    mode = None if target is None else (target.key, attention_mask is None)
+    slot = None
+    if (target is not None and not args and target.trusted.get(mode) is not False and _standard(eager)
+            and _fits(module, query, key, value, attention_mask, kwargs.get("dropout", 0.0), shape)):
+        slot = target.slot(shape)
+    if slot is None:
+        return eager(module, query, key, value, attention_mask, *args, **kwargs)
+    scaling = kwargs.get("scaling")
+    torch.matmul(query, key.transpose(2, 3), out=slot)
+    slot.mul_(query.size(-1) ** -0.5 if scaling is None else scaling)
+    if attention_mask is not None:
+        slot.add_(attention_mask)
+    _SOFTMAX_INTO(slot, -1, False, out=slot)  # softmax over the keys, written over its input
+    output = torch.matmul(slot, value).transpose(1, 2).contiguous()
+    if mode not in target.trusted:  # the first call in this mode: eager's own result, bit for bit, or eager's from now on
+        own, weights = eager(module, query, key, value, attention_mask, **kwargs)
+        target.trusted[mode] = torch.equal(own, output) and torch.equal(weights, slot)
+        if not target.trusted[mode]:
+            slot.copy_(weights)
+            return own, slot
+    return output, slot
+
+
+@cache
+def register() -> None:
+    """Register ``IN_PLACE`` with transformers (once): the attention function and eager's mask function."""
+    register_attention(IN_PLACE, _attention)
+
+
+def can_adopt(model: nn.Module) -> bool:
+    """Whether ``model`` can run on ``IN_PLACE``: a Hugging Face model whose attention calls transformers' interface."""
+    can = getattr(model, "_can_set_attn_implementation", None)
+    return hasattr(model, "set_attn_implementation") and (can is None or bool(can()))
+
+
+def adopt(model: nn.Module) -> bool:
+    """Put ``model`` on ``IN_PLACE`` (outside a recording every module runs its own eager function); whether it could."""
+    if not can_adopt(model):
+        return False
+    register()
+    try:
+        model.set_attn_implementation(IN_PLACE)
+    except (ValueError, ImportError):  # a model transformers will not switch
+        return False
+    return True
