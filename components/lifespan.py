@@ -34,7 +34,7 @@ async def lifespan(_app) -> AsyncIterator[None]:
 
 def _warm(warm) -> None:
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(0.0001)
     try:
         warm()
     finally:
