@@ -139,6 +139,6 @@ def adopt(model: nn.Module) -> bool:
     register()
     try:
         model.set_attn_implementation(IN_PLACE)
-    except (ValueError, ImportError):  # a model transformers will not switch
+    except (ValueError, ImportError, KeyError, NotImplementedError):  # a model transformers will not switch
         return False
     return True
