@@ -99,9 +99,9 @@ def _links_column(shown: controls.View, drawn: ViewState, run, weights, stem: st
     if notes:
         st.caption(" ".join(notes))
     export_buttons(lambda: arcs(shown.title).svg, stem + "_arcs", key="arcs", svg_native=True)
-    html_button(lambda: View(data.get_run(view.model, s.run_key()), measure=measure, level=s.level,
-                             drop_special=s.hide_special, top_k=top_k or None, layer=s.layer,
-                             head="all" if drawn.all_heads else drawn.head).html(),
+    whole = data.get_run(view.model, s.run_key())  # here: the file is made on click, in a thread with no page
+    html_button(lambda: View(whole, measure=measure, level=s.level, drop_special=s.hide_special, top_k=top_k or None,
+                             layer=s.layer, head="all" if drawn.all_heads else drawn.head).html(),
                 stem, key="explorer")  # every layer and head, in one file (attnviz.html_view)
 
 

@@ -53,8 +53,9 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
 
 export_buttons(lambda: fig, file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), "masked" if s.causal else "unmasked"),
                key="grid")
-html_button(lambda: View(data.get_run(view.model, run_key), measure=s.measure, level=s.level,
-                         drop_special=s.hide_special, layer=s.layer, head=s.head).html(),
+whole = data.get_run(view.model, run_key)  # here: the file is made on click, in a thread with no page
+html_button(lambda: View(whole, measure=s.measure, level=s.level, drop_special=s.hide_special, layer=s.layer,
+                         head=s.head).html(),
             file_stem(s.model.split("/")[-1], "all-heads", file_tag(s.measure), s.level), key="grid")  # attnviz.html_view
 st.subheader("Statistics per layer" if mixed else "Head statistics")
 head_stats_table(stats, key="heads_stats", label="layer" if mixed else "head")

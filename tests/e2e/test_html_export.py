@@ -199,7 +199,7 @@ def test_the_executed_notebooks_output_works_in_the_browser(opened, reference, t
     p.clean()
 
 
-def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
+def test_the_apps_button_gives_the_file(app, server, tmp_path, opened, reference):
     app.open()
     app.settle()
     button = app.page.locator(".st-key-explorer_html button:visible")
@@ -222,6 +222,8 @@ def test_the_apps_button_gives_the_file(app, tmp_path, opened, reference):
     weights = [float(e["data"]["weight"]) for e in elements(p.page.locator(".attnviz-arc-view path.arc"))]
     assert max(weights) == pytest.approx(float(np.max(run.attention[2, 0])), abs=1e-4)
     p.clean()
+    # the file is made on click in one of the server's threads, with no page: nothing in it asks for one
+    assert "missing ScriptRunContext" not in server.log()
 
 
 def test_cross_attention_of_the_encoder_decoder_and_the_kind_picker(opened, trained, tmp_path):
