@@ -8,6 +8,8 @@ module: attnviz refuses rather than draws a wrong picture.
 
 from __future__ import annotations
 
+from functools import cache
+
 import torch
 from torch import Tensor
 
@@ -49,6 +51,7 @@ from attnviz.errors import AttentionCheckError
 SAMPLE_EVERY = 8
 
 
+@cache
 def tolerance(dtype: torch.dtype) -> float:
     """How far a row sum may be from 1: 1e-4 in float32/64 (and for non-float tensors), looser in 16-bit floats."""
     return 1e-4 if not dtype.is_floating_point or torch.finfo(dtype).bits >= 32 else 2e-2

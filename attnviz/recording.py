@@ -188,6 +188,7 @@ class Recorder:
     later: dict[str, list[_Call]] = field(default_factory=lambda: defaultdict(list))
     values: dict[str, list[tuple[Projections, Tensor]]] = field(default_factory=lambda: defaultdict(list))
     masks_read: dict = field(default_factory=dict)  # (reader, mask ids, shape) -> (mask, extra, allowed): ``allowed``
+    masked: dict = field(default_factory=dict)  # id(allowed) -> (allowed, whether it forbids any key): ``check``
 
     def allowed(self, site: Site, call: Call, length: int, source: int) -> Tensor:
         """The mask ``call`` applied (``Reader.allowed``), read once per mask tensor in a recording: a model hands
@@ -204,13 +205,17 @@ class Recorder:
         else its shape now and its values with the other calls of its kind when the block ends (``finish``)."""
         check_shape(weights, allowed, site.where, heads=site.reader.heads(module), batch=call.batch, queries=call.queries)
         form = lambda t: None if t is None else (t.dtype, t.dim())  # noqa: E731  (how the mask reached the module)
-        masked = not bool(allowed.all())
+        known = self.masked.get(id(allowed))  # one reading per mask (``allowed``), shared by the layers
+        if known is None or known[0] is not allowed:
+            known = self.masked[id(allowed)] = (allowed, not bool(allowed.all()))
+        masked = known[1]
         key = (site.name, self.causal and site.kind != "cross", form(call.mask), form(call.extra), masked, weights.dtype)
         full = key not in self.state.checked
+        tol = tolerance(weights.dtype)
         if full:
-            check_values(weights, allowed, site.where, tolerance(weights.dtype))
+            check_values(weights, allowed, site.where, tol)
             self.state.checked.add(key)
-        self.later[site.kind].append(_Call(site.where, tolerance(weights.dtype), masked, full))
+        self.later[site.kind].append(_Call(site.where, tol, masked, full))
 
     def finish(self) -> None:
         """What the block's end leaves: the value norms of every call, computed in one batch per kind, and the

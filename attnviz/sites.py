@@ -308,7 +308,7 @@ class Site:
     kind: str  # one of attnviz.labels.KINDS
     reader: Reader
 
-    @property
+    @cached_property
     def where(self) -> str:
         return f"{type(self.module).__name__} at '{self.name}'"
 
