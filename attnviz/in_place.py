@@ -24,8 +24,8 @@ call the recording has no slot for, and every call outside a recording runs the 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -34,7 +34,7 @@ from importlib import import_module
 import torch
 from torch import Tensor, nn
 
-from attnviz.sites import eager_function, register_attention
+from attnviz.sites import context_value, eager_function, register_attention
 
 IN_PLACE = "attnviz_in_place"  # the attention implementation attnviz records on
 _SOFTMAX_INTO = torch.ops.aten._softmax.out  # softmax(x, dim, half_to_float, out=...): resolved once, not per call
@@ -55,14 +55,9 @@ class Target:
 _TARGETS: ContextVar[dict[int, Target] | None] = ContextVar("attnviz_in_place_targets", default=None)
 
 
-@contextmanager
-def targeted(targets: dict[int, Target]) -> Iterator[None]:
+def targeted(targets: dict[int, Target]) -> AbstractContextManager[None]:
     """Write the weights of the modules in ``targets`` (id(module) -> Target) in place, in this context."""
-    token = _TARGETS.set(targets)
-    try:
-        yield
-    finally:
-        _TARGETS.reset(token)
+    return context_value(_TARGETS, targets)
 
 
 @cache

@@ -36,8 +36,8 @@ the terms read does not give back (the check: a term attnviz does not know of).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from attnviz.checks import tolerance
 from attnviz.errors import UnsupportedModelError
 from attnviz.logit_terms import LogitTerms
-from attnviz.sites import Site, eager_function, register_attention
+from attnviz.sites import Site, context_value, eager_function, register_attention
 
 INTERFACE = "attnviz_logits"  # the attention implementation a model runs on while its logits are recorded
 
@@ -222,14 +222,9 @@ def register() -> None:
     register_attention(INTERFACE, _attention)
 
 
-@contextmanager
-def routed(routes: dict[int, Callable]) -> Iterator[None]:
+def routed(routes: dict[int, Callable]) -> AbstractContextManager[None]:
     """Read the attention-interface calls of the modules in ``routes`` (id(module) -> reader) in this context."""
-    token = _ROUTES.set(routes)
-    try:
-        yield
-    finally:
-        _ROUTES.reset(token)
+    return context_value(_ROUTES, routes)
 
 
 class InterfaceLogits(LogitReader):

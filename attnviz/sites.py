@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -53,6 +55,17 @@ def register_attention(name: str, function: Callable) -> None:
 
     AttentionInterface.register(name, function)
     AttentionMaskInterface.register(name, eager_mask)
+
+
+@contextmanager
+def context_value(var: ContextVar, value: Any) -> Iterator[None]:
+    """``var`` set to ``value`` for the block (in this context only), then back to what it was: how an attention
+    function registered by attnviz learns, per call, what to do for the modules of the recording running."""
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
 
 
 # ---------------------------------------------------------------- mask helpers
