@@ -44,13 +44,28 @@ def pool(attention, member):
     attention: ``[..., T, T]``; member: 0/1 ``[..., U, T]`` (row u marks the tokens of unit
     u; leading dimensions broadcast). Returns ``[..., U, U]``. Works on numpy arrays and on
     torch tensors alike. A unit without tokens gets zero rows and columns.
+
+    When the units are shared along the attention's dimension before its queries (heads: ``member``
+    has size 1 there, or no such dimension), that dimension is folded into the products' rows: a few
+    large matrix products instead of one tiny product per head (a corpus batch of MiniLM, 6 layers x
+    32 sentences x 12 heads of 40 tokens: 2304 products of 40 x 40 become 192 of 480 x 40; 0.12 s
+    instead of 0.20 s over the UD EWT dev file, ``benchmarks/bench_scoring.py``).
     """
     counts = member.sum(-1)[..., None]  # [..., U, 1]
     mean_rows = member / (counts + (counts == 0))  # from a unit: mean over its tokens
-    to_cols = member.swapaxes(-1, -2) if hasattr(member, "swapaxes") else member.transpose(-1, -2)
-    # batched products (not one einsum), which keep numpy's BLAS from starting threads that
-    # then spin and slow down the model's next forward pass
-    return mean_rows @ attention @ to_cols
+    to_cols = member.swapaxes(-1, -2)  # [..., T, U]: to a unit, the sum over its tokens
+    shared = member.ndim < 3 or member.shape[-3] == 1
+    if not shared or attention.ndim < 3:
+        # batched products (not one einsum), which keep numpy's BLAS from starting threads that
+        # then spin and slow down the model's next forward pass
+        return mean_rows @ attention @ to_cols
+    if member.ndim >= 3:  # [..., 1, U, T] -> [..., U, T], broadcast against the attention's leading dimensions
+        mean_rows, to_cols = mean_rows[..., 0, :, :], to_cols[..., 0, :, :]
+    *lead, heads, t, _ = attention.shape
+    u = to_cols.shape[-1]
+    cols = attention.reshape(*lead, heads * t, t) @ to_cols  # [..., H*T, U]: the columns of every head at once
+    cols = cols.reshape(*lead, heads, t, u).swapaxes(-2, -3).reshape(*lead, t, heads * u)  # [..., T, H*U]
+    return (mean_rows @ cols).reshape(*lead, u, heads, u).swapaxes(-2, -3)  # [..., H, U, U]
 
 
 def merge(attention: np.ndarray, groups: list[list[int]]) -> np.ndarray:
