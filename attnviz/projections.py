@@ -53,7 +53,7 @@ class Projections:
     head_dim: int
     layout: str = "plain"
     torch_mha: nn.MultiheadAttention | None = None
-    _gram: list = field(default_factory=list, repr=False)  # [weight, its version, its storage, gram]: see gram()
+    _factor: list = field(default_factory=list, repr=False)  # [weight, its version, its storage, factor]: factor()
 
     def values(self, output: Tensor) -> Tensor:
         """The value module's output (batch, key, width) -> values (batch, key, kv_heads, head_dim)."""
@@ -88,17 +88,18 @@ class Projections:
             w = w.t()
         return w.reshape(w.size(0), self.n_heads, self.head_dim)
 
-    def gram(self) -> Tensor:
-        """W_O^hᵀ W_O^h for every head, (heads, head_dim, head_dim) float32. Kept until the output projection's
-        weight changes: another tensor or storage, or the same one changed in place (its version counts every
-        in-place change: training, ``load_state_dict``, ``.to()``; not one written through ``.data``, which
-        PyTorch does not count, and which attnviz never does)."""
+    def factor(self) -> Tensor:
+        """R_hᵀ for every head, (heads, head_dim, rank) float32, where W_O^h = Q_h R_h (QR, Q_h with orthonormal
+        columns): ‖v W_O^hᵀ‖ = ‖v R_hᵀ‖, a (head_dim x head_dim) product per head instead of the d_out-wide vectors
+        themselves. Kept until the output projection's weight changes: another tensor or storage, or the same one
+        changed in place (its version counts every in-place change: training, ``load_state_dict``, ``.to()``; not
+        one written through ``.data``, which PyTorch does not count, and which attnviz never does)."""
         weight = (self.torch_mha.out_proj if self.torch_mha is not None else self.out).weight
         key = [None if weight.is_inference() else weight._version, weight.data_ptr()]
-        if not self._gram or self._gram[0] is not weight or self._gram[1:3] != key:
-            w = self.out_weight().detach().float()  # (d_out, H, d)
-            self._gram[:] = [weight, *key, torch.einsum("ohd,ohe->hde", w, w)]
-        return self._gram[3]
+        if not self._factor or self._factor[0] is not weight or self._factor[1:3] != key:
+            w = self.out_weight().detach().double().transpose(0, 1)  # (H, d_out, d), in float64 for the factoring
+            self._factor[:] = [weight, *key, torch.linalg.qr(w).R.transpose(1, 2).float().contiguous()]
+        return self._factor[3]
 
     def head_norms(self, values: Tensor) -> Tensor:
         """‖f_h(x_j)‖ for every head and key: values (batch, key, kv_heads, head_dim) -> (batch, heads, key)."""
@@ -109,20 +110,23 @@ def head_norms(sites: list[Projections], values: list[Tensor]) -> list[Tensor]:
     """``Projections.head_norms`` of several calls at once (``values[i]`` computed by ``sites[i]``), in one
     batch when their shapes agree (the per-call work is a few small operations: batched, they run once).
 
-    ‖v W_O^hᵀ‖² = v (W_O^hᵀ W_O^h) vᵀ: one (head_dim x head_dim) Gram matrix per head instead of the
-    d_out-wide vectors themselves (d_out / head_dim times fewer operations)."""
+    ‖v W_O^hᵀ‖ = ‖v R_hᵀ‖ (``Projections.factor``): one product with a (head_dim x head_dim) matrix per head and
+    one norm, fused by torch (MiniLM at 128 tokens, 6 layers: 0.16 ms, against 0.52 ms for vᵀ(W_O^hᵀ W_O^h)v, which
+    takes a product, a multiplication, a sum and a square root, each a pass of its own)."""
     vs = []
     for p, v in zip(sites, values):
         v = v.float()
         if p.n_kv_heads != p.n_heads:  # grouped-query attention: head h reads kv head h // group
             v = v.repeat_interleave(p.n_heads // p.n_kv_heads, dim=2)
         vs.append(v.transpose(1, 2))  # (B, H, S, d)
-    batches = [range(len(vs))] if len({v.shape for v in vs}) == 1 else [[i] for i in range(len(vs))]
+    factors = [p.factor() for p in sites]
+    same = len({(v.shape, f.shape) for v, f in zip(vs, factors)}) == 1
+    batches = [range(len(vs))] if same else [[i] for i in range(len(vs))]
     out = []
     for batch in batches:
         v = torch.stack([vs[i] for i in batch])  # (calls, B, H, S, d)
-        gram = torch.stack([sites[i].gram() for i in batch])[:, None]  # (calls, 1, H, d, d)
-        out.extend((v @ gram * v).sum(-1).clamp(min=0).sqrt())
+        factor = torch.stack([factors[i] for i in batch])[:, None]  # (calls, 1, H, d, rank)
+        out.extend(torch.linalg.vector_norm(v @ factor, dim=-1))
     return out
 
 

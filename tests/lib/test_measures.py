@@ -58,6 +58,21 @@ def test_value_norms_of_the_local_transformer_equal_the_hooked_values():
         np.testing.assert_allclose(value_weighted(run), expected, atol=1e-5, rtol=1e-5)
 
 
+def test_value_norms_follow_the_output_projection_when_its_weight_changes():
+    """The per-head factor of W_O is kept with the model's projections; a weight changed in place, or replaced, is
+    read again (a stale factor would give the norms of the old weights)."""
+    model = attnviz.local_model()
+    before = attnviz.capture(model, "the dogs near the cat run").value_norms
+    out = model.module.encoder[0].self_attn.out_proj
+    with torch.no_grad():
+        out.weight.mul_(2.0)  # changed in place: its version moves
+    doubled = attnviz.capture(model, "the dogs near the cat run").value_norms
+    np.testing.assert_allclose(doubled[0], 2 * before[0], rtol=1e-5)  # layer 0's values are the same; its W_O doubled
+    out.weight = nn.Parameter(out.weight.detach() * 0.25)  # another tensor
+    halved = attnviz.capture(model, "the dogs near the cat run").value_norms
+    np.testing.assert_allclose(halved[0], 0.5 * before[0], rtol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def minilm():
     return attnviz.load_model("sentence-transformers/all-MiniLM-L6-v2")
