@@ -89,12 +89,17 @@ class Recording:
         self._given = (kind, len(kept), given)
         return given
 
+    def in_slot(self, kind: str, weights: Tensor) -> bool:
+        """Whether ``weights`` are the kind's next call's, computed in the ``slot`` last handed out (so written by
+        ``attnviz.in_place``'s softmax, or copied there from the module's own eager function: a softmax too)."""
+        given = self._given
+        return given is not None and given[2] is weights and given[:2] == (kind, len(self.weights[kind]))
+
     def keep(self, kind: str, weights: Tensor, layers: int) -> None:
         """Keep one call's (checked) weights: copied into their ``slot`` of the kind's array (unless they were
         computed there); a call beyond the array's calls, or of another shape, is kept as it is."""
         kept = self.weights[kind]
-        given = self._given
-        if given is not None and given[2] is weights and given[:2] == (kind, len(kept)):  # computed in its place
+        if self.in_slot(kind, weights):  # computed in its place
             self._given = None
             kept.append(weights)
             return
@@ -215,7 +220,7 @@ class Recorder:
         if full:
             check_values(weights, allowed, site.where, tol)
             self.state.checked.add(key)
-        self.later[site.kind].append(_Call(site.where, tol, masked, full))
+        self.later[site.kind].append(_Call(site.where, tol, masked, full, self.recording.in_slot(site.kind, weights)))
 
     def finish(self) -> None:
         """What the block's end leaves: the value norms of every call, computed in one batch per kind, and the
@@ -235,6 +240,7 @@ class _Call(NamedTuple):
     tol: float
     masked: bool  # its mask forbids some key
     full: bool  # checked in full already
+    softmaxed: bool  # computed in its slot by attnviz's softmax (``attnviz.in_place``): no weight can be negative
 
 
 def _check_kind(rec: Recording, kind: str, calls: list[_Call], turn: int) -> None:
@@ -247,12 +253,13 @@ def _check_kind(rec: Recording, kind: str, calls: list[_Call], turn: int) -> Non
     try:
         if stacked is None:
             for w, m, c in zip(weights, masks, calls):
-                check_values(w, m, c.where, c.tol, SAMPLE_EVERY, turn)
+                check_values(w, m, c.where, c.tol, SAMPLE_EVERY, turn, softmaxed=c.softmaxed)
             return
         layers, b, h, q, k = stacked.shape
         allowed = (torch.stack([m.expand(b, q, k) for m in masks]).reshape(layers * b, q, k) if any(c.masked for c in calls)
                    else torch.ones(1, q, k, dtype=torch.bool))
-        check_values(stacked.reshape(layers * b, h, q, k), allowed, f"the {kind} attention", tol, SAMPLE_EVERY, turn)
+        check_values(stacked.reshape(layers * b, h, q, k), allowed, f"the {kind} attention", tol, SAMPLE_EVERY, turn,
+                     softmaxed=all(c.softmaxed for c in calls))
     except AttentionCheckError:
         for w, m, c in zip(weights, masks, calls):
             check_values(w, m, c.where, c.tol)

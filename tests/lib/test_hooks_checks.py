@@ -89,6 +89,38 @@ def test_changed_weights_are_refused_on_the_first_and_on_a_later_recording(chang
     recorded(model, inputs)  # the model itself is fine again
 
 
+@contextmanager
+def changed_in_place(module, change):
+    """Inside the block, ``change(weights)`` is applied to ``module``'s weights in place, in the recording's own
+    slot (BERT's weights are computed there, ``attnviz.in_place``): the check of a later recording leaves out the
+    pass for negative weights there (attnviz's softmax wrote them), and must still refuse what a change leaves."""
+    def hook(m, a, out):
+        change(out[1])  # in place; the module's output stays what it returned
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda w: w.sub_(0.25), "negative"),  # the rows' sums give it away; the check in full then names it
+    (lambda w: w.view(-1)[::7].fill_(float("nan")), "NaN"),
+    (lambda w: w.mul_(-1), "negative|rows sum"),
+])
+def test_weights_changed_in_their_slot_are_refused_on_a_later_recording(change, problem):
+    model = build_hf("bert")
+    inputs = hf_inputs("bert")
+    recorded(model, inputs)  # checked in full once; later recordings compute the weights in their slot
+    rec = recorded(model, inputs)
+    assert rec.weights["self"][1].data_ptr() == rec.stack().numpy()[1].ctypes.data, "computed in the slot"
+    with changed_in_place(model.encoder.layer[1].attention.self, change):
+        with pytest.raises(AttentionCheckError, match=rf"BertSelfAttention at 'encoder\.layer\.1\.attention\.self'.*({problem})"):
+            recorded(model, inputs)
+    recorded(model, inputs)
+
+
 @pytest.mark.parametrize("when", ["first", "later"])
 def test_the_old_t5_reading_is_refused_on_the_first_and_on_a_later_recording(monkeypatch, when):
     """Reading output[1] of T5Attention (the position bias, as attnviz once did) fails the check, also after
