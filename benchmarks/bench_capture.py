@@ -48,10 +48,11 @@ def text_of(model, n_tokens: int) -> str:
 
 
 def load_checkout(root: Path):
-    """``root``'s attnviz package, imported apart from any other checkout's in this process: its modules
-    are taken out of ``sys.modules`` once imported (attnviz imports only at module level, so each
-    function keeps using the modules of its own checkout; the names a lazy package loads on first use are
-    loaded here, or they would come from whichever checkout's modules are in ``sys.modules`` then)."""
+    """``root``'s attnviz package and its ``attnviz.in_place`` module (None before it existed), imported apart
+    from any other checkout's in this process: its modules are taken out of ``sys.modules`` once imported
+    (attnviz imports only at module level, so each function keeps using the modules of its own checkout; the
+    names a lazy package loads on first use are loaded here, or they would come from whichever checkout's
+    modules are in ``sys.modules`` then)."""
     saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "attnviz"}
     sys.path.insert(0, str(root))
     try:
@@ -60,12 +61,13 @@ def load_checkout(root: Path):
         for name in getattr(package, "_LAZY", ()):  # a lazy package's names, resolved while its own modules are here
             getattr(package, name)
         assert Path(package.__file__).resolve().is_relative_to(root.resolve()), f"attnviz from {package.__file__}, not {root}"
+        in_place = sys.modules.get("attnviz.in_place")
     finally:
         sys.path.remove(str(root))
         for name in [n for n in sys.modules if n.split(".")[0] == "attnviz"]:
             sys.modules.pop(name)
         sys.modules.update(saved)
-    return package
+    return package, in_place
 
 
 class Checkout:
@@ -73,7 +75,7 @@ class Checkout:
 
     def __init__(self, root: Path, bare):
         self.root, self.bare = root, bare
-        self.attnviz = load_checkout(root)
+        self.attnviz, self.in_place = load_checkout(root)
         self.model = self.attnviz.load_model(self.attnviz.DEFAULT_MODEL)
         self.texts = {n: text_of(self.model, n) for n in SIZES}
         self.inputs = {n: self.model.tokenizer(self.texts[n], return_tensors="pt") for n in SIZES}
@@ -81,6 +83,11 @@ class Checkout:
     def measure(self, n: int) -> tuple[float, float, float]:
         """Seconds of one bare forward, one capture and one forward of attnviz's model with no hooks (eager
         attention: the floor of any capture that records weights) of the same text of ``n`` tokens."""
+        if self.in_place is not None:
+            # attnviz registers its attention function with transformers by name, the same name in every checkout:
+            # the last checkout to register it would serve the other's captures too (that one would then never
+            # find its own modules' slots, and copy every weight). So each checkout registers its own before it runs.
+            self.in_place.register_attention(self.in_place.IN_PLACE, self.in_place._attention)
         t0 = time.perf_counter()
         with torch.inference_mode():
             self.bare(**self.inputs[n])
