@@ -62,10 +62,11 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
     n_input = [len(ids) for ids in enc["input_ids"]]
     if max(n_input, default=0) > max_tokens:
         enc = tok(**{key: inputs}, truncation=True, max_length=max_tokens, **common)
+    encodings = getattr(enc, "encodings", None)  # a fast tokenizer's own encodings, with their tokens (else None)
     out = []
     for b, text in enumerate(texts):
         ids = enc["input_ids"][b]
-        raw = tok.convert_ids_to_tokens(ids)
+        raw = encodings[b].tokens if encodings else tok.convert_ids_to_tokens(ids)
         special = [bool(s) for s in enc["special_tokens_mask"][b]]
         word_ids = [None if s else w for w, s in zip(enc.word_ids(b), special)]
         offsets = [tuple(o) for o in enc["offset_mapping"][b]]
