@@ -46,7 +46,7 @@ from itertools import chain
 import numpy as np
 import torch
 
-from attnviz.alignment import Alignment, align_spans
+from attnviz.alignment import Alignment, align_rows
 from attnviz.capturing import run_batch
 from attnviz.encoding import Batch, plan_batches
 from attnviz.head_scores import NEAREST_FIRST, OFFSETS, HeadScores
@@ -185,13 +185,14 @@ def _batch_predictions(batch, weights: torch.Tensor, sentences: Sequence[Sentenc
     """Most-attended other unit of every unit, for a whole recorded batch at once.
 
     ``weights``: (layers, rows, heads, T, T), the recording's own array (``Recording.stack``: read in
-    place, never copied). Each row's tokens are lined up with its sentence's words by ``align_spans``
+    place, never copied). Each row's tokens are lined up with its sentence's words by ``align_rows``
     (character offsets in the space-joined words), then pooled into units by ``words.pool`` for all
     heads and a few layers at a time. Returns (pred [rows, layers, heads, U], the alignment of each row);
     U = the most units.
     """
     rows, width = batch.ids.shape
-    alignments = [align_spans(joined_spans(s.words), e.offsets, e.special) for e, s in zip(batch.encoded, sentences)]
+    alignments = align_rows([joined_spans(s.words) for s in sentences], [e.offsets for e in batch.encoded],
+                            [e.special for e in batch.encoded])
     n_max = max(1, max(a.n_units for a in alignments))
     member = np.zeros((rows, n_max, width), dtype=np.float32)  # [rows, U, T]
     present = np.zeros((rows, n_max), dtype=bool)

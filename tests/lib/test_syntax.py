@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnviz.alignment import align
+from attnviz.alignment import align, align_rows, align_spans
 from attnviz.conllu_io import DEFAULT_MAX_BYTES, read_conllu, to_conllu
 from attnviz.errors import CoNLLUError, CoNLLUFileNotFoundError, EmptyInputError, ParserUnavailableError
 from attnviz.parsing import load_parser, load_sample, parse, sample_texts
@@ -310,6 +310,30 @@ def test_align_attention_to_is_sum_from_is_mean():
     np.testing.assert_allclose(words, [[0.1, 0.7], [0.6, 0.15]], atol=1e-6)
     # the same as attnviz's own word view (before its specials are dropped)
     np.testing.assert_allclose(words, run.view("word").attention[0, 0][1:3, 1:3], atol=1e-6)
+
+
+def test_align_rows_gives_each_row_what_align_spans_gives_it():
+    """The corpus scorer aligns a whole batch at once: rows of other lengths, a word split into tokens, words
+    sharing a token, a word cut off, an empty word, a row of special tokens only, each as ``align_spans`` has it."""
+    rows = [  # (word spans, token offsets, special flags), [CLS] and [SEP] at (0, 0)
+        ([(0, 4), (5, 12)], [(0, 0), (0, 4), (5, 9), (9, 12), (0, 0)], [1, 0, 0, 0, 1]),  # kids play ##ing
+        ([(0, 1), (2, 4), (4, 7)], [(0, 0), (0, 1), (2, 5), (5, 6), (6, 7), (0, 0)], [1, 0, 0, 0, 0, 1]),  # I do|n't
+        ([(0, 1), (2, 3), (4, 5)], [(0, 0), (0, 1), (2, 3), (0, 0)], [1, 0, 0, 1]),  # c cut off
+        ([(0, 1), (2, 2), (3, 4)], [(0, 0), (0, 1), (3, 4), (0, 0)], [1, 0, 0, 1]),  # an empty word
+        ([(0, 3)], [(0, 0), (0, 0)], [1, 1]),  # nothing but special tokens
+        ([(0, 5), (6, 8), (9, 10), (11, 15)], [(0, 0), (0, 5), (6, 8), (9, 10), (11, 13), (13, 15), (0, 0)],
+         [1, 0, 0, 0, 0, 0, 1]),
+    ]
+    spans, offsets, special = zip(*rows)
+    batch = align_rows(list(spans), list(offsets), list(special))
+    assert len(batch) == len(rows)
+    for got, (s, o, x) in zip(batch, rows):
+        alone = align_spans(s, o, x)
+        np.testing.assert_array_equal(got.unit_of_word, alone.unit_of_word)
+        np.testing.assert_array_equal(got.membership, alone.membership)
+        np.testing.assert_array_equal(got.usable, alone.usable)
+    assert batch[1].units == [[0], [1, 2]] and batch[2].unit_of_word.tolist() == [0, 1, -1]
+    assert batch[5].positions == [[1], [2], [3], [4, 5]]
 
 
 def test_align_accepts_sentences_spacy_docs_and_checks_the_text():
