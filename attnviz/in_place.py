@@ -4,16 +4,18 @@ While ``attnviz.record`` runs a Hugging Face model, the model is on the attentio
 (transformers' attention interface; models that ``attnviz.load_model`` loads stay on it). For a recorded module
 whose own eager function is the one BERT's family shares (BERT, RoBERTa, ALBERT, ELECTRA, DistilBERT, BART,
 Marian, ...: the same source as BERT's), the function below computes what that eager function computes, operation
-for operation, but in place, in the weights' slot of the recording's array (``Recording.slot``):
+for operation, but with the weights written in their slot of the recording's array (``Recording.slot``):
 
     eager (transformers)                    in place (here)
-    w = matmul(q, kᵀ) * scaling             matmul(q, kᵀ, out=slot); slot *= scaling
-    w = w + mask                            slot += mask
-    w = softmax(w, -1)                      softmax of slot, into slot
+    w = matmul(q, kᵀ) * scaling             s = matmul(q, kᵀ); s *= scaling
+    w = w + mask                            s += mask
+    w = softmax(w, -1)                      softmax of s, into slot
     out = matmul(w, v)                      out = matmul(slot, v)
 
 The same kernels on the same numbers give the same bits; what it saves is the copy of every layer's weights
 into the recording and two tensors the size of the weights per layer (at 512 tokens MiniLM's weights are 75 MB).
+The scores ``s`` get a tensor of their own rather than the slot: torch's softmax written over its own input
+is twice as slow on a batch of short rows (0.29 vs 0.14 ms for (32, 12, 20, 20) here), the same on one text.
 The first call of each module in each mask mode is also run by the module's own eager function and compared bit
 for bit, weights and output: a module that differs runs its own eager function from then on (remembered on the
 model, ``Target.trusted``), and that first call keeps eager's own weights. Any other module (another eager
@@ -100,11 +102,11 @@ def _attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, att
     if slot is None:
         return eager(module, query, key, value, attention_mask, *args, **kwargs)
     scaling = kwargs.get("scaling")
-    torch.matmul(query, key.transpose(2, 3), out=slot)
-    slot.mul_(query.size(-1) ** -0.5 if scaling is None else scaling)
+    scores = torch.matmul(query, key.transpose(2, 3))
+    scores.mul_(query.size(-1) ** -0.5 if scaling is None else scaling)
     if attention_mask is not None:
-        slot.add_(attention_mask)
-    _SOFTMAX_INTO(slot, -1, False, out=slot)  # softmax over the keys, written over its input
+        scores.add_(attention_mask)
+    _SOFTMAX_INTO(scores, -1, False, out=slot)  # softmax over the keys, written in the slot
     output = torch.matmul(slot, value).transpose(1, 2).contiguous()
     if mode not in target.trusted:  # the first call in this mode: eager's own result, bit for bit, or eager's from now on
         own, weights = eager(module, query, key, value, attention_mask, **kwargs)
