@@ -71,8 +71,8 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
         word_ids = [None if s else w for w, s in zip(enc.word_ids(b), special)]
         offsets = [tuple(o) for o in enc["offset_mapping"][b]]
         if split:  # offsets are within each word; make them offsets into the joined text
-            starts = joined_spans(items[b])[:, 0]
-            offsets = [(0, 0) if w is None else (int(starts[w] + s), int(starts[w] + e)) for w, (s, e) in zip(word_ids, offsets)]
+            starts = joined_spans(items[b])[:, 0].tolist()  # Python ints: no numpy scalar per token
+            offsets = [(0, 0) if w is None else (starts[w] + s, starts[w] + e) for w, (s, e) in zip(word_ids, offsets)]
         offsets = [(0, 0) if s else o for o, s in zip(offsets, special)]
         tokens = [r if s else _display(r, text[o[0]:o[1]]) for r, o, s in zip(raw, offsets, special)]
         out.append(Encoded(text, tokens, offsets, special, word_ids, n_input[b], list(ids)))

@@ -22,8 +22,11 @@ def base_relation(label: str) -> str:
 def joined_spans(words: Sequence[str]) -> np.ndarray:
     """int [n, 2]: character spans of ``words`` in ``" ".join(words)``."""
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    ends = np.cumsum(lengths + 1) - 1
-    return np.stack([ends - lengths, ends], axis=1)
+    spans = np.empty((len(lengths), 2), dtype=np.int64)
+    np.cumsum(lengths + 1, out=spans[:, 1])
+    spans[:, 1] -= 1  # each word's end: the lengths and the spaces before it
+    np.subtract(spans[:, 1], lengths, out=spans[:, 0])
+    return spans
 
 
 @dataclass
