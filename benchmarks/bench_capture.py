@@ -1,6 +1,6 @@
 """Capture time vs. a bare forward pass of the same model, at 16, 128 and 512 tokens.
 
-    python benchmarks/bench_capture.py [--repeats 15] [--root DIR] [--compare DIR]
+    python benchmarks/bench_capture.py [--repeats 15] [--root DIR] [--compare DIR] [--pieces]
 
 "bare" is the model as transformers loads it by default (SDPA attention, no hooks, no
 weights returned); "capture" is ``attnviz.capture`` on the model as attnviz loads it
@@ -14,6 +14,11 @@ Targets (issue #21): <= 1.3 at 16 tokens, <= 1.15 at 128, <= 1.5 at 512. The las
 run with no hooks at all (outside a recording: transformers' eager attention, which any recording of weights
 needs, as SDPA returns none) / bare, measured in the same turns, was the floor under the capture's ratio until
 the weights were computed in place: eager makes two more tensors the size of the weights per layer.
+
+``--pieces`` also times the capture's steps apart, in the same order (a bare forward, then each step):
+tokenising and batching (``plan_batches``), the recorded forward pass with value norms and checks
+(``run_batch``), and building the Run, each as a share of the bare forward; the steps' Python runs after
+the bare model's forward pass has filled the caches, as in a capture, not in a warm loop of its own.
 
 ``--root`` (by default this checkout) and ``--compare DIR`` (e.g. a clone of the version before
 a change) are both imported into this one process, each its own attnviz package (``load_checkout``),
@@ -80,6 +85,22 @@ class Checkout:
         self.texts = {n: text_of(self.model, n) for n in SIZES}
         self.inputs = {n: self.model.tokenizer(self.texts[n], return_tensors="pt") for n in SIZES}
 
+    def pieces(self, n: int) -> tuple[float, ...]:
+        """Seconds of one bare forward, then of the capture's steps one after another: tokenising and batching,
+        the recorded forward pass (value norms, checks), building the Run."""
+        capturing = self.attnviz.capturing
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            self.bare(**self.inputs[n])
+        t1 = time.perf_counter()
+        batch = capturing.plan_batches(self.model, [self.texts[n]], self.model.max_tokens)[0]
+        t2 = time.perf_counter()
+        recording = capturing.run_batch(self.model, batch)
+        t3 = time.perf_counter()
+        capturing._runs_of_recording(self.model, batch, recording, False, self.model.max_tokens)  # capture's last step
+        t4 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, t4 - t3
+
     def measure(self, n: int) -> tuple[float, float, float]:
         """Seconds of one bare forward, one capture and one forward of attnviz's model with no hooks (eager
         attention: the floor of any capture that records weights) of the same text of ``n`` tokens."""
@@ -106,6 +127,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the checkout to measure")
     parser.add_argument("--compare", type=Path, help="another checkout, measured in turns with --root in the same run")
+    parser.add_argument("--pieces", action="store_true", help="also time the capture's steps apart (--root only)")
     args = parser.parse_args()
 
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -140,6 +162,20 @@ def main() -> None:
         print(f"\ncapture / bare, {args.root} vs {args.compare} (measured in turns, same run):")
         for n in SIZES:
             print(f"  {n:4d} tokens: {ratios[0][n]:.2f} vs {ratios[1][n]:.2f}")
+    if args.pieces:
+        print_pieces(checkouts[0], args.repeats)
+
+
+def print_pieces(checkout: Checkout, repeats: int) -> None:
+    """The capture's steps apart, each as a share of the bare forward measured just before it (median)."""
+    print(f"\nthe capture's steps, {checkout.root} (median of {repeats}, after 2 warm-up rounds):")
+    print("| tokens | bare ms | tokenise ms | recorded forward / bare | Run ms | sum / bare |")
+    print("|-------:|--------:|------------:|------------------------:|-------:|-----------:|")
+    for n in SIZES:
+        got = [checkout.pieces(n) for _ in range(repeats + 2)][2:]
+        bare, plan, forward, run = (statistics.median(t) for t in zip(*got))
+        print(f"| {n:6d} | {bare * 1e3:7.1f} | {plan * 1e3:11.2f} | {forward / bare:23.2f} | {run * 1e3:6.2f} | "
+              f"{(plan + forward + run) / bare:10.2f} |")
 
 
 if __name__ == "__main__":
