@@ -14,9 +14,10 @@ for operation, but with the weights written in their slot of the recording's arr
 
 The same kernels on the same numbers give the same bits; what it saves is the copy of every layer's weights
 into the recording, and the tensors eager makes for the scaled, then masked scores and for the softmax: one
-tensor the size of a layer's weights is made here (``s``), where eager makes up to four (at 512 tokens MiniLM's
-weights are 75 MB in all). The scores ``s`` get a tensor of their own rather than the slot: torch's softmax written over its own input
-is twice as slow on a batch of short rows (0.29 vs 0.14 ms for (32, 12, 20, 20) here), the same on one text.
+tensor the size of a layer's weights is made here (``s``), where eager makes up to four (at 512 tokens
+MiniLM's weights are 75 MB in all). The scores ``s`` get a tensor of their own rather than the slot: torch's
+softmax written over its own input is twice as slow on a batch of short rows (0.29 vs 0.14 ms for
+(32, 12, 20, 20) here), and no faster on one text.
 The first call of each module in each mask mode is also run by the module's own eager function and compared bit
 for bit, weights and output: a module that differs runs its own eager function from then on (remembered on the
 model, ``Target.trusted``), and that first call keeps eager's own weights. Any other module (another eager
