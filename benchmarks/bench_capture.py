@@ -85,10 +85,18 @@ class Checkout:
         self.texts = {n: text_of(self.model, n) for n in SIZES}
         self.inputs = {n: self.model.tokenizer(self.texts[n], return_tensors="pt") for n in SIZES}
 
+    def activate(self) -> None:
+        """This checkout's attention function registered with transformers. attnviz registers it by name, the same
+        name in every checkout: the last checkout to register it would serve the other's captures too (that one
+        would then never find its own modules' slots, and copy every weight)."""
+        if self.in_place is not None:
+            self.in_place.register_attention(self.in_place.IN_PLACE, self.in_place._attention)
+
     def pieces(self, n: int) -> tuple[float, ...]:
         """Seconds of one bare forward, then of the capture's steps one after another: tokenising and batching,
         the recorded forward pass (value norms, checks), building the Run."""
         capturing = self.attnviz.capturing
+        self.activate()
         t0 = time.perf_counter()
         with torch.inference_mode():
             self.bare(**self.inputs[n])
@@ -104,11 +112,7 @@ class Checkout:
     def measure(self, n: int) -> tuple[float, float, float]:
         """Seconds of one bare forward, one capture and one forward of attnviz's model with no hooks (eager
         attention: the floor of any capture that records weights) of the same text of ``n`` tokens."""
-        if self.in_place is not None:
-            # attnviz registers its attention function with transformers by name, the same name in every checkout:
-            # the last checkout to register it would serve the other's captures too (that one would then never
-            # find its own modules' slots, and copy every weight). So each checkout registers its own before it runs.
-            self.in_place.register_attention(self.in_place.IN_PLACE, self.in_place._attention)
+        self.activate()
         t0 = time.perf_counter()
         with torch.inference_mode():
             self.bare(**self.inputs[n])
