@@ -211,8 +211,16 @@ function scrollIntoViewOnce(parentElement, root, scroll) {
   setTimeout(bring, 400);  // again once Streamlit has laid out the rest of the rerun
 }
 
-// The Streamlit component (st.components.v2): data = {svg, key, scroll}, drawn on every rerun.
+// The number of the drawing each Streamlit component's element shows (data.drawn, growing with every new drawing)
+const DRAWN = new WeakMap();
+
+// The Streamlit component (st.components.v2): data = {svg, key, scroll, drawn}, drawn on every rerun. Streamlit
+// calls this asynchronously, once per new data, and a call for an older run can come after a newer one: it is
+// left out, so the newest drawing stays.
 export default function ({data, parentElement}) {
+  const shown = DRAWN.get(parentElement);
+  if (shown !== undefined && data.drawn < shown) return;
+  DRAWN.set(parentElement, data.drawn);
   const root = mountView(parentElement, data);
   if (root) scrollIntoViewOnce(parentElement, root, data.scroll);
 }

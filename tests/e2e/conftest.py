@@ -87,7 +87,9 @@ def pytest_runtest_call(item):
         apps = getattr(item, "_e2e_apps", [])
         for app in apps:
             app.screenshot(app.name)
-    problems = [f"{a.name}: {p}" for a in apps for p in a.problems()]
+        problems = [f"{a.name}: {p}" for a in apps for p in a.problems()]
+        if problems:  # also when the body failed: the report's captured output then says what the browser saw
+            print("the browser saw problems:\n" + "\n".join(problems))
     if problems:
         pytest.fail("the browser saw problems:\n" + "\n".join(problems), pytrace=False)
     return result

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
+from attnviz import figures
+from attnviz.static import VIEWS_JS
 from tests.e2e.page import element, elements, page_js
 from tests.e2e.server import StreamlitServer
 
@@ -65,6 +67,24 @@ def test_the_default_sentence_draws_arcs_in_a_row_inside_the_column(app):
     app.open()
     box = arc_box(app)
     assert box["layout"] == "arcs" and box["svg"] <= box["column"] + 0.5 and not box["scrolls"], box
+
+
+def test_a_late_call_from_an_older_run_never_replaces_a_newer_drawing(browser):
+    """Streamlit runs a component's function asynchronously, once per new data, and a call for an older run can
+    arrive after a newer one (the browser tests saw the first run's arcs, late, replace a toggle's all-heads
+    drawing for good). The views' entry point draws nothing older than what it shows: in order, every drawing is
+    shown; out of order, the newest stays; the same drawing again is drawn again (a redraw)."""
+    older, newer = ({"svg": figures.arcs_svg(["a", "b", "c"], np.full((3, 3), 1 / 3), title=title).svg, "key": "arcs",
+                     "scroll": 0, "drawn": n} for n, title in ((1, "older"), (2, "newer")))
+    page = browser.new_page()
+    try:
+        page.set_content("<html><body></body></html>")
+        script = page_js("drawn_titles")
+        assert page.evaluate(script, [VIEWS_JS, [older, newer]]) == ["older", "newer"]
+        assert page.evaluate(script, [VIEWS_JS, [newer, older]]) == ["newer", "newer"]
+        assert page.evaluate(script, [VIEWS_JS, [newer, newer, older]]) == ["newer", "newer", "newer"]
+    finally:
+        page.close()
 
 
 def test_all_heads_overlay_stays_in_its_column_and_the_legend_toggles_heads(app):
