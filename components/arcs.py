@@ -17,10 +17,8 @@ tokens. Arcs:
 - the drawing always fits its column's width (never a horizontal scroll bar); the
   two-column layout scrolls vertically inside a box at most 640 px high.
 
-Each drawing carries its number in the session (``drawn``: it grows with every new drawing of the view). Streamlit
-runs the component's function asynchronously, once per new data, and a call made for an older run can arrive
-after a newer one (seen in the browser tests: the first run's drawing, late, replaced the one a toggle had just
-drawn, which then stayed on screen); the component draws nothing older than what it shows.
+Each drawing carries its number in the session (``components.drawn``): the component draws nothing older than
+what it shows, as Streamlit's calls for an older run can arrive after a newer one's.
 """
 
 from __future__ import annotations
@@ -28,27 +26,16 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz.static import VIEWS_CSS, VIEWS_JS
-from components import session_keys as keys
+from components import drawn
 
 #: The views' JavaScript and CSS, files of the library's own (linted by eslint). Streamlit takes a path only
 #: for a component of an installed package (an ``asset_dir`` in its manifest), so the text is passed.
 _mount = st.components.v2.component("attnviz.arcs", css=VIEWS_CSS, js=VIEWS_JS)
 
 
-def _number(key: str, svg: str) -> int:
-    """The number of view ``key``'s drawing ``svg`` in this session: one more than the last one's when it is new,
-    the same while it is the same drawing (the component then has nothing to redraw)."""
-    drawn = st.session_state.setdefault(keys.DRAWN, {})
-    digest = hash(svg)
-    last_digest, last = drawn.get(key, (None, 0))
-    if digest != last_digest:
-        drawn[key] = (digest, last + 1)
-    return drawn[key][1]
-
-
 def heatmap_view(svg: str, key: str) -> None:
     """Show a heatmap SVG (from ``attnviz.figures.heatmap_svg``); hovering a cell names it and its value."""
-    _mount(data={"svg": svg, "key": key, "scroll": 0, "drawn": _number(key, svg)}, key=key)
+    _mount(data={"svg": svg, "key": key, "scroll": 0, "drawn": drawn.number(key, svg)}, key=key)
 
 
 def arc_view(svg: str, key: str, scroll: int = 0) -> None:
@@ -56,4 +43,4 @@ def arc_view(svg: str, key: str, scroll: int = 0) -> None:
 
     ``scroll``: a new number brings the drawing into view (e.g. after a head was picked below it).
     """
-    _mount(data={"svg": svg, "key": key, "scroll": scroll, "drawn": _number(key, svg)}, key=key)
+    _mount(data={"svg": svg, "key": key, "scroll": scroll, "drawn": drawn.number(key, svg)}, key=key)

@@ -21,7 +21,7 @@ from attnviz.run import Run
 from attnviz.sentence_scores import sentence_hits
 from attnviz.tree import Sentence
 from attnviz.ud_relations import links_words, to_ud
-from components import data
+from components import data, drawn
 from components import session_keys as keys
 from components.markdown import literal
 from components.state import ViewState
@@ -85,7 +85,9 @@ def head_strip(view: ViewState, run: Run) -> tuple[int, int] | None:
                 f"on {corpus}. Try one of the examples above.", icon=":material/account_tree:")
         return None
     cards = [arc.as_data(tree, arc.credit.caption(corpus).split(": ", 1)[1]) for arc in arcs]
-    result = _mount(data={"cards": cards, "selected": f"{view.layer}-{view.head}"}, key="head_strip", on_open_change=lambda: None)
+    payload = {"cards": cards, "selected": f"{view.layer}-{view.head}"}
+    payload["drawn"] = drawn.number("head_strip", repr(payload))
+    result = _mount(data=payload, key="head_strip", on_open_change=lambda: None)
     st.caption(f"Credited on {corpus}: the head that best predicts each relation where the relation's usual offset "
                "is wrong, shown only if it beats that offset baseline by 10 points (Voita et al. 2019). Green: this head "
                "attends most to the arc's other end in this sentence; red: it looks elsewhere here. One sentence is an "

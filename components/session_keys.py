@@ -73,7 +73,7 @@ DEP_JOB = "_dep_job"  # the corpus scoring job of this session (and DEP_JOB + "_
 CORPUS_SCORES = "_dep_scores"  # corpus scores made on "Heads vs. syntax": {(model, digest, ...): HeadScores}
 HEAD_MAP_JOB = "_map_job"  # the head map's corpus pass of this session (and HEAD_MAP_JOB + "_error")
 HEAD_MAP_RESULTS = "_map_results"  # the head maps made in this session: {(model, corpus, count, layer, ...): HeadMap}
-DRAWN = "_drawn"  # each arc or heatmap view's latest drawing: {key: (hash of its SVG, its number)} (components.arcs)
+DRAWN = "_drawn"  # each component view's latest drawing: {key: (hash of its content, its number)} (components.drawn)
 HEAD_MAP_PICKED = "_map_picked"  # the point a click on the head map picked: (layer, head, sentence text), 1-based
 HEAD_MAP_SAVED = "_map_saved"  # the head map page's own widgets' values at its last run (kept across page switches)
 

@@ -119,7 +119,14 @@ function fill(drawing, card) {
   drawing.setAttribute("height", height);
 }
 
+// The number of the strip each element shows (data.drawn, components/drawn.py): Streamlit calls this asynchronously,
+// once per new data, and a call for an older run can come after a newer one; it is left out.
+const DRAWN = new WeakMap();
+
 export default function ({ data, parentElement, setTriggerValue }) {
+  const shown = DRAWN.get(parentElement);
+  if (shown !== undefined && data.drawn < shown) return;
+  DRAWN.set(parentElement, data.drawn);
   let root = parentElement.querySelector(".attnviz-strip");
   if (!root) {
     root = document.createElement("div");
