@@ -108,8 +108,7 @@ class Recording:
             self._spilled.add(kind)
             kept.append(weights.detach())
             return
-        if weights.data_ptr() != target.data_ptr() or weights.dtype != target.dtype or weights.stride() != target.stride():
-            target.copy_(weights.detach())
+        target.copy_(weights.detach())
         kept.append(target)
 
     def _array(self, kind: str) -> np.ndarray | None:
