@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -134,27 +135,31 @@ def align_rows(spans: list, offsets: list, special: list) -> list[Alignment]:
     one comparison over the padded rows. A row where a word has no position, or two words share one, is aligned
     by ``align_spans`` itself; every other row's alignment is its slice of the batch's overlap (the same arrays
     ``align_spans`` gives, a quarter of its time per sentence over UD EWT dev)."""
-    n_words = [len(s) for s in spans]
-    n_positions = [len(o) for o in offsets]
-    if not spans or not max(n_words) or not max(n_positions):
+    n_words = np.fromiter(map(len, spans), dtype=np.int64, count=len(spans))
+    n_positions = np.fromiter(map(len, offsets), dtype=np.int64, count=len(offsets))
+    if not spans or not n_words.max() or not n_positions.max():
         return [align_spans(s, o, x) for s, o, x in zip(spans, offsets, special)]
     rows = len(spans)
-    word_span = np.full((rows, max(n_words), 2), -1, dtype=np.int64)  # padding words overlap nothing
-    position = np.zeros((rows, max(n_positions), 2), dtype=np.int64)
-    usable = np.zeros((rows, max(n_positions)), dtype=bool)
-    for row, (s, o, x) in enumerate(zip(spans, offsets, special)):  # plain array copies
-        word_span[row, : n_words[row]] = np.asarray(s, dtype=np.int64).reshape(-1, 2)
-        position[row, : n_positions[row]] = np.asarray(o, dtype=np.int64).reshape(-1, 2)
-        usable[row, : n_positions[row]] = ~np.asarray(x, dtype=bool)
+    # the rows' values flattened, then put in their padded places at once (a loop of array copies per row took
+    # three times as long: UD EWT dev, batches of 32)
+    words_in = np.arange(n_words.max()) < n_words[:, None]  # [rows, words]: a real word
+    positions_in = np.arange(n_positions.max()) < n_positions[:, None]  # [rows, positions]: a real position
+    word_span = np.full((rows, words_in.shape[1], 2), -1, dtype=np.int64)  # padding words overlap nothing
+    word_span[words_in] = np.concatenate([np.asarray(s, dtype=np.int64).reshape(-1, 2) for s in spans])
+    position = np.zeros((rows, positions_in.shape[1], 2), dtype=np.int64)
+    position[positions_in] = np.fromiter(chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64,
+                                         count=2 * int(n_positions.sum())).reshape(-1, 2)
+    usable = np.zeros(positions_in.shape, dtype=bool)
+    usable[positions_in] = ~np.fromiter(chain.from_iterable(special), dtype=bool, count=int(n_positions.sum()))
     usable &= position[..., 1] > position[..., 0]
     overlap = ((position[:, None, :, 0] < word_span[:, :, None, 1]) & (position[:, None, :, 1] > word_span[:, :, None, 0])
                & usable[:, None, :])  # [rows, words, positions]
     present = overlap.any(axis=2)
     shared = (overlap[:, :-1] & overlap[:, 1:]).any(axis=2)  # consecutive words sharing a position
+    simple = (present | ~words_in).all(axis=1) & ~shared.any(axis=1)  # one unit per word, in order
     out = []
-    for row in range(rows):
-        w, t = n_words[row], n_positions[row]
-        if present[row, :w].all() and not shared[row, : max(w - 1, 0)].any():  # one unit per word, in order
+    for row, (w, t) in enumerate(zip(n_words.tolist(), n_positions.tolist())):
+        if simple[row]:
             out.append(Alignment(np.arange(w, dtype=np.int64), overlap[row, :w, :t], usable[row, :t]))
         else:
             out.append(align_spans(spans[row], offsets[row], special[row]))

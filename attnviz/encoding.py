@@ -17,7 +17,7 @@ from attnviz.errors import EmptyInputError, UnsupportedModelError
 from attnviz.loaded import LoadedModel
 from attnviz.local.tokenizer import PAD
 from attnviz.run import Side
-from attnviz.tree import joined_spans
+from attnviz.tree import joined_starts
 
 
 @dataclass
@@ -48,6 +48,12 @@ def _display(raw: str, piece: str) -> str:
     return raw
 
 
+def _labels(raw: list[str], offsets: list[tuple[int, int]], special: list[bool], text: str) -> list[str]:
+    """Each token's label (``_display``): a special token's own, else the readable one for its piece of ``text``
+    (a token that is its piece, the usual case, is its own label without a call)."""
+    return [r if s or r == (piece := text[a:b]) else _display(r, piece) for r, (a, b), s in zip(raw, offsets, special)]
+
+
 def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tokens: int, target: bool = False) -> list[Encoded]:
     tok = model.tokenizer
     split = bool(items) and not isinstance(items[0], str)
@@ -69,13 +75,12 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
         raw = encodings[b].tokens if encodings else tok.convert_ids_to_tokens(ids)
         special = [bool(s) for s in enc["special_tokens_mask"][b]]
         word_ids = [None if s else w for w, s in zip(enc.word_ids(b), special)]
-        offsets = [tuple(o) for o in enc["offset_mapping"][b]]
-        if split:  # offsets are within each word; make them offsets into the joined text
-            starts = joined_spans(items[b])[:, 0].tolist()  # Python ints: no numpy scalar per token
-            offsets = [(0, 0) if w is None else (starts[w] + s, starts[w] + e) for w, (s, e) in zip(word_ids, offsets)]
-        offsets = [(0, 0) if s else o for o, s in zip(offsets, special)]
-        tokens = [r if s else _display(r, text[o[0]:o[1]]) for r, o, s in zip(raw, offsets, special)]
-        out.append(Encoded(text, tokens, offsets, special, word_ids, n_input[b], list(ids)))
+        if split:  # offsets are within each word; make them offsets into the joined text (specials: no word)
+            starts = joined_starts(items[b])
+            offsets = [(0, 0) if w is None else (starts[w] + s, starts[w] + e) for w, (s, e) in zip(word_ids, enc["offset_mapping"][b])]
+        else:
+            offsets = [(0, 0) if sp else (o[0], o[1]) for o, sp in zip(enc["offset_mapping"][b], special)]
+        out.append(Encoded(text, _labels(raw, offsets, special, text), offsets, special, word_ids, n_input[b], list(ids)))
     return out
 
 
@@ -133,12 +138,10 @@ class Batch:
 
 
 def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask) of the rows, right-padded to the longest: one tensor made from lists each."""
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for row, r in enumerate(rows):
-        ids[row, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[row, : len(r)] = 1
+    ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
     return ids, mask
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
@@ -19,14 +20,15 @@ def base_relation(label: str) -> str:
     return label.split(":", 1)[0]
 
 
+def joined_starts(words: Sequence[str]) -> list[int]:
+    """Where each of ``words`` starts in ``" ".join(words)`` (Python ints)."""
+    return list(accumulate((len(w) + 1 for w in words[:-1]), initial=0)) if len(words) else []
+
+
 def joined_spans(words: Sequence[str]) -> np.ndarray:
-    """int [n, 2]: character spans of ``words`` in ``" ".join(words)``."""
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    spans = np.empty((len(lengths), 2), dtype=np.int64)
-    np.cumsum(lengths + 1, out=spans[:, 1])
-    spans[:, 1] -= 1  # each word's end: the lengths and the spaces before it
-    np.subtract(spans[:, 1], lengths, out=spans[:, 0])
-    return spans
+    """int [n, 2]: character spans of ``words`` in ``" ".join(words)`` (``joined_starts``, and each start + its length)."""
+    starts = joined_starts(words)
+    return np.array([starts, [s + len(w) for s, w in zip(starts, words)]], dtype=np.int64).reshape(2, -1).T
 
 
 @dataclass

@@ -20,6 +20,7 @@ from transformers import (
 )
 
 import attnviz
+from attnviz.encoding import plan_batches
 from attnviz.models import default_model_path
 from tests.helpers.paths import ROOT
 
@@ -137,6 +138,20 @@ def test_padding_is_masked_in_batches(minilm):
         assert run.tokens == single.tokens
         assert np.abs(run.attention - single.attention).max() <= 1e-5
         assert run.mask.all()
+
+
+def test_a_batch_is_right_padded_with_the_pad_token_and_masked(minilm):
+    """plan_batches: rows of other lengths padded to the longest with the tokenizer's pad id, mask 0 there."""
+    texts = ["heavy snow makes driving more difficult", "snow", "heavy snow falls"]
+    batch = plan_batches(minilm, texts, batch_size=3)[0]
+    lengths = [len(e.ids) for e in batch.encoded]
+    assert batch.ids.dtype == batch.attention_mask.dtype == torch.long and batch.ids.shape == (3, max(lengths))
+    for row, (e, n) in enumerate(zip(batch.encoded, lengths)):
+        assert batch.ids[row, :n].tolist() == e.ids and batch.attention_mask[row].tolist() == [1] * n + [0] * (max(lengths) - n)
+        assert (batch.ids[row, n:] == minilm.tokenizer.pad_token_id).all()
+    (words,) = plan_batches(minilm, [["heavy", "snow", "falls"]])[0].encoded  # a word list: offsets in the joined words
+    assert [words.text[a:b] for (a, b), s in zip(words.offsets, words.special) if not s] == ["heavy", "snow", "falls"]
+    assert words.word_ids == [None, 0, 1, 2, None] and words.tokens == ["[CLS]", "heavy", "snow", "falls", "[SEP]"]
 
 
 def test_word_level_sums_to_and_averages_from(minilm):

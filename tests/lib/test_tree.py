@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from attnviz.tree import Sentence
+from attnviz.tree import Sentence, joined_spans, joined_starts
 
 WORDS = ["heavy", "snow", "makes", "driving"]
 
@@ -39,3 +40,13 @@ def test_several_roots_are_fine_for_a_parse_of_several_sentences():
 
 def test_a_cycle_is_named_once_with_its_words():
     assert sentence([1, 2, 3, 2]).problems() == ["no word is the root (head 0)", "a cycle: #3 → #4 → #3"]
+
+
+@pytest.mark.parametrize("words", [["heavy", "snow", "makes"], ["one"], [], ["a", "", "b"], ("tuple", "of", "words")])
+def test_joined_starts_and_spans_point_at_each_word_in_the_joined_text(words):
+    """Word lists (CoNLL-U) are read as their words joined by spaces; each word's span is where it is in that text."""
+    text = " ".join(words)
+    starts, spans = joined_starts(words), joined_spans(words)
+    assert spans.shape == (len(words), 2) and spans.dtype == np.int64
+    assert starts == spans[:, 0].tolist() and all(type(s) is int for s in starts)
+    assert [text[a:b] for a, b in spans.tolist()] == list(words)
