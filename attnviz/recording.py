@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from attnviz.checks import SAMPLE_EVERY, check_shape, check_values, tolerance
 from attnviz.errors import AttentionCheckError
 from attnviz.labels import KINDS
-from attnviz.projections import Projections, head_norms
+from attnviz.projections import Projections, head_norms, stacked_head_norms
 from attnviz.sites import Call, Site
 
 
@@ -74,6 +74,7 @@ class Recording:
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # kind -> (layers, B, H, Q, K)
     _spilled: set[str] = field(default_factory=set, repr=False)  # kinds with a call kept outside their array
     _given: tuple | None = field(default=None, repr=False)  # the last ``slot`` handed out: (kind, index, tensor)
+    _norm_stacks: dict[str, Tensor] = field(default_factory=dict, repr=False)  # kind -> its value_norms, stacked
 
     def slot(self, kind: str, shape: tuple[int, ...], layers: int) -> Tensor | None:
         """Where the kind's next call's weights (``shape``) go in its array, made at its first call for ``layers``
@@ -122,7 +123,8 @@ class Recording:
         recorded (``values_missing`` says why)."""
         if self.values_missing is not None or not self.value_norms.get(kind):
             return None
-        return torch.from_numpy(gathered(self.value_norms[kind]))
+        stacked = self._norm_stacks.get(kind)
+        return stacked if stacked is not None else torch.from_numpy(gathered(self.value_norms[kind]))
 
     def stack(self, kind: str = "self") -> Tensor:
         """(layers, batch, heads, query, key) float32, detached, on the CPU."""
@@ -226,7 +228,11 @@ class Recorder:
         checks of the kinds' values, on all calls of a kind at once (``_check_kind``)."""
         rec = self.recording
         for kind, pairs in self.values.items():
-            rec.value_norms[kind] = [n.detach() for n in head_norms([p for p, _ in pairs], [v for _, v in pairs])]
+            sites, values = [p for p, _ in pairs], [v for _, v in pairs]
+            stacked = stacked_head_norms(sites, values)  # one tensor for all calls (``Recording.norms``), when it can be
+            rec.value_norms[kind] = list(stacked.unbind(0)) if stacked is not None else head_norms(sites, values)
+            if stacked is not None:
+                rec._norm_stacks[kind] = stacked
         for kind, calls in self.later.items():
             if not all(c.full for c in calls):
                 _check_kind(rec, kind, calls, self.state.turn)
