@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from attnviz.checks import SAMPLE_EVERY, check_shape, check_values, tolerance
 from attnviz.errors import AttentionCheckError
 from attnviz.labels import KINDS
-from attnviz.projections import Projections, head_norms, stacked_head_norms
+from attnviz.projections import Projections, head_norms, stack_factors, stacked_head_norms
 from attnviz.sites import Call, Site
 
 
@@ -72,6 +72,7 @@ class Recording:
     values_missing: str | None = None
     logits: dict = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # kind -> (layers, B, H, Q, K)
+    _slots: dict[str, tuple[Tensor, ...]] = field(default_factory=dict, repr=False)  # kind -> its array's layers, as tensors
     _spilled: set[str] = field(default_factory=set, repr=False)  # kinds with a call kept outside their array
     _given: tuple | None = field(default=None, repr=False)  # the last ``slot`` handed out: (kind, index, tensor)
     _norm_stacks: dict[str, Tensor] = field(default_factory=dict, repr=False)  # kind -> its value_norms, stacked
@@ -83,10 +84,11 @@ class Recording:
         kept = self.weights[kind]
         if kind not in self._arrays:
             self._arrays[kind] = np.empty((layers, *shape), dtype=np.float32)
+            self._slots[kind] = torch.from_numpy(self._arrays[kind]).unbind(0)  # every call's slot, made at once
         array = self._arrays[kind]
         if kind in self._spilled or len(kept) >= array.shape[0] or array.shape[1:] != tuple(shape):
             return None
-        given = torch.from_numpy(array[len(kept)])
+        given = self._slots[kind][len(kept)]
         self._given = (kind, len(kept), given)
         return given
 
@@ -156,6 +158,8 @@ class ModelState:
     plan:     the sites to hook and their projections, found once per module tree (``hooks._plan``)
     in_place: (site, look-ahead, mask given) -> whether its in-place weights were eager's, bit for bit
               (``attnviz.in_place``: checked on the first call in each mode)
+    factors:  kind -> the value norms' factors of its calls and their stack, kept while every factor is the
+              same tensor (``Projections.factor`` makes a new one when W_O changes)
 
     Written only while ``lock`` is held (``record`` holds it for the whole forward pass). A copy
     of the model (``copy.deepcopy``, pickling) starts afresh: it may be changed before it runs.
@@ -166,6 +170,7 @@ class ModelState:
     turn: int = 0
     plan: object | None = None
     in_place: dict = field(default_factory=dict)
+    factors: dict = field(default_factory=dict)  # kind -> (each call's ``Projections.factor``, them stacked): ``finish``
 
     def __deepcopy__(self, memo: dict) -> ModelState:
         return ModelState()
@@ -229,7 +234,11 @@ class Recorder:
         rec = self.recording
         for kind, pairs in self.values.items():
             sites, values = [p for p, _ in pairs], [v for _, v in pairs]
-            stacked = stacked_head_norms(sites, values)  # one tensor for all calls (``Recording.norms``), when it can be
+            factors = [p.factor() for p in sites]
+            kept = self.state.factors.get(kind)
+            if kept is None or len(kept[0]) != len(factors) or any(a is not b for a, b in zip(kept[0], factors)):
+                kept = self.state.factors[kind] = (factors, stack_factors(factors))
+            stacked = stacked_head_norms(sites, values, kept[1])  # one tensor for all calls (``Recording.norms``), if it can be
             rec.value_norms[kind] = list(stacked.unbind(0)) if stacked is not None else head_norms(sites, values)
             if stacked is not None:
                 rec._norm_stacks[kind] = stacked
