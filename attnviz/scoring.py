@@ -94,18 +94,26 @@ class _Scorer:
         att = np.ascontiguousarray(att) if owned else att.copy()
         n_units = att.shape[-1]
         att.reshape(-1, n_units * n_units)[:, :: n_units + 1] = -np.inf  # a word never predicts itself
-        self.add_predictions(att.argmax(axis=-1), unit_of_word, sentence)
+        self.add_predictions(att.argmax(axis=-1)[None], [n_units], [unit_of_word], [sentence])
 
-    def add_predictions(self, pred: np.ndarray, unit_of_word: np.ndarray, sentence: Sentence) -> None:
-        """pred [L, H, U]: the most-attended other unit of each unit; unit_of_word as in ``add``."""
+    def add_predictions(self, pred: np.ndarray, n_units: Sequence[int], unit_of_word: Sequence[np.ndarray],
+                        sentences: Sequence[Sentence]) -> None:
+        """A batch of sentences at once: pred [rows, L, H, U], the most-attended other unit of each unit of each
+        row (row r's first ``n_units[r]`` units are its own; the rest, padding, is never read); ``unit_of_word``
+        of each row as in ``add``. The rows' units are numbered on from the sentences before, in one pass
+        (per sentence, these steps took 14 ms of 2.7 s over UD EWT dev)."""
         if self.shape is None:
-            self.shape = pred.shape[:2]
-        n_units = pred.shape[-1]
-        self.preds.append(pred.astype(np.int32) + self.n_units)
-        unit_of_word = np.asarray(unit_of_word, dtype=np.int64)
-        self.unit_of_word.append(np.where(unit_of_word >= 0, unit_of_word + self.n_units, -1))
-        self.sentences.append(sentence)
-        self.n_units += n_units
+            self.shape = pred.shape[1:3]
+        sizes = np.asarray(n_units, dtype=np.int64)
+        first = self.n_units + np.cumsum(sizes) - sizes  # the global index of each row's first unit
+        own = np.arange(pred.shape[-1]) < sizes[:, None]  # [rows, U]: the row's own units
+        numbered = (pred + first[:, None, None, None].astype(pred.dtype)).astype(np.int32, copy=False)
+        self.preds.append(numbered.transpose(1, 2, 0, 3)[:, :, own])  # [L, H, the batch's units, row by row]
+        words = np.concatenate([np.asarray(u, dtype=np.int64) for u in unit_of_word])
+        at = np.repeat(first, [len(u) for u in unit_of_word])
+        self.unit_of_word.append(np.where(words >= 0, words + at, -1))
+        self.sentences.extend(sentences)
+        self.n_units += int(sizes.sum())
 
     def result(self, model_name: str = "", meta: dict | None = None) -> HeadScores:
         if not self.preds:
@@ -195,20 +203,20 @@ def _batch_predictions(batch, weights: torch.Tensor, sentences: Sequence[Sentenc
                             [e.special for e in batch.encoded])
     n_max = max(1, max(a.n_units for a in alignments))
     member = np.zeros((rows, n_max, width), dtype=np.float32)  # [rows, U, T]
-    present = np.zeros((rows, n_max), dtype=bool)
     for row, a in enumerate(alignments):  # per sentence: plain array copies
         member[row, : a.n_units, : a.membership.shape[1]] = a.membership
-        present[row, : a.n_units] = True
     member_t = torch.from_numpy(member)[:, None]  # [rows, 1, U, T]: broadcast over heads (and layers, in front)
-    blocked = ~present[:, None, :] | np.eye(n_max, dtype=bool)  # [rows, U, U]: itself, and units the row lacks
-    never = torch.from_numpy(np.where(blocked, np.float32(-np.inf), np.float32(0)))[:, None]  # [rows, 1, U, U]
     layers, _, heads = weights.shape[:3]
     per = max(1, STACK_BYTES // (4 * rows * heads * n_max * width))  # layers per step: [per, rows, heads, U, T] at most
     preds = []
     with torch.inference_mode():
         for k in range(0, layers, per):
             units = pool(weights[k : k + per].float(), member_t)  # [per, rows, heads, U, U], a new tensor
-            units += never
+            # a unit never predicts itself. A row's padding units (beyond its own) need no blocking: their columns
+            # are 0 (no tokens) and come after its own units, whose values are >= 0, and max picks the first of equal
+            # values; their rows are never read (``add_predictions``). One write of the diagonals, not a pass
+            # adding a mask over every value (8 ms of 2.7 s over UD EWT dev; the scores are the same, array by array)
+            units.diagonal(dim1=-2, dim2=-1).fill_(-torch.inf)
             # max's indices, not argmax: the same first index among equal values, twice as fast on rows this
             # short (2.5 ms vs 4.9 ms for a [6, 32, 12, 34, 34] batch here)
             preds.append(units.max(dim=-1).indices)  # [per, rows, heads, U]
@@ -278,8 +286,7 @@ def score_heads(
             weights = weights * rec.norms("self")[:, :, :, None, :]  # α_ij ‖f_h(x_j)‖
         pred, alignments = _batch_predictions(batch, weights, group)
         del rec
-        for row, (sentence, alignment) in enumerate(zip(group, alignments)):  # per sentence: a slice and appends
-            scorer.add_predictions(pred[row, :, :, : alignment.n_units], alignment.unit_of_word, sentence)
+        scorer.add_predictions(pred, [a.n_units for a in alignments], [a.unit_of_word for a in alignments], group)
         done += len(group)
         if progress:
             progress(done, total)
