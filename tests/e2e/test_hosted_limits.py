@@ -30,6 +30,7 @@ import pytest
 
 from attnviz.conllu_io import to_conllu
 from attnviz.toygrammar.grammar import held_out_corpus
+from attnviz.tree import Sentence
 from components import hosting
 from components.state import DEFAULT_TEXT
 from tests.e2e.page import CHROMIUM, LAUNCH_ARGS, PROBE, VIEWPORT, App, Session, in_a_thread
@@ -63,6 +64,30 @@ SENTENCES = ["the heavy snow makes the driving more difficult", "the dogs that t
 
 def conllu(sentences) -> bytes:
     return to_conllu(sentences).encode()
+
+
+def joined(sentences, k: int) -> list[Sentence]:
+    """Every ``k`` sentences as one: their words in a row, each later root attached to the first one's root
+    (``parataxis``). Long sentences make a corpus scoring job last seconds, whatever its speed per sentence."""
+    out = []
+    for start in range(0, len(sentences) - k + 1, k):
+        words, heads, relations, root = [], [], [], None
+        for s in sentences[start : start + k]:
+            at = len(words)
+            for h, rel in zip(s.syntactic_heads, s.relations):
+                if h >= 0:
+                    heads.append(h + at)
+                    relations.append(rel)
+                elif root is None:
+                    root = len(heads)
+                    heads.append(-1)
+                    relations.append(rel)
+                else:
+                    heads.append(root)
+                    relations.append("parataxis")
+            words += s.words
+        out.append(Sentence(words, heads, relations))
+    return out
 
 
 # ----------------------------------------------------------------------------- the memory limit
@@ -411,13 +436,15 @@ def test_fifty_rapid_reruns_of_one_session_leave_another_answered(limited, hoste
 
 def test_a_corpus_scoring_and_a_second_upload_leave_the_explorer_answered(limited, hosted_apps, tmp_path):
     first, second = tmp_path / "first.conllu", tmp_path / "second.conllu"
-    first.write_bytes(conllu(held_out_corpus(500)))
+    # 300 sentences of about 60 words: a job of a few seconds (300 toy sentences of 10 words took 0.4 s, so that a
+    # page could miss its progress bar altogether: seen once, in a run of the e2e tests alone)
+    first.write_bytes(conllu(joined(held_out_corpus(1800), 6)))
     second.write_bytes(conllu(held_out_corpus(60)))
     scorer, other, late = hosted_apps(), hosted_apps(), hosted_apps()
     other.open()
     quiet = [measured(other, f"the cats that the dog sees run number {k}") for k in range(3)]
     # a third visitor has a file ready before the first one's job starts, and asks while it runs: told that it waits
-    # (the page is opened first: scoring 300 toy sentences takes only seconds now)
+    # (the page is opened first: scoring the 300 long sentences takes only seconds)
     late.open("dependencies")
     late.choose("dep_source", "Upload a CoNLL-U file")
     late.rerun(lambda: late.page.locator('.st-key-dep_upload input[type="file"]').set_input_files(str(second)))
