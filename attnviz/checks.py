@@ -38,7 +38,7 @@ from attnviz.errors import AttentionCheckError
 # These are two reductions (sum, amin) that allocate nothing the size of the weights, exact.
 # The one costly property is "exactly 0 on the keys the mask forbids": it needs a temporary as large as
 # the weights (or as the rows it looks at). It is checked on every row the first time a site runs in a
-# mask mode on a model (``recording.Recorder.check``: the key is the site, the look-ahead, how its mask
+# mask mode on a model (``recording.Recorder._check``: the key is the site, the look-ahead, how its mask
 # reached it, whether the mask forbids anything, the dtype), and after that on every SAMPLE_EVERY-th
 # query row, from another row at each recording (``first``). A misread family or mask convention is wrong
 # on every row it touches (every row of a padded sentence, every row but the last under a look-ahead), so
@@ -89,11 +89,11 @@ def check_shape(weights: Tensor, allowed: Tensor, where: str, heads: int | None 
         _fail(where, f"mask of shape {tuple(allowed.shape)} does not fit weights of shape {tuple(weights.shape)}")
 
 
-def check_values(weights: Tensor, allowed: Tensor, where: str, tol: float, every: int = 1, first: int = 0,
+def check_values(weights: Tensor, allowed: Tensor | None, where: str, tol: float, every: int = 1, first: int = 0,
                  softmaxed: bool = False) -> None:
     """Raise AttentionCheckError unless the (batch, heads, query, key) ``weights`` are finite, not negative,
     and each row sums to 1 (within ``tol``) and is 0 on the keys ``allowed`` forbids (bool (batch | 1,
-    query, key), True = may attend), so that it sums to 1 over its allowed keys. A row with no allowed
+    query, key), True = may attend; None: every key is allowed), so that it sums to 1 over its allowed keys. A row with no allowed
     key at all is only checked for finite, non-negative values (models leave it uniform or 0).
 
     ``every`` > 1 checks the masked keys of every ``every``-th query row only (from ``first``);
@@ -104,7 +104,7 @@ def check_values(weights: Tensor, allowed: Tensor, where: str, tol: float, every
     b, h, length, _ = weights.shape
     w = weights.detach().float().cpu()
     sums = w.sum(-1)  # pass 1: NaN and infinity propagate into their row's sum
-    everywhere = bool(allowed.all())
+    everywhere = allowed is None or bool(allowed.all())
     rows = None if everywhere else allowed.any(-1)[:, None]  # (batch | 1, 1, query): rows with an allowed key
     # a row with no allowed key counts as summing to 1, unless its sum is NaN or infinite (sums - sums is then NaN)
     checked = sums if rows is None else torch.where(rows, sums, sums - sums + 1)

@@ -6,12 +6,12 @@
 
 ``record`` finds the model's attention modules (*sites*), each with the *reader* of its
 family (``attnviz.sites``: where the weights are in the output, which argument is the mask
-and how it is written, how to ask the module for its weights), registers a pre-hook and a
-forward hook on each and removes every hook when the block exits, also when the forward
-raised. Every recorded tensor is checked (``attnviz.checks``, "Paying for the check") before
-the block ends: in full as it is recorded, the first time its module runs in its mask mode on
-this model; later, its shape as it is recorded and its values with the other layers of its kind
-when the block ends. A tensor that is not a faithful attention matrix raises
+and how it is written, how to ask the module for its weights), registers a forward hook on each
+(and a pre-hook where the reader must change the call before it runs: ``Reader.changes_call``)
+and removes every hook when the block exits, also when the forward raised. Every recorded tensor
+is checked (``attnviz.checks``, "Paying for the check") when the block ends: its shape, and in full
+the first time its module runs in its mask mode on this model; later, its values with the other
+layers of its kind. A tensor that is not a faithful attention matrix raises
 ``AttentionCheckError`` naming the module. The weights are copied into one array per kind as
 they are recorded, or computed there (``attnviz.recording``, ``attnviz.in_place``); the value norms are
 computed when the block ends.
@@ -47,6 +47,7 @@ from __future__ import annotations
 import inspect
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,11 +108,13 @@ def unreadable_modules(model: nn.Module) -> list[str]:
 # ---------------------------------------------------------------- hooks
 
 
-def _pre_hook(site: Site, causal: bool, pending: list[Call], layers: dict[str, int]):
+def _pre_hook(site: Site, looks_ahead: bool, pending: list[Call], layers: dict[str, int]):
+    """The hook that prepares each call of ``site`` before it runs (``Reader.prepare``; ``looks_ahead``: add a
+    look-ahead mask) and counts the layers of its kind that ran (ablation's ``layers``)."""
     def hook(module, args, kwargs):
         layers[site.kind] = layers.get(site.kind, -1) + 1  # which layer of its kind is running (call order)
         arguments, by_name = site.arguments(args, kwargs)
-        pending.append(site.reader.prepare(module, arguments, causal and site.kind != "cross"))
+        pending.append(site.reader.prepare(module, arguments, looks_ahead))
         if by_name:
             return (), arguments
         bound = inspect.BoundArguments(site.signature, arguments)
@@ -180,14 +183,15 @@ def _ablation_hook(site: Site, proj: Projections, ablation: Ablation, layers: di
     return pre
 
 
-def _forward_hook(site: Site, recorder: Recorder, pending: list[Call], slot: list | None, proj: Projections | None,
-                  layers: int):
-    """The hook that reads, checks and keeps the weights of each call of ``site`` (``layers``: how many
-    sites of its kind the model has)."""
+def _forward_hook(site: Site, recorder: Recorder, pending: list[Call] | None, slot: list | None,
+                  proj: Projections | None, layers: int):
+    """The hook that reads and keeps the weights of each call of ``site`` for their check (``layers``: how many
+    sites of its kind the model has). ``pending``: the calls ``_pre_hook`` prepared; None when the site has no
+    pre-hook (its reader leaves the call as it is: ``Reader.changes_call``), so that the call is read here."""
     recording = recorder.recording
 
-    def hook(module, args, output):
-        call = pending.pop()
+    def hook(module, args, kwargs, output):
+        call = pending.pop() if pending is not None else site.reader.prepare(module, site.arguments(args, kwargs)[0], False)
         if slot is not None:  # the values this call computed -> ‖f_h(x_j)‖ per head and key, when the block ends
             values = slot.pop() if slot else None
             if isinstance(values, Tensor):
@@ -205,10 +209,7 @@ def _forward_hook(site: Site, recorder: Recorder, pending: list[Call], slot: lis
             weights = weights.unsqueeze(0)
         allowed = (recorder.allowed(site, call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
                    else torch.ones(1, 1, 1, dtype=torch.bool))  # not (batch, heads, query, key): check_shape says so
-        recorder.check(site, module, call, weights, allowed)
-        recording.keep(site.kind, weights, layers)
-        recording.layer_masks[site.kind].append(allowed)
-        recording.masks.setdefault(site.kind, allowed)
+        recorder.keep(site, module, call, weights, allowed, layers)  # checked when the block ends
         return site.reader.restore(output, call)
 
     return hook
@@ -355,9 +356,8 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
     ``causal=True`` adds a look-ahead mask to every self-attention (encoder and decoder):
     position i then attends only to positions <= i, whatever the model would do (a decoder's
     own look-ahead mask is applied by the model itself, with or without this option).
-    Each recorded tensor is checked before the block ends; one that fails raises ``AttentionCheckError``
-    (as it is recorded, or when the block ends: see the module docstring). The recording is complete
-    when the block ends: use it after the block.
+    Each recorded tensor is checked when the block ends; one that fails raises ``AttentionCheckError``
+    (see the module docstring). The recording is complete when the block ends: use it after the block.
 
     ``values=True`` also records ‖f_h(x_j)‖ per head and key (``Recording.norms``) from the values
     the same call computed (the norms are computed when the block ends); a model whose projections
@@ -383,20 +383,26 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                 found = {}
             layers: dict[str, int] = {}
             targets: dict[int, in_place.Target] = {}
+            of_kinds = Counter(site.kind for site in plan.sites)
             for site in plan.sites:
-                pending: list[Call] = []
                 proj = found.get(site.name)
                 slot = [] if values and proj is not None else None
-                handles.append(site.module.register_forward_pre_hook(_pre_hook(site, causal, pending, layers), with_kwargs=True))
+                looks_ahead = causal and site.kind != "cross"
+                # a pre-hook only where the call must change before it runs, or where ablation counts the layers
+                pending: list[Call] | None = None
+                if ablation is not None or site.reader.changes_call(looks_ahead):
+                    pending = []
+                    handles.append(site.module.register_forward_pre_hook(_pre_hook(site, looks_ahead, pending, layers),
+                                                                         with_kwargs=True))
                 if slot is not None:
                     handles.extend(_value_hooks(site, proj, slot))
-                of_kind = sum(s.kind == site.kind for s in plan.sites)
+                of_kind = of_kinds[site.kind]
                 if on_in_place:  # the weights computed in their place in the recording (attnviz.in_place)
                     targets[id(site.module)] = in_place.Target(
                         lambda shape, kind=site.kind, n=of_kind: recording.slot(kind, shape, n), state.in_place,
-                        (site.name, causal and site.kind != "cross"))
+                        (site.name, looks_ahead))
                 hook = _forward_hook(site, recorder, pending, slot, proj, of_kind)
-                handles.append(site.module.register_forward_hook(hook))
+                handles.append(site.module.register_forward_hook(hook, with_kwargs=True))
                 if ablation is not None and site.kind == "self":
                     if proj.out is None:
                         raise UnsupportedModelError(

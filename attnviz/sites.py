@@ -130,8 +130,14 @@ class Reader:
             return w if isinstance(w, Tensor) else None
         return None
 
+    def changes_call(self, causal: bool) -> bool:
+        """Whether ``prepare`` changes a call before it runs (asks for weights, adds a look-ahead); one that does not
+        is read once the call has run, from the arguments the module received (``record`` then needs no pre-hook)."""
+        return causal
+
     def allowed(self, call: Call, length: int, source: int) -> Tensor:
-        """The mask this call applied: bool (batch | 1, query, key), True = may attend."""
+        """The mask this call applied: bool (batch | 1, query, key), True = may attend (every key, for a call with
+        no mask: ``mask`` and ``extra`` None)."""
         raise NotImplementedError
 
     def restore(self, output: Any, call: Call) -> Any:
@@ -179,6 +185,9 @@ class TorchReader(Reader):
 
     def matches(self, module):
         return isinstance(module, nn.MultiheadAttention)
+
+    def changes_call(self, causal):
+        return True  # it always asks for per-head weights
 
     @staticmethod
     def _seq_dim(module, q):
@@ -244,6 +253,9 @@ class HFReader(Reader):
             return any(c.__name__ in self.classes for c in type(module).__mro__)
         params = inspect.signature(module.forward).parameters
         return "hidden_states" in params and self.mask_arg in params
+
+    def changes_call(self, causal):
+        return causal or self.ask_arg is not None
 
     def prepare(self, module, a, causal):
         hidden = a["hidden_states"] if "hidden_states" in a else next(iter(a.values()))

@@ -274,6 +274,43 @@ def test_family_table():
         assert_faithful(r)
 
 
+@pytest.mark.parametrize("family", sorted(HF))
+def test_a_call_read_after_it_ran_is_the_call_the_module_received(family):
+    """``record`` gives a site a pre-hook only where its reader changes the call before it runs
+    (``Reader.changes_call``: a look-ahead, asking for weights); every other call is read after it ran, from the
+    arguments the module received. That is right only if ``prepare`` leaves those arguments as they are: each
+    module's arguments, as received in a recording, are prepared again here and must come out unchanged."""
+    model = build_hf(family)
+    sites = attnviz.hooks.find_sites(model)
+    received: dict[str, dict] = {}
+
+    def keep(site):
+        def hook(module, args, kwargs):
+            received.setdefault(site.name, dict(site.arguments(args, kwargs)[0]))  # the first call's, a copy
+        return hook
+
+    handles = [site.module.register_forward_pre_hook(keep(site), with_kwargs=True) for site in sites]
+    try:
+        for causal in (False, True):
+            received.clear()
+            with torch.inference_mode(), attnviz.record(model, causal=causal):
+                pre_hooks = {site.name: len(site.module._forward_pre_hooks) for site in sites}
+                model(**hf_inputs(family))
+            for site in sites:
+                changes = site.reader.changes_call(causal and site.kind != "cross")
+                assert pre_hooks[site.name] == 1 + changes, f"{site.where}: attnviz's pre-hook only where it changes the call"
+                if not changes:
+                    arguments = dict(received[site.name])
+                    site.reader.prepare(site.module, arguments, False)
+                    assert arguments.keys() == received[site.name].keys()
+                    assert all(arguments[k] is v for k, v in received[site.name].items()), f"{site.where}: prepare changed the call"
+    finally:
+        for handle in handles:
+            handle.remove()
+    if family in ("bert", "gpt2"):
+        assert not any(site.reader.changes_call(False) for site in sites), "the common families need no pre-hook"
+
+
 # ---------------------------------------------------------------- the check catches wrong tensors
 
 
