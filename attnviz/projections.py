@@ -107,8 +107,8 @@ class Projections:
 
 
 def stack_factors(factors: list[Tensor]) -> Tensor | None:
-    """``Projections.factor`` of several calls, (calls, 1, heads, head_dim, rank); None when they differ in shape."""
-    return torch.stack(factors)[:, None] if len({f.shape for f in factors}) == 1 else None
+    """``Projections.factor`` of several calls, (calls, heads, head_dim, rank); None when they differ in shape."""
+    return torch.stack(factors) if len({f.shape for f in factors}) == 1 else None
 
 
 def stacked_head_norms(sites: list[Projections], values: list[Tensor], factors: Tensor | None = None) -> Tensor | None:
@@ -118,20 +118,27 @@ def stacked_head_norms(sites: list[Projections], values: list[Tensor], factors: 
     ``stack_factors``, when the caller keeps them from one recording to the next (made here otherwise).
 
     ‖v W_O^hᵀ‖ = ‖v R_hᵀ‖ (``Projections.factor``): one product with a (head_dim x head_dim) matrix per head and
-    one norm, fused by torch (MiniLM at 128 tokens, 6 layers: 0.16 ms, against 0.52 ms for vᵀ(W_O^hᵀ W_O^h)v, which
-    takes a product, a multiplication, a sum and a square root, each a pass of its own)."""
+    one norm (MiniLM at 128 tokens, 6 layers: 0.16 ms, against 0.52 ms for vᵀ(W_O^hᵀ W_O^h)v, which takes a product,
+    a multiplication, a sum and a square root, each a pass of its own). Each call's product reads every head's
+    values where the model left them, (batch * key) rows a head's width apart, and writes into one tensor for all
+    calls: no copy of the values (stacking them first cost 0.02 ms more of the 0.17 ms)."""
     vs = []
     for p, v in zip(sites, values):
         if v.dtype != torch.float32:
             v = v.float()
         if p.n_kv_heads != p.n_heads:  # grouped-query attention: head h reads kv head h // group
             v = v.repeat_interleave(p.n_heads // p.n_kv_heads, dim=2)
-        vs.append(v.transpose(1, 2))  # (B, H, S, d)
+        vs.append(v)  # (B, S, H, d)
     if factors is None:
         factors = stack_factors([p.factor() for p in sites])
-    if factors is None or len({v.shape for v in vs}) != 1 or vs[0].shape[1] != factors.shape[2]:
+    if factors is None or len({v.shape for v in vs}) != 1 or vs[0].shape[2] != factors.shape[1]:
         return None
-    return torch.linalg.vector_norm(torch.stack(vs) @ factors, dim=-1).detach()  # (calls, B, H, S, d) @ (calls, 1, H, d, rank)
+    b, s, h, d = vs[0].shape
+    products = torch.empty(len(vs), h, b * s, factors.shape[-1])
+    for i, v in enumerate(vs):  # (H, B*S, d) @ (H, d, rank), the values read in place
+        torch.matmul(v.reshape(b * s, h, d).transpose(0, 1), factors[i], out=products[i])
+    norms = torch.linalg.vector_norm(products, dim=-1)  # (calls, H, B*S)
+    return norms.view(len(vs), h, b, s).transpose(1, 2).contiguous().detach()  # (calls, B, H, S)
 
 
 def head_norms(sites: list[Projections], values: list[Tensor]) -> list[Tensor]:
