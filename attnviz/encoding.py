@@ -58,29 +58,27 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
     tok = model.tokenizer
     split = bool(items) and not isinstance(items[0], str)
     texts = [" ".join(i) for i in items] if split else list(items)
-    common = dict(
-        is_split_into_words=split, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True,
-    )
+    # everything is read from the fast tokenizer's own encodings (attnviz loads only fast tokenizers): ids, tokens,
+    # offsets, special tokens, word ids; the tokenizer is asked to convert none of it into lists of its own
+    common = dict(is_split_into_words=split, add_special_tokens=True, return_attention_mask=False,
+                  return_token_type_ids=False)
     inputs = [list(i) for i in items] if split else texts
     key = "text_target" if target else "text"  # a seq2seq tokenizer may encode targets its own way
     # one tokenizer pass; a second (truncating) one only when some text is longer than the maximum
-    enc = tok(**{key: inputs}, truncation=False, verbose=False, **common)
-    n_input = [len(ids) for ids in enc["input_ids"]]
+    encodings = tok(**{key: inputs}, truncation=False, verbose=False, **common).encodings
+    n_input = [len(e.ids) for e in encodings]
     if max(n_input, default=0) > max_tokens:
-        enc = tok(**{key: inputs}, truncation=True, max_length=max_tokens, **common)
-    encodings = getattr(enc, "encodings", None)  # a fast tokenizer's own encodings, with their tokens (else None)
+        encodings = tok(**{key: inputs}, truncation=True, max_length=max_tokens, **common).encodings
     out = []
-    for b, text in enumerate(texts):
-        ids = enc["input_ids"][b]
-        raw = encodings[b].tokens if encodings else tok.convert_ids_to_tokens(ids)
-        special = [bool(s) for s in enc["special_tokens_mask"][b]]
-        word_ids = [None if s else w for w, s in zip(enc.word_ids(b), special)]
+    for b, (text, e) in enumerate(zip(texts, encodings)):
+        special = [bool(s) for s in e.special_tokens_mask]
+        word_ids = [None if s else w for w, s in zip(e.word_ids, special)]
         if split:  # offsets are within each word; make them offsets into the joined text (specials: no word)
             starts = joined_starts(items[b])
-            offsets = [(0, 0) if w is None else (starts[w] + s, starts[w] + e) for w, (s, e) in zip(word_ids, enc["offset_mapping"][b])]
+            offsets = [(0, 0) if w is None else (starts[w] + a, starts[w] + z) for w, (a, z) in zip(word_ids, e.offsets)]
         else:
-            offsets = [(0, 0) if sp else (o[0], o[1]) for o, sp in zip(enc["offset_mapping"][b], special)]
-        out.append(Encoded(text, _labels(raw, offsets, special, text), offsets, special, word_ids, n_input[b], list(ids)))
+            offsets = [(0, 0) if sp else o for o, sp in zip(e.offsets, special)]
+        out.append(Encoded(text, _labels(e.tokens, offsets, special, text), offsets, special, word_ids, n_input[b], e.ids))
     return out
 
 
