@@ -207,9 +207,7 @@ def _forward_hook(site: Site, recorder: Recorder, pending: list[Call] | None, sl
             raise UnsupportedModelError(f"{site.where} returned no attention weights; {why}")
         if weights.dim() == 3:  # unbatched nn.MultiheadAttention: (heads, L, S)
             weights = weights.unsqueeze(0)
-        allowed = (recorder.allowed(site, call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
-                   else torch.ones(1, 1, 1, dtype=torch.bool))  # not (batch, heads, query, key): check_shape says so
-        recorder.keep(site, module, call, weights, allowed, layers)  # checked when the block ends
+        recorder.keep(site, module, call, weights, layers)  # its mask read and its check when the block ends
         return site.reader.restore(output, call)
 
     return hook

@@ -217,22 +217,19 @@ class Recorder:
                 self.masked[id(found[2])] = (found[2], False)
         return found[2]
 
-    def keep(self, site: Site, module: nn.Module, call: Call, weights: Tensor, allowed: Tensor, layers: int) -> None:
-        """Keep one call's weights and mask in the recording (``Recording.keep``: ``layers`` calls of its kind), and
-        note the call for its check when the block ends (``finish``)."""
-        rec = self.recording
-        softmaxed = rec.in_slot(site.kind, weights)
-        kept = rec.keep(site.kind, weights, layers)
-        rec.layer_masks[site.kind].append(allowed)
-        rec.masks.setdefault(site.kind, allowed)
-        self.noted.append((site, module, call, kept, allowed, softmaxed, weights.dtype))
+    def keep(self, site: Site, module: nn.Module, call: Call, weights: Tensor, layers: int) -> None:
+        """Keep one call's weights in the recording (``Recording.keep``: ``layers`` calls of its kind), and note the
+        call for what is left to do when the block ends (``finish``: its mask read, its check)."""
+        softmaxed = self.recording.in_slot(site.kind, weights)
+        kept = self.recording.keep(site.kind, weights, layers)
+        self.noted.append((site, module, call, kept, softmaxed, weights.dtype))
 
     def _check(self, site: Site, module: nn.Module, call: Call, weights: Tensor, allowed: Tensor, softmaxed: bool,
                dtype: torch.dtype) -> None:
         """Check one call's weights (kept, as float32 when they were computed in another ``dtype``): its shape, and
         in full, the first time ``site`` runs in this mask mode on this model; else its values with the other calls
         of its kind (``_check_kind``)."""
-        check_shape(weights, allowed, site.where, heads=site.reader.heads(module), batch=call.batch, queries=call.queries)
+        check_shape(weights, allowed, site.where, heads=site.heads, batch=call.batch, queries=call.queries)
         known = self.masked.get(id(allowed))  # one reading per mask (``allowed``), shared by the layers
         if known is None or known[0] is not allowed:
             known = self.masked[id(allowed)] = (allowed, not bool(allowed.all()))
@@ -246,11 +243,16 @@ class Recorder:
         self.later[site.kind].append(_Call(site.where, tol, masked, full, softmaxed))
 
     def finish(self) -> None:
-        """What the block's end leaves: the check of every call (``_check``), the value norms of every call, computed
-        in one batch per kind, and the checks of the kinds' values, on all calls of a kind at once (``_check_kind``)."""
+        """What the block's end leaves: each call's mask read (``allowed``) and its check (``_check``), the value norms
+        of every call, computed in one batch per kind, and the checks of the kinds' values, on all calls of a kind at
+        once (``_check_kind``)."""
         rec = self.recording
-        for noted in self.noted:
-            self._check(*noted)
+        for site, module, call, weights, softmaxed, dtype in self.noted:
+            allowed = (self.allowed(site, call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
+                       else torch.ones(1, 1, 1, dtype=torch.bool))  # not (batch, heads, query, key): ``_check`` says so
+            rec.layer_masks[site.kind].append(allowed)
+            rec.masks.setdefault(site.kind, allowed)
+            self._check(site, module, call, weights, allowed, softmaxed, dtype)
         for kind, pairs in self.values.items():
             sites, values = [p for p, _ in pairs], [v for _, v in pairs]
             factors = [p.factor() for p in sites]

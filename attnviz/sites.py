@@ -338,6 +338,12 @@ class Site:
         return f"{type(self.module).__name__} at '{self.name}'"
 
     @cached_property
+    def heads(self) -> int | None:
+        """The head count the module declares (``Reader.heads``). Kept with the site, which ``record`` finds again
+        whenever the model's module tree changes (pruning heads replaces the projections, so it finds them again)."""
+        return self.reader.heads(self.module)
+
+    @cached_property
     def signature(self) -> inspect.Signature:
         """The module's ``forward`` signature (binds each call's arguments by name)."""
         return inspect.signature(self.module.forward)
