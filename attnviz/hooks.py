@@ -207,7 +207,7 @@ def _forward_hook(site: Site, recorder: Recorder, pending: list[Call] | None, sl
             raise UnsupportedModelError(f"{site.where} returned no attention weights; {why}")
         if weights.dim() == 3:  # unbatched nn.MultiheadAttention: (heads, L, S)
             weights = weights.unsqueeze(0)
-        recorder.keep(site, module, call, weights, layers)  # its mask read and its check when the block ends
+        recorder.keep(site, call, weights, layers)  # its mask read and its check when the block ends
         return site.reader.restore(output, call)
 
     return hook

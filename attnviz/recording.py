@@ -205,7 +205,7 @@ class Recorder:
     values: dict[str, list[tuple[Projections, Tensor]]] = field(default_factory=lambda: defaultdict(list))
     masks_read: dict = field(default_factory=dict)  # (reader, mask ids, shape) -> (mask, extra, allowed): ``allowed``
     masked: dict = field(default_factory=dict)  # id(allowed) -> (allowed, whether it forbids any key): ``_check``
-    noted: list[tuple] = field(default_factory=list)  # each call's ``_check`` arguments, in call order: ``keep``
+    noted: list[tuple] = field(default_factory=list)  # (site, call, kept weights, softmaxed, dtype) per call: ``keep``
 
     def allowed(self, site: Site, call: Call, length: int, source: int) -> Tensor:
         """The mask ``call`` applied (``Reader.allowed``), read once per mask tensor in a recording: a model hands
@@ -219,15 +219,14 @@ class Recorder:
                 self.masked[id(found[2])] = (found[2], False)
         return found[2]
 
-    def keep(self, site: Site, module: nn.Module, call: Call, weights: Tensor, layers: int) -> None:
+    def keep(self, site: Site, call: Call, weights: Tensor, layers: int) -> None:
         """Keep one call's weights in the recording (``Recording.keep``: ``layers`` calls of its kind), and note the
         call for what is left to do when the block ends (``finish``: its mask read, its check)."""
         softmaxed = self.recording.in_slot(site.kind, weights)
         kept = self.recording.keep(site.kind, weights, layers)
-        self.noted.append((site, module, call, kept, softmaxed, weights.dtype))
+        self.noted.append((site, call, kept, softmaxed, weights.dtype))
 
-    def _check(self, site: Site, module: nn.Module, call: Call, weights: Tensor, allowed: Tensor, softmaxed: bool,
-               dtype: torch.dtype) -> None:
+    def _check(self, site: Site, call: Call, weights: Tensor, allowed: Tensor, softmaxed: bool, dtype: torch.dtype) -> None:
         """Check one call's weights (kept, as float32 when they were computed in another ``dtype``): its shape, and
         in full, the first time ``site`` runs in this mask mode on this model; else its values with the other calls
         of its kind (``_check_kind``)."""
@@ -249,12 +248,12 @@ class Recorder:
         of every call, computed in one batch per kind, and the checks of the kinds' values, on all calls of a kind at
         once (``_check_kind``)."""
         rec = self.recording
-        for site, module, call, weights, softmaxed, dtype in self.noted:
+        for site, call, weights, softmaxed, dtype in self.noted:
             allowed = (self.allowed(site, call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
                        else torch.ones(1, 1, 1, dtype=torch.bool))  # not (batch, heads, query, key): ``_check`` says so
             rec.layer_masks[site.kind].append(allowed)
             rec.masks.setdefault(site.kind, allowed)
-            self._check(site, module, call, weights, allowed, softmaxed, dtype)
+            self._check(site, call, weights, allowed, softmaxed, dtype)
         for kind, pairs in self.values.items():
             sites, values = [p for p, _ in pairs], [v for _, v in pairs]
             factors = [p.factor() for p in sites]
