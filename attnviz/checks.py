@@ -93,8 +93,9 @@ def check_values(weights: Tensor, allowed: Tensor | None, where: str, tol: float
                  softmaxed: bool = False) -> None:
     """Raise AttentionCheckError unless the (batch, heads, query, key) ``weights`` are finite, not negative,
     and each row sums to 1 (within ``tol``) and is 0 on the keys ``allowed`` forbids (bool (batch | 1,
-    query, key), True = may attend; None: every key is allowed), so that it sums to 1 over its allowed keys. A row with no allowed
-    key at all is only checked for finite, non-negative values (models leave it uniform or 0).
+    query, key), True = may attend; None: every key is allowed), so that it sums to 1 over its allowed
+    keys. A row with no allowed key at all is only checked for finite, non-negative values (models leave
+    it uniform or 0).
 
     ``every`` > 1 checks the masked keys of every ``every``-th query row only (from ``first``);
     everything else is checked on every value (see "Paying for the check" above). ``softmaxed=True``: the

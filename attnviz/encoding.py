@@ -66,7 +66,7 @@ def _encode_hf(model: LoadedModel, items: Sequence[str | Sequence[str]], max_tok
     key = "text_target" if target else "text"  # a seq2seq tokenizer may encode targets its own way
     # one tokenizer pass; a second (truncating) one only when some text is longer than the maximum
     encodings = tok(**{key: inputs}, truncation=False, verbose=False, **common).encodings
-    n_input = [len(e.ids) for e in encodings]
+    n_input = [len(e) for e in encodings]
     if max(n_input, default=0) > max_tokens:
         encodings = tok(**{key: inputs}, truncation=True, max_length=max_tokens, **common).encodings
     out = []

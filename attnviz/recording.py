@@ -203,21 +203,21 @@ class Recorder:
     eager_needed: bool
     later: dict[str, list[_Call]] = field(default_factory=lambda: defaultdict(list))
     values: dict[str, list[tuple[Projections, Tensor]]] = field(default_factory=lambda: defaultdict(list))
-    masks_read: dict = field(default_factory=dict)  # (reader, mask ids, shape) -> (mask, extra, allowed): ``allowed``
-    masked: dict = field(default_factory=dict)  # id(allowed) -> (allowed, whether it forbids any key): ``_check``
+    masks_read: dict = field(default_factory=dict)  # (reader, mask ids, shape) -> (mask, extra, allowed, masked): ``allowed``
     noted: list[tuple] = field(default_factory=list)  # (site, call, kept weights, softmaxed, dtype) per call: ``keep``
 
-    def allowed(self, site: Site, call: Call, length: int, source: int) -> Tensor:
-        """The mask ``call`` applied (``Reader.allowed``), read once per mask tensor in a recording: a model hands
-        every layer the same mask, so the layers share one reading. The mask tensors are kept with it, so that an
-        id is never that of a freed mask."""
+    def allowed(self, site: Site, call: Call, length: int, source: int) -> tuple[Tensor, bool]:
+        """The mask ``call`` applied (``Reader.allowed``) and whether it forbids any key, read once per mask tensor in
+        a recording: a model hands every layer the same mask, so the layers share one reading (a call with no mask
+        allows every key: nothing to read). The mask tensors are kept with it, so that an id is never that of a
+        freed mask."""
         key = (site.reader.name, id(call.mask), id(call.extra), call.batch, length, source)
         found = self.masks_read.get(key)
         if found is None or found[0] is not call.mask or found[1] is not call.extra:
-            found = self.masks_read[key] = (call.mask, call.extra, site.reader.allowed(call, length, source))
-            if call.mask is None and call.extra is None:  # no mask: every key allowed (``Reader.allowed``), known unread
-                self.masked[id(found[2])] = (found[2], False)
-        return found[2]
+            allowed = site.reader.allowed(call, length, source)
+            masked = not (call.mask is None and call.extra is None) and not bool(allowed.all())
+            found = self.masks_read[key] = (call.mask, call.extra, allowed, masked)
+        return found[2], found[3]
 
     def keep(self, site: Site, call: Call, weights: Tensor, layers: int) -> None:
         """Keep one call's weights in the recording (``Recording.keep``: ``layers`` calls of its kind), and note the
@@ -226,15 +226,12 @@ class Recorder:
         kept = self.recording.keep(site.kind, weights, layers)
         self.noted.append((site, call, kept, softmaxed, weights.dtype))
 
-    def _check(self, site: Site, call: Call, weights: Tensor, allowed: Tensor, softmaxed: bool, dtype: torch.dtype) -> None:
-        """Check one call's weights (kept, as float32 when they were computed in another ``dtype``): its shape, and
-        in full, the first time ``site`` runs in this mask mode on this model; else its values with the other calls
-        of its kind (``_check_kind``)."""
+    def _check(self, site: Site, call: Call, weights: Tensor, allowed: Tensor, masked: bool, softmaxed: bool,
+               dtype: torch.dtype) -> None:
+        """Check one call's weights (kept, as float32 when they were computed in another ``dtype``; ``masked``: its
+        mask forbids some key): its shape, and in full, the first time ``site`` runs in this mask mode on this
+        model; else its values with the other calls of its kind (``_check_kind``)."""
         check_shape(weights, allowed, site.where, heads=site.heads, batch=call.batch, queries=call.queries)
-        known = self.masked.get(id(allowed))  # one reading per mask (``allowed``), shared by the layers
-        if known is None or known[0] is not allowed:
-            known = self.masked[id(allowed)] = (allowed, not bool(allowed.all()))
-        masked = known[1]
         key = (site.name, self.causal and site.kind != "cross", _form(call.mask), _form(call.extra), masked, dtype)
         full = key not in self.state.checked
         tol = tolerance(dtype)
@@ -249,11 +246,11 @@ class Recorder:
         once (``_check_kind``)."""
         rec = self.recording
         for site, call, weights, softmaxed, dtype in self.noted:
-            allowed = (self.allowed(site, call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
-                       else torch.ones(1, 1, 1, dtype=torch.bool))  # not (batch, heads, query, key): ``_check`` says so
+            allowed, masked = (self.allowed(site, call, weights.size(-2), weights.size(-1)) if weights.dim() == 4
+                               else (torch.ones(1, 1, 1, dtype=torch.bool), False))  # not (batch, heads, query, key): ``_check`` says so
             rec.layer_masks[site.kind].append(allowed)
             rec.masks.setdefault(site.kind, allowed)
-            self._check(site, call, weights, allowed, softmaxed, dtype)
+            self._check(site, call, weights, allowed, masked, softmaxed, dtype)
         for kind, pairs in self.values.items():
             sites, values = [p for p, _ in pairs], [v for _, v in pairs]
             factors = [p.factor() for p in sites]
