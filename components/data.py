@@ -13,6 +13,7 @@ change them in place would raise instead of changing another session's view.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -44,12 +45,22 @@ def read_only(run: Run) -> Run:
     return run
 
 
+@st.cache_resource(show_spinner=False)
+def _one_load_at_a_time() -> threading.Lock:
+    """The lock that lets one model load at a time in this process. Two loads at once import transformers'
+    modules in two threads: a page that asked for another model while the warm-up loaded the first one got a
+    half-made ``transformers.models.auto`` ("cannot import name 'AutoConfig'", tests/e2e/test_seq2seq_browser.py).
+    Both would also pass the memory check for memory only one of them may take."""
+    return threading.Lock()
+
+
 @st.cache_resource(max_entries=3, show_spinner=False)  # the page says so (controls.sidebar), not the warm-up
 def get_model(name: str) -> LoadedModel:
-    """The model, loaded once per process and shared by every session (raises ModelLoadError).
+    """The model, loaded once per process and shared by every session (raises ModelLoadError), one load at a time.
     Refused before loading when it would not fit in the memory left (``attnviz.load_model`` checks)."""
     time.sleep(float(os.environ.get(LOAD_DELAY_ENV) or 0))
-    return attnviz.load_model(name)
+    with _one_load_at_a_time():
+        return attnviz.load_model(name)
 
 
 @st.cache_data(max_entries=64, ttl=300, show_spinner=False)
