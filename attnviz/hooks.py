@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor, nn
@@ -124,7 +125,8 @@ def _pre_hook(site: Site, looks_ahead: bool, pending: list[Call], layers: dict[s
 
 
 def _value_hooks(site: Site, proj: Projections, slot: list) -> list:
-    """Keep the values each call of ``site`` computes in ``slot`` (batch, key, kv_heads, head_dim)."""
+    """Keep the values each call of ``site`` computes in ``slot`` (batch, key, kv_heads, head_dim). (BERT's family
+    on ``IN_PLACE`` needs none: its attention calls hand their values over, ``attnviz.in_place.Target.values``.)"""
     if proj.value is not None:
         def keep(module, args, out):
             try:
@@ -311,6 +313,11 @@ class _Plan:
     encoders: list[nn.TransformerEncoder]
     projections: dict[str, Projections] | str | None = None  # None: not needed yet
 
+    @cached_property
+    def of_kinds(self) -> Counter:
+        """How many sites of each kind the model has (a kind's array in the recording holds that many calls)."""
+        return Counter(site.kind for site in self.sites)
+
 
 def _tree(model: nn.Module) -> tuple[int, ...]:
     """The identity of every submodule, in a fixed order (a plain walk: 30 µs for MiniLM's 117 modules, a third of
@@ -381,7 +388,6 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                 found = {}
             layers: dict[str, int] = {}
             targets: dict[int, in_place.Target] = {}
-            of_kinds = Counter(site.kind for site in plan.sites)
             for site in plan.sites:
                 proj = found.get(site.name)
                 slot = [] if values and proj is not None else None
@@ -392,13 +398,14 @@ def record(model: nn.Module, causal: bool = False, values: bool = False, ablatio
                     pending = []
                     handles.append(site.module.register_forward_pre_hook(_pre_hook(site, looks_ahead, pending, layers),
                                                                          with_kwargs=True))
-                if slot is not None:
-                    handles.extend(_value_hooks(site, proj, slot))
-                of_kind = of_kinds[site.kind]
+                of_kind = plan.of_kinds[site.kind]
+                target = None
                 if on_in_place:  # the weights computed in their place in the recording (attnviz.in_place)
-                    targets[id(site.module)] = in_place.Target(
-                        lambda shape, kind=site.kind, n=of_kind: recording.slot(kind, shape, n), state.in_place,
-                        (site.name, looks_ahead))
+                    target = targets[id(site.module)] = in_place.target(
+                        site.module, lambda shape, kind=site.kind, n=of_kind: recording.slot(kind, shape, n),
+                        state.in_place, (site.name, looks_ahead), slot)
+                if slot is not None and (target is None or target.values is None):  # else its calls hand their values
+                    handles.extend(_value_hooks(site, proj, slot))
                 hook = _forward_hook(site, recorder, pending, slot, proj, of_kind)
                 handles.append(site.module.register_forward_hook(hook, with_kwargs=True))
                 if ablation is not None and site.kind == "self":

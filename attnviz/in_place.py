@@ -23,6 +23,9 @@ for bit, weights and output: a module that differs runs its own eager function f
 model, ``Target.trusted``), and that first call keeps eager's own weights. Any other module (another eager
 function, another dtype than float32, grouped-query keys, dropout in training, a mask that does not fit), any
 call the recording has no slot for, and every call outside a recording runs the module's own eager function.
+While a recording wants value norms, each call of BERT's family also hands the values it weighted to the recording
+(``Target.values``), in place or not: they are the value projection's output, split into heads, so its module needs
+no hook of its own (a hook, and its call through ``nn.Module``'s slow path, cost more than the hand-over).
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ import inspect
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -45,15 +48,33 @@ _SOFTMAX_INTO = torch.ops.aten._softmax.out  # softmax(x, dim, half_to_float, ou
 _F32 = torch.float32
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where one recorded module's weights go: ``slot(shape)`` -> the recording's float32 tensor for this call's
-    (batch, heads, query, key) weights, or None; ``trusted``: (key, mask given) -> whether the in-place result
-    was identical to eager's (kept on the model)."""
+class Target(NamedTuple):
+    """One recorded module, for the calls it makes while the recording runs (``target`` makes it).
+
+    slot:    ``slot(shape)`` -> the recording's float32 tensor for this call's (batch, heads, query, key) weights,
+             or None
+    trusted: (key, mask given) -> whether the in-place result was identical to eager's (kept on the model)
+    eager:   the module's own eager function, looked up when the recording starts (``eager_function``)
+    values:  where each call appends the values it weighted, (batch, key, heads, head_dim), for the value norms:
+             set for BERT's family, whose eager function takes them as they come from the value projection (so
+             they need no hook of their own); None otherwise
+    """
 
     slot: Callable[[tuple[int, ...]], Tensor | None]
     trusted: dict
     key: Hashable
+    eager: Callable | None
+    computes: bool  # the eager function is BERT's: the in-place path may compute its calls
+    values: list | None
+
+
+def target(module: nn.Module, slot: Callable[[tuple[int, ...]], Tensor | None], trusted: dict, key: Hashable,
+           values: list | None) -> Target:
+    """The ``Target`` of ``module`` for one recording; ``values``: the list its calls' values go to, when the
+    recording wants them and the module's eager function is BERT's (``Target.values``)."""
+    eager = eager_function(module)
+    computes = _standard(eager)
+    return Target(slot, trusted, key, eager, computes, values if computes else None)
 
 
 _TARGETS: ContextVar[dict[int, Target] | None] = ContextVar("attnviz_in_place_targets", default=None)
@@ -92,15 +113,19 @@ def _fits(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, mask: Te
 def _attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None, *args,
                **kwargs):
     """The attention function registered as ``IN_PLACE`` (see the module docstring)."""
-    eager = eager_function(module)
     targets = _TARGETS.get()
     target = targets.get(id(module)) if targets else None
+    if target is None:  # outside a recording, or a module it does not record
+        return eager_function(module)(module, query, key, value, attention_mask, *args, **kwargs)
+    if target.values is not None:
+        target.values.append(value.transpose(1, 2))  # (batch, key, heads, head_dim), as the value projection made them
     shape = (*query.shape[:-1], key.size(-2))  # (batch, heads, query, key)
-    mode = None if target is None else (target.key, attention_mask is None)
+    mode = (target.key, attention_mask is None)
     slot = None
-    if (target is not None and not args and target.trusted.get(mode) is not False and _standard(eager)
+    if (target.computes and not args and target.trusted.get(mode) is not False
             and _fits(module, query, key, value, attention_mask, kwargs.get("dropout", 0.0), shape)):
         slot = target.slot(shape)
+    eager = target.eager
     if slot is None:
         return eager(module, query, key, value, attention_mask, *args, **kwargs)
     scaling = kwargs.get("scaling")

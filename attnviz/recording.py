@@ -103,11 +103,13 @@ class Recording:
         given = self._given
         return given is not None and given[2] is weights and given[:2] == (kind, len(self.weights[kind]))
 
-    def keep(self, kind: str, weights: Tensor, layers: int) -> Tensor:
-        """Keep one call's weights, and return what is kept: copied into their ``slot`` of the kind's array (unless
-        they were computed there); a call beyond the array's calls, or of another shape, is kept as it is."""
+    def keep(self, kind: str, weights: Tensor, layers: int) -> tuple[Tensor, bool]:
+        """Keep one call's weights: copied into their ``slot`` of the kind's array, unless they were computed there
+        (``in_slot``); a call beyond the array's calls, or of another shape, is kept as it is. Returns what is kept,
+        and whether it was computed in its slot."""
         kept = self.weights[kind]
-        if self.in_slot(kind, weights):  # computed in its place
+        computed = self.in_slot(kind, weights)
+        if computed:
             self._given = None
         else:
             target = self.slot(kind, tuple(weights.shape), layers)
@@ -117,7 +119,7 @@ class Recording:
             else:
                 weights = target.copy_(weights.detach())
         kept.append(weights)
-        return weights
+        return weights, computed
 
     def _array(self, kind: str) -> np.ndarray | None:
         """The kind's array when it holds every call of the kind (so it is their stack), else None."""
@@ -222,8 +224,7 @@ class Recorder:
     def keep(self, site: Site, call: Call, weights: Tensor, layers: int) -> None:
         """Keep one call's weights in the recording (``Recording.keep``: ``layers`` calls of its kind), and note the
         call for what is left to do when the block ends (``finish``: its mask read, its check)."""
-        softmaxed = self.recording.in_slot(site.kind, weights)
-        kept = self.recording.keep(site.kind, weights, layers)
+        kept, softmaxed = self.recording.keep(site.kind, weights, layers)
         self.noted.append((site, call, kept, softmaxed, weights.dtype))
 
     def _check(self, site: Site, call: Call, weights: Tensor, allowed: Tensor, masked: bool, softmaxed: bool,

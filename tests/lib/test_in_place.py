@@ -8,6 +8,7 @@ import inspect
 import sys
 import textwrap
 import types
+from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from transformers.models.bert import modeling_bert
 
 import attnviz
 from attnviz import in_place
+from attnviz.hooks import find_sites
+from attnviz.projections import projections, stacked_head_norms
 from attnviz.recording import model_state
 from tests.helpers.hf_families import ENCODER_DECODER, build_hf, hf_inputs
 
@@ -146,3 +149,35 @@ def test_families_with_a_decoder_keep_each_kind_in_its_own_array():
     for kind in rec.kinds:
         stacked = rec.stack(kind).numpy()
         assert all(np.shares_memory(w.numpy(), stacked) for w in rec.weights[kind]), kind
+
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])  # float64: each call runs eager's own function
+@pytest.mark.parametrize("family", ["bert", "bart"])
+def test_bert_family_calls_hand_their_values_with_no_hook_on_the_value_projection(family, dtype):
+    """BERT's family hands the values each attention call weighted to the recording (``Target.values``), in place
+    of a hook on the value projection: the value norms are those of the value projection's own outputs, read
+    here by hooks of the test's own, bit for bit, whether the call was computed in place or by eager."""
+    model = build_hf(family).to(dtype)
+    in_place.adopt(model)
+    sites = find_sites(model)
+    kinds = {}
+    for site in sites:
+        parent = model.get_submodule(site.name.rsplit(".", 1)[0])
+        kinds[site.name] = (site.kind, projections(site.module, parent))
+    seen = defaultdict(list)  # kind -> [(projections, the value projection's output as values)] in call order
+    handles = [p.value.register_forward_hook(lambda m, a, out, k=k, p=p: seen[k].append((p, p.values(out).clone())))
+               for k, p in kinds.values()]
+    try:
+        with torch.inference_mode(), attnviz.record(model, values=True) as rec:
+            hooks_during = [len(p.value._forward_hooks) for _, p in kinds.values()]
+            model(**hf_inputs(family))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert hooks_during == [1] * len(sites)  # the test's own: attnviz put no hook on a value projection
+    assert rec.values_missing is None and sorted(rec.kinds) == sorted(seen)
+    for kind, calls in seen.items():
+        expected = stacked_head_norms([p for p, _ in calls], [v for _, v in calls])
+        assert torch.equal(rec.norms(kind), expected), kind
+    assert bool(model_state(model).in_place) == (dtype == torch.float32)  # float64 never runs in place
