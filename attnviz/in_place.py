@@ -55,6 +55,7 @@ class Target(NamedTuple):
              or None
     trusted: (key, mask given) -> whether the in-place result was identical to eager's (kept on the model)
     eager:   the module's own eager function, looked up when the recording starts (``eager_function``)
+    computes: whether that function is BERT's (``_standard``), so that the path here may compute its calls
     values:  where each call appends the values it weighted, (batch, key, heads, head_dim), for the value norms:
              set for BERT's family, whose eager function takes them as they come from the value projection (so
              they need no hook of their own); None otherwise
@@ -64,7 +65,7 @@ class Target(NamedTuple):
     trusted: dict
     key: Hashable
     eager: Callable | None
-    computes: bool  # the eager function is BERT's: the in-place path may compute its calls
+    computes: bool
     values: list | None
 
 
