@@ -121,6 +121,7 @@ def _attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, att
     target = targets.get(id(module)) if targets else None
     if target is None:  # outside a recording, or a module it does not record
         return eager_function(module)(module, query, key, value, attention_mask, *args, **kwargs)
+    eager = target.eager
     if target.values is not None:
         target.values.append(value.transpose(1, 2))  # (batch, key, heads, head_dim), as the value projection made them
     shape = (*query.shape[:-1], key.size(-2))  # (batch, heads, query, key)
@@ -129,7 +130,6 @@ def _attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, att
     if (target.computes and not args and target.trusted.get(mode) is not False
             and _fits(module, query, key, value, attention_mask, kwargs.get("dropout", 0.0), shape)):
         slot = target.slot(shape)
-    eager = target.eager
     if slot is None:
         return eager(module, query, key, value, attention_mask, *args, **kwargs)
     scaling = kwargs.get("scaling")

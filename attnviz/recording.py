@@ -97,18 +97,14 @@ class Recording:
         self._given = (kind, len(kept), given)
         return given
 
-    def in_slot(self, kind: str, weights: Tensor) -> bool:
-        """Whether ``weights`` are the kind's next call's, computed in the ``slot`` last handed out (so written by
-        ``attnviz.in_place``'s softmax, or copied there from the module's own eager function: a softmax too)."""
-        given = self._given
-        return given is not None and given[2] is weights and given[:2] == (kind, len(self.weights[kind]))
-
     def keep(self, kind: str, weights: Tensor, layers: int) -> tuple[Tensor, bool]:
         """Keep one call's weights: copied into their ``slot`` of the kind's array, unless they were computed there
-        (``in_slot``); a call beyond the array's calls, or of another shape, is kept as it is. Returns what is kept,
-        and whether it was computed in its slot."""
+        (they are the kind's next call's, in the ``slot`` last handed out: written by ``attnviz.in_place``'s softmax,
+        or copied there from the module's own eager function, a softmax too); a call beyond the array's calls, or of
+        another shape, is kept as it is. Returns what is kept, and whether it was computed in its slot."""
         kept = self.weights[kind]
-        computed = self.in_slot(kind, weights)
+        given = self._given
+        computed = given is not None and given[2] is weights and given[:2] == (kind, len(kept))
         if computed:
             self._given = None
         else:
