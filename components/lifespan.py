@@ -14,14 +14,25 @@ cache would log "No runtime found").
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import importlib.machinery
+import importlib.util
+import os
 import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
+from pathlib import Path
+
+from streamlit.logger import get_logger
 
 #: What a page imports before it waits for ``startup.ready``; ``components.startup`` last (it holds ``warm``).
 FIRST_SCREEN = ("attnviz", "components.navigation", "components.controls", "components.startup")
+#: The extension module whose shared libraries the warm-up maps before importing it (``load_native``): torch's.
+NATIVE = ("torch", "_C")
+LOG = get_logger(__name__)
 
 
 @asynccontextmanager
@@ -33,9 +44,53 @@ async def lifespan(_app) -> AsyncIterator[None]:
 
 
 def _warm(warm) -> None:
-    interval = sys.getswitchinterval()
+    """Run ``warm`` so that the server keeps answering the browser while it imports.
+
+    The server answers in its own thread, which needs the interpreter lock for every request, so the warm-up
+    holds it as briefly as it can:
+
+    - it lets other threads in every 0.1 ms (the switch interval) instead of every 5 ms;
+    - it maps torch's shared libraries first, without the lock (``load_native``): the import would hold the
+      lock for the whole of it, 0.18–0.28 s here, while the browser asks for the page's scripts;
+    - it pauses the cyclic garbage collector: importing torch, transformers and attnviz makes ~780,000
+      objects, and each full collection walks them all with the lock held (0.1–0.4 s each, about 0.7 s of
+      stalls over the warm-up here). What it made is then frozen (``gc.freeze``), as it lives as long as the
+      server, so that later collections skip it; the ~14,000 objects of garbage among it (8.6 MB) stay.
+
+    Measured: ``python benchmarks/bench_latency.py --compare`` (docs/figures.md, the ninth round)."""
+    interval, collecting = sys.getswitchinterval(), gc.isenabled()
     sys.setswitchinterval(0.0001)
+    gc.disable()
     try:
+        load_native(*NATIVE)
         warm()
     finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
         sys.setswitchinterval(interval)
+
+
+def load_native(package: str, module: str) -> bool:
+    """Map the shared object of the extension module ``package.module`` and the libraries it links, without
+    importing anything and without holding the interpreter lock; whether it was mapped.
+
+    ``dlopen`` is called as a foreign function of the C library, which ctypes calls with the lock released
+    (``ctypes.CDLL(path)`` would hold it). The import then finds the object mapped and only initialises it.
+    With the flags Python's own import uses (``sys.getdlopenflags``), it is the same mapping the import
+    would make. Where any step is not possible (no ``dlopen``, the file not found), nothing is mapped and the
+    import does it as usual."""
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if os.name != "posix" or spec is None or not spec.submodule_search_locations:
+        return False
+    names = [Path(where, module + suffix) for where in spec.submodule_search_locations
+             for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+    path = next((p for p in names if p.is_file()), None)
+    if path is None:
+        return False
+    dlopen = ctypes.CDLL(None).dlopen
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, (ctypes.c_char_p, ctypes.c_int)
+    if not dlopen(os.fsencode(path), sys.getdlopenflags()):
+        LOG.debug("Warm-up: %s not mapped ahead; its import will map it", path)
+        return False
+    return True

@@ -1,0 +1,104 @@
+"""How the server's warm-up shares the interpreter with the server (components/lifespan.py): torch's shared
+libraries mapped without the interpreter lock, the garbage collector paused while it imports and its objects
+frozen after. Each test runs in a Python process of its own: what it checks (what is mapped, the collector's
+state) belongs to the whole process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.helpers.paths import ROOT
+
+
+def _run(code: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+LOAD_NATIVE = """
+import json, sys, threading, time
+from components.lifespan import load_native
+
+def mapped():
+    return any("libtorch_cpu" in line for line in open("/proc/self/maps"))
+
+gaps, done = [], threading.Event()
+def probe():  # how long this thread waits for the interpreter lock, in steps of 1 ms
+    last = time.perf_counter()
+    while not done.is_set():
+        time.sleep(0.001)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+
+before = mapped()
+thread = threading.Thread(target=probe)
+thread.start()
+time.sleep(0.05)
+started = time.perf_counter()
+loaded = load_native("torch", "_C")
+took = time.perf_counter() - started
+time.sleep(0.05)
+done.set()
+thread.join()
+imported_by_it = "torch" in sys.modules
+import torch
+print(json.dumps({"before": before, "loaded": loaded, "after": mapped(), "imported_by_it": imported_by_it,
+                  "took": took, "longest_wait": max(gaps), "sum": float(torch.arange(4.0).sum()),
+                  "no_such_module": load_native("json", "_C"), "no_such_package": load_native("no_such_package", "_C")}))
+"""
+
+
+def test_torch_is_mapped_ahead_without_the_interpreter_lock_and_then_imports_as_usual():
+    r = _run(LOAD_NATIVE)
+    assert (r["before"], r["loaded"], r["after"], r["imported_by_it"]) == (False, True, True, False)
+    # the mapping takes 0.18-0.26 s here; another thread kept running meanwhile (with the lock held it would wait
+    # the whole time: ``ctypes.CDLL(path)`` gives waits as long as the call)
+    assert r["took"] > 0.02, r
+    assert r["longest_wait"] < r["took"] / 2, r
+    assert r["sum"] == 6.0
+    assert (r["no_such_module"], r["no_such_package"]) == (False, False)
+
+
+WARM = """
+import gc, json, sys
+from components.lifespan import _warm
+
+seen = {}
+def warm(fail):
+    seen[fail] = (gc.isenabled(), sys.getswitchinterval())
+    made.append([{} for _ in range(1000)])
+    if fail:
+        raise RuntimeError("the warm-up failed")
+
+made = []
+interval = sys.getswitchinterval()
+frozen = gc.get_freeze_count()
+_warm(lambda: warm(False))
+after = (gc.isenabled(), sys.getswitchinterval(), gc.get_freeze_count() - frozen)
+try:
+    _warm(lambda: warm(True))
+except RuntimeError:
+    pass
+after_failure = (gc.isenabled(), sys.getswitchinterval())
+gc.disable()
+_warm(lambda: warm(False))
+kept_off = gc.isenabled()
+print(json.dumps({"during": seen[False], "during_failure": seen[True], "interval": interval, "after": after,
+                  "after_failure": after_failure, "kept_off": kept_off, "torch": "torch" in sys.modules,
+                  "mapped": any("libtorch_cpu" in line for line in open("/proc/self/maps"))}))
+"""
+
+
+def test_the_warm_up_runs_without_the_collector_then_restores_it_and_freezes_what_it_made():
+    r = _run(WARM)
+    for enabled, interval in (r["during"], r["during_failure"]):
+        assert enabled is False and abs(interval - 0.0001) < 1e-9  # every 0.1 ms, as the interpreter rounds it
+    enabled, interval, newly_frozen = r["after"]
+    assert (enabled, interval) == (True, r["interval"]) and newly_frozen >= 1000  # the 1,000 dicts made inside
+    assert r["after_failure"] == [True, r["interval"]]
+    assert r["kept_off"] is False  # a collector paused before the warm-up stays paused
+    assert (r["mapped"], r["torch"]) == (True, False)  # torch's libraries mapped ahead; importing it is ``warm``'s part
