@@ -88,7 +88,9 @@ def load_native(package: str, module: str) -> bool:
     path = next((p for p in names if p.is_file()), None)
     if path is None:
         return False
-    dlopen = ctypes.CDLL(None).dlopen
+    dlopen = getattr(ctypes.CDLL(None), "dlopen", None)  # the C library's, as every POSIX system has it
+    if dlopen is None:
+        return False
     dlopen.restype, dlopen.argtypes = ctypes.c_void_p, (ctypes.c_char_p, ctypes.c_int)
     if not dlopen(os.fsencode(path), sys.getdlopenflags()):
         LOG.debug("Warm-up: %s not mapped ahead; its import will map it", path)

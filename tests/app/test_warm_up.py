@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 
+from components.lifespan import load_native
 from tests.helpers.paths import ROOT
 
 
@@ -102,3 +104,14 @@ def test_the_warm_up_runs_without_the_collector_then_restores_it_and_freezes_wha
     assert r["after_failure"] == [True, r["interval"]]
     assert r["kept_off"] is False  # a collector paused before the warm-up stays paused
     assert (r["mapped"], r["torch"]) == (True, False)  # torch's libraries mapped ahead; importing it is ``warm``'s part
+
+
+def test_a_file_that_is_no_shared_object_is_left_to_the_import(tmp_path, monkeypatch):
+    # the extension's file is there but the system cannot map it: nothing is mapped, the import will say why
+    package = tmp_path / "not_native"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / ("_C" + EXTENSION_SUFFIXES[0])).write_bytes(b"not an ELF file")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert load_native("not_native", "_C") is False
+    assert load_native("not_native", "_D") is False  # no such file
