@@ -196,6 +196,7 @@ def test_all_heads_grid_and_opening_a_head():
     assert component_svg(at, "explorer_heatmap")
 
 
+@pytest.mark.slow
 def test_all_heads_grid_is_built_once_per_view(monkeypatch):
     """Building 72 plotly subplots is the page's slowest step: choosing a head to open, or coming
     back to the page, reuses the cached figure; a new mask builds a new one."""
@@ -217,6 +218,7 @@ def test_all_heads_grid_is_built_once_per_view(monkeypatch):
     assert_clean(at)
 
 
+@pytest.mark.slow
 def test_all_heads_thumbnails_are_downsampled_for_long_input():
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["text"] = "snow " * 300

@@ -151,6 +151,7 @@ def test_the_walkthrough_numbers_are_those_of_the_seeded_module():
         assert np.allclose(reference(x)[0][0].numpy(), steps.module_output, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cached_runs_are_read_only_and_the_pages_still_work(minilm):
     text = "read-only proof: a sentence only this test uses"
     key = RunKey(attnviz.DEFAULT_MODEL, text)

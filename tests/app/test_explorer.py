@@ -64,6 +64,7 @@ def test_the_corpus_heatmap_labels_every_head_and_can_be_clicked():
     assert {c[0] for c in targets.customdata} == set(labels)
 
 
+@pytest.mark.slow
 def test_no_ascii_arrows_in_what_the_pages_say():
     """Bug 7: arrows were written "->" in some places and "→" in others."""
     for page in ("pages/explorer.py", "pages/walkthrough.py", "pages/heads.py", "pages/dependencies.py", "pages/head-map.py"):

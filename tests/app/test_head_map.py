@@ -80,6 +80,7 @@ def hosted(monkeypatch):
     monkeypatch.delenv(hosting.MODELS_ENV, raising=False)
 
 
+@pytest.mark.slow
 def test_hosted_a_request_above_500_sentences_is_refused_with_the_limit_named(hosted):
     at = assert_clean(app(PAGE, corpus="generated", count="501"))
     notices = " ".join(w.value for w in at.warning)

@@ -172,6 +172,7 @@ def test_an_allowed_model_that_cannot_load_falls_back_to_the_next(monkeypatch):
 # ----------------------------------------------------------------------------- uploads and scoring
 
 
+@pytest.mark.slow
 def test_an_upload_is_parsed_once_per_session_and_scored_with_the_hosted_bounds(hosted):
     at = app(model="local-trained")
     at.switch_page("pages/dependencies.py").run()

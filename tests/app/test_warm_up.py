@@ -10,6 +10,8 @@ import subprocess
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 
+import pytest
+
 from components.lifespan import load_native
 from tests.helpers.paths import ROOT
 
@@ -54,6 +56,7 @@ print(json.dumps({"before": before, "loaded": loaded, "after": mapped(), "import
 """
 
 
+@pytest.mark.slow
 def test_torch_is_mapped_ahead_without_the_interpreter_lock_and_then_imports_as_usual():
     r = _run(LOAD_NATIVE)
     assert (r["before"], r["loaded"], r["after"], r["imported_by_it"]) == (False, True, True, False)
@@ -95,6 +98,7 @@ print(json.dumps({"during": seen[False], "during_failure": seen[True], "interval
 """
 
 
+@pytest.mark.slow
 def test_the_warm_up_runs_without_the_collector_then_restores_it_and_freezes_what_it_made():
     r = _run(WARM)
     for enabled, interval in (r["during"], r["during_failure"]):

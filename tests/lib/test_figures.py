@@ -470,6 +470,7 @@ def test_png_cold_then_warm():
     assert chromium_browsers() - others == started
 
 
+@pytest.mark.slow
 def test_png_defaults_to_the_figure_size():
     fig = heatmap(rows(3), ["a", "b", "c"], ["a", "b", "c"], "t")
     assert png_size(to_png(fig, scale=1)) == (fig.layout.width, fig.layout.height)
@@ -506,6 +507,7 @@ def test_huge_svg_png_is_capped():
     assert width / height == pytest.approx(float(ET.fromstring(svg).get("width")) / float(ET.fromstring(svg).get("height")), rel=0.02)
 
 
+@pytest.mark.slow
 def test_concurrent_exports_share_one_browser():
     """Three exports start at once with no browser running: exactly one browser is started and
     all three are drawn by it (a race on the start would leave several Chromium processes)."""
