@@ -80,8 +80,10 @@ def load_native(package: str, module: str) -> bool:
     With the flags Python's own import uses (``sys.getdlopenflags``), it is the same mapping the import
     would make. Where any step is not possible (no ``dlopen``, the file not found), nothing is mapped and the
     import does it as usual."""
+    if os.name != "posix":
+        return False
     spec = importlib.util.find_spec(package)  # finds the package without importing it
-    if os.name != "posix" or spec is None or not spec.submodule_search_locations:
+    if spec is None or not spec.submodule_search_locations:
         return False
     names = [Path(where, module + suffix) for where in spec.submodule_search_locations
              for suffix in importlib.machinery.EXTENSION_SUFFIXES]
