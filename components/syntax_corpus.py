@@ -92,8 +92,10 @@ def scores_table(scores: HeadScores, stem: str) -> None:
     st.caption("Accuracy, best head and baseline as in Clark et al. 2019 (the best fixed offset in −3..3). The flag: the best "
                "accuracy is at least the baseline's + 0.10 (Voita et al. 2019). Hard arcs: those whose head is not at the "
                "relation's usual offset; the beyond-position head gets most of them right (fewer than 50: too few to credit).")
-    st.download_button("Table as CSV", scores.to_csv(min_count=1).encode("utf-8"), file_name=stem + ".csv", mime="text/csv",
-                       key="dep_csv", on_click="ignore", icon=":material/table:")
+    # data= a callable: the file is made on click, and no copy waits in the server's media store for the
+    # browser to check it (a rerun in between dropped it: the check's 404 showed in the console)
+    st.download_button("Table as CSV", lambda: scores.to_csv(min_count=1).encode("utf-8"), file_name=stem + ".csv",
+                       mime="text/csv", key="dep_csv", on_click="ignore", icon=":material/table:")
 
 
 def scores_heatmap(scores: HeadScores, relations: list[str], model_short: str, named: str, stem: str) -> None:

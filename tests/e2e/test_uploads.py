@@ -78,6 +78,10 @@ def assert_good_file_still_scores(app: App) -> None:
     assert "fewer than 5 arcs" in app.alerts()  # a small file's table says how little it shows
     caption = "\n".join(app.page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
     assert "2 sentences, 12 words, 10 arcs" in caption
+    name, data = app.download("dep_csv")  # made on click (deferred): every relation, even those under 5 arcs
+    assert name.endswith(".csv"), name
+    rows = data.decode("utf-8").splitlines()
+    assert rows[0].startswith("relation,") and any(r.startswith("nsubj,") for r in rows[1:]), rows[:3]
 
 
 BROKEN = {
