@@ -8,6 +8,7 @@ runs the app's navigation itself in that case; afterwards Streamlit uses app.py.
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from components import session_keys as keys
 from components.app_settings import settings
 from components.jobs import JOBS, THROTTLE
 
-ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.png"
+#: The favicon as a data URL (466 bytes of PNG): Streamlit passes a URL through, where a file path would have it
+#: import PIL and read the file on a page's first run (0.08 s of the first screen here, py-spy and cProfile).
+ICON = "data:image/png;base64," + base64.b64encode(
+    (Path(__file__).resolve().parents[1] / "assets" / "icon.png").read_bytes()).decode("ascii")
 
 
 def pages() -> list:
@@ -45,7 +49,7 @@ def run_app() -> None:
         pause = THROTTLE.delay(keys.session_id())
         if pause:
             time.sleep(pause)
-    st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=str(ICON),
+    st.set_page_config(page_title="attnviz: what attention heads look at", page_icon=ICON,
                        layout="wide")
     st.session_state[keys.VIA_APP] = True
     st.session_state.pop(keys.URL_EXTRA, None)  # a page's own link parameters: its full run sets them again

@@ -6,6 +6,7 @@ rendered elements: the arc drawing against the column that holds it.
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -15,6 +16,7 @@ from attnviz import figures
 from attnviz.static import VIEWS_JS
 from tests.e2e.page import element, elements, page_js
 from tests.e2e.server import StreamlitServer
+from tests.helpers.paths import ROOT
 
 THIRTY_WORDS = ("The committee that the senator who the journalists had criticised appointed last spring quickly "
                 "rejected the proposal because the budget was far too small for such an ambitious public project")
@@ -67,6 +69,16 @@ def test_the_default_sentence_draws_arcs_in_a_row_inside_the_column(app):
     app.open()
     box = arc_box(app)
     assert box["layout"] == "arcs" and box["svg"] <= box["column"] + 0.5 and not box["scrolls"], box
+
+
+def test_the_tab_shows_the_apps_icon(app):
+    # the icon goes to Streamlit as a data URL (components/navigation.py): the browser gets the file's bytes as they are
+    app.open()
+    icon = app.page.locator('link[rel~="icon"]').first
+    href = app.eventually(lambda: icon.get_attribute("href") or "", lambda h: h.startswith("data:image/png;base64,"),
+                          timeout=30)
+    assert base64.b64decode(href.split(",", 1)[1]) == (ROOT / "assets" / "icon.png").read_bytes()
+    assert app.page.title() == "attnviz: what attention heads look at"
 
 
 def test_a_late_call_from_an_older_run_never_replaces_a_newer_drawing(browser):
