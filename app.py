@@ -1,9 +1,10 @@
 """attnviz: see what attention heads look at. Run with: streamlit run app.py
 
 This file is both the app's script and, for the server, the module that declares it. ``streamlit run app.py``
-finds ``app`` below (an ``st.App``), imports this file as the module ``app`` and serves it; its lifespan starts
-importing torch and loading the first model as the server starts (components/lifespan.py). Every session then
-runs this file as its script (``__name__ == "__main__"``), which draws the page the URL names.
+finds ``app`` below (an ``st.App``), imports this file as the module ``app`` and serves it: torch's libraries are
+mapped as the server starts, and its lifespan imports torch and loads the first model once a first page has drawn
+its first screen, or after 3 s (components/lifespan.py). Every session then runs this file as its script
+(``__name__ == "__main__"``), which draws the page the URL names.
 """
 
 import streamlit as st
@@ -19,6 +20,7 @@ if __name__ == "__main__":
 
     run_app()
 else:
-    from components.lifespan import lifespan
+    from components.lifespan import lifespan, map_ahead
 
+    map_ahead()  # torch's libraries, mapped while the server starts (without the interpreter lock)
     app = st.App("app.py", lifespan=lifespan)

@@ -1,15 +1,17 @@
-"""The server's lifespan, given to app.py's ``st.App``: what runs as ``streamlit run app.py`` starts, before any
-browser connects.
+"""The server's start, given to app.py's ``st.App``: what runs as ``streamlit run app.py`` starts.
 
-It imports the light modules of every page's first screen, in the server's own thread (uvicorn accepts no
-connection before a lifespan has started, so no session imports them at the same time), then starts
-``components.startup.warm`` in a thread of its own: torch, transformers, attnviz and the first screen's model,
-while the server answers the browser. A first visitor, say of a hosted app waking up, finds them loaded or
-loading, instead of the work starting only when their page runs.
+- ``map_ahead``, as the server imports app.py: a thread maps torch's shared libraries (``load_native``), without
+  the interpreter lock, on the core that the server's own start leaves idle (0.4 s here before it answers).
+- ``lifespan``, as the server starts, before any browser connects: it imports the light modules of every page's
+  first screen, in the server's own thread (uvicorn accepts no connection before a lifespan has started, so no
+  session imports them at the same time), then starts ``components.startup.warm`` in a thread of its own: torch,
+  transformers, attnviz and the first screen's model. That thread first lets the first visitor's page draw: it
+  waits until a page has drawn its first screen (``startup.first_screen``), ``PATIENCE`` seconds at most.
 
-The modules are imported here, by name, rather than at the top of app.py: they declare Streamlit caches, which
-want the runtime to exist (it does once a lifespan runs; when app.py is imported it does not yet, and each
-cache would log "No runtime found").
+A first visitor, say of a hosted app waking up, finds them loaded or loading, instead of the work starting only
+when their page runs. The modules are imported by the lifespan, by name, rather than at the top of app.py: they
+declare Streamlit caches, which want the runtime to exist (it does once a lifespan runs; when app.py is imported
+it does not yet, and each cache would log "No runtime found").
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 from pathlib import Path
 
+from streamlit import delta_generator
 from streamlit.logger import get_logger
 
 #: What a page imports before it waits for ``startup.ready``; ``components.startup`` last (it holds ``warm``).
 FIRST_SCREEN = ("attnviz", "components.navigation", "components.controls", "components.startup")
 #: The extension module whose shared libraries the warm-up maps before importing it (``load_native``): torch's.
 NATIVE = ("torch", "_C")
+#: How long the warm-up waits for a first page to draw its first screen before it imports anyway, in seconds. A
+#: browser that is waiting for the server (a visitor waking a hosted app, the tab ``streamlit run`` opens) draws
+#: it ~1–2 s after the server answers (benchmarks/bench_latency.py); without a visitor the wait costs no one.
+PATIENCE = 3.0
 LOG = get_logger(__name__)
 
 
@@ -39,12 +46,41 @@ LOG = get_logger(__name__)
 async def lifespan(_app) -> AsyncIterator[None]:
     """Import the first screen's modules, start the warm-up's thread, and let the server serve."""
     startup = [import_module(name) for name in FIRST_SCREEN][-1]
-    threading.Thread(target=_warm, args=(startup.warm,), name="attnviz-warm-up", daemon=True).start()
+    skip_repl_check()
+    threading.Thread(target=_warm, args=(startup.warm, startup.first_screen(), PATIENCE), name="attnviz-warm-up",
+                     daemon=True).start()
     yield
 
 
-def _warm(warm) -> None:
-    """Run ``warm`` so that the server keeps answering the browser while it imports.
+def map_ahead() -> None:
+    """Map torch's shared libraries in a thread of its own (``load_native``), as the server imports app.py.
+
+    The server's start (importing uvicorn, starlette and the lifespan's modules) is one thread holding the lock;
+    mapping the libraries needs none of it, so it runs on the other core meanwhile (0.2–0.3 s of the warm-up's
+    work, that was done as the first browser loaded the page). The warm-up's own ``load_native`` then finds them
+    mapped (or waits for this one to finish, as the system's loader makes one mapping at a time)."""
+    threading.Thread(target=load_native, args=NATIVE, name="attnviz-map-torch", daemon=True).start()
+
+
+def skip_repl_check() -> None:
+    """Tell Streamlit that its once-per-process check for "not run by ``streamlit run``" is done.
+
+    Streamlit makes it when the first element of the first page run is drawn: ``env_util.is_repl`` calls
+    ``inspect.stack()``, which reads the source of every frame and walks ``sys.modules``: 0.13–0.14 s of the first
+    screen here (cProfile), 2,200 modules in while the warm-up imports. A lifespan runs only under ``streamlit
+    run``, where the warning it guards can never apply. The flag is Streamlit's own (private); without it, as in
+    another Streamlit version, this does nothing and the check runs as before (tests/app/test_warm_up.py)."""
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        delta_generator._use_warning_has_been_displayed = True
+
+
+def _warm(warm, cue: threading.Event, patience: float) -> None:
+    """Run ``warm`` once ``cue`` is set (a page drew its first screen) or after ``patience`` seconds, so that the
+    server keeps answering the browser while it imports.
+
+    The wait lets the first visitor's browser have the CPU while it loads Streamlit's scripts and draws the
+    first screen (on 2 cores, importing torch meanwhile made the sentence box 0.5–0.7 s later, and the first arcs
+    no sooner: benchmarks/bench_latency.py, docs/figures.md, the tenth round).
 
     The server answers in its own thread, which needs the interpreter lock for every request, so the warm-up
     holds it as briefly as it can:
@@ -62,6 +98,7 @@ def _warm(warm) -> None:
     sys.setswitchinterval(0.0001)
     gc.disable()
     try:
+        cue.wait(patience)
         load_native(*NATIVE)
         warm()
     finally:

@@ -7,8 +7,9 @@ starts instead of after the ~3 s it takes to import torch and transformers. Then
 imports, behind a message at the top of the page, and the model loads (``data.get_model``).
 
 ``streamlit run app.py`` serves app.py's ``st.App``, whose lifespan (``components.lifespan``) runs ``warm`` in a thread
-as the server starts, before any browser connects: it imports the modules and loads the first screen's model. A first visitor (a hosted
-app waking up) then finds them loaded or loading, instead of starting that work only once their page runs.
+as the server starts: once a first page has drawn its first screen (``first_screen``; 3 s at most), it imports the
+modules and loads the first screen's model. A first visitor (a hosted app waking up) sees the page drawn with the
+CPU to itself, then finds the modules loading, instead of that work starting only once their page runs.
 
 The imports are made by one thread: ``st.cache_resource`` computes its value in one thread while every other
 caller waits for it (the warm-up's thread, or the first session's when the app runs without the server's
@@ -22,6 +23,7 @@ lifespan imports the light modules of a page's first screen before the warm-up s
 from __future__ import annotations
 
 import pkgutil
+import threading
 import time
 from importlib import import_module
 
@@ -45,8 +47,16 @@ def import_modules() -> list[str]:
     return names
 
 
+@st.cache_resource(show_spinner=False)
+def first_screen() -> threading.Event:
+    """Set once a page has drawn its first screen (``ready``): the server's warm-up waits for it before it imports
+    (components/lifespan.py), so that the first visitor's browser draws that screen with the CPU to itself."""
+    return threading.Event()
+
+
 def ready() -> None:
     """Wait for ``import_modules`` (made by the warm-up, or here), behind a message at the top of the page."""
+    first_screen().set()
     with st.spinner(STARTING):  # shown after half a second: not once the modules are imported
         import_modules()
 

@@ -69,7 +69,7 @@ def test_torch_is_mapped_ahead_without_the_interpreter_lock_and_then_imports_as_
 
 
 WARM = """
-import gc, json, sys
+import gc, json, sys, threading
 from components.lifespan import _warm
 
 seen = {}
@@ -82,15 +82,17 @@ def warm(fail):
 made = []
 interval = sys.getswitchinterval()
 frozen = gc.get_freeze_count()
-_warm(lambda: warm(False))
+cue = threading.Event()
+cue.set()
+_warm(lambda: warm(False), cue, 60)
 after = (gc.isenabled(), sys.getswitchinterval(), gc.get_freeze_count() - frozen)
 try:
-    _warm(lambda: warm(True))
+    _warm(lambda: warm(True), cue, 60)
 except RuntimeError:
     pass
 after_failure = (gc.isenabled(), sys.getswitchinterval())
 gc.disable()
-_warm(lambda: warm(False))
+_warm(lambda: warm(False), cue, 60)
 kept_off = gc.isenabled()
 print(json.dumps({"during": seen[False], "during_failure": seen[True], "interval": interval, "after": after,
                   "after_failure": after_failure, "kept_off": kept_off, "torch": "torch" in sys.modules,
@@ -119,3 +121,76 @@ def test_a_file_that_is_no_shared_object_is_left_to_the_import(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     assert load_native("not_native", "_C") is False
     assert load_native("not_native", "_D") is False  # no such file
+
+
+REPL_CHECK = """
+import json, sys
+import streamlit.delta_generator as dg
+from streamlit import env_util
+from components.lifespan import skip_repl_check
+
+calls = []
+real = env_util.is_repl
+def counted():  # Streamlit's own check, run as it is; only counted
+    calls.append(1)
+    return real()
+env_util.is_repl = counted
+if sys.argv[1] == "lifespan":
+    skip_repl_check()
+dg._maybe_print_use_warning()  # what the first element of a page's first run calls
+dg._maybe_print_use_warning()
+print(json.dumps({"calls": len(calls)}))
+"""
+
+
+@pytest.mark.parametrize(("how", "calls"), [("lifespan", 0), ("plain", 1)])
+def test_the_first_screen_skips_streamlits_repl_check_under_the_server(how, calls):
+    # inspect.stack() over every frame: 0.13-0.14 s of the first page run here. Under the server's lifespan it is
+    # never made; without it (the control) Streamlit makes it once, so a Streamlit that renamed its flag fails here
+    done = subprocess.run([sys.executable, "-c", REPL_CHECK, how], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"calls": calls}
+
+
+CUE = """
+import json, threading, time
+from components.lifespan import _warm
+
+def timed(cue, patience, set_after):
+    started, called = time.perf_counter(), []
+    if set_after == 0:
+        cue.set()
+    elif set_after is not None:
+        threading.Timer(set_after, cue.set).start()
+    _warm(lambda: called.append(time.perf_counter() - started), cue, patience)
+    return called[0]
+
+print(json.dumps({"cued": timed(threading.Event(), 30, 0.4), "no_cue": timed(threading.Event(), 0.5, None),
+                  "cued_before": timed(threading.Event(), 30, 0)}))
+"""
+
+
+@pytest.mark.slow
+def test_the_warm_up_starts_when_a_first_screen_is_drawn_or_after_its_patience():
+    # it lets the first visitor's browser draw the page with the CPU to itself, then imports (components/lifespan.py)
+    r = _run(CUE)
+    assert 0.4 <= r["cued"] < 3, r  # waited for the cue, not for its 30 s of patience
+    assert 0.5 <= r["no_cue"] < 3, r  # no page came: it imports after its patience
+    assert r["cued_before"] < 3, r  # a page that drew before the warm-up started: no wait
+
+
+MAP_AHEAD = """
+import json, sys, threading
+import app  # as the server imports it: it declares the app and starts mapping torch's libraries
+
+for thread in threading.enumerate():  # still mapping, or done (then not listed)
+    if thread.name == "attnviz-map-torch":
+        thread.join(60)
+print(json.dumps({"mapped": any("libtorch_cpu" in line for line in open("/proc/self/maps")),
+                  "torch": "torch" in sys.modules, "app": type(app.app).__name__}))
+"""
+
+
+@pytest.mark.slow
+def test_importing_the_app_as_the_server_does_maps_torch_ahead_without_importing_it():
+    assert _run(MAP_AHEAD) == {"mapped": True, "torch": False, "app": "App"}

@@ -77,6 +77,7 @@ def new_server(request):
 
 def test_the_server_imports_torch_and_loads_the_first_model_before_any_browser_connects(open_app, new_server):
     # app.py's st.App lifespan (components/lifespan.py): the work starts with the server, not with a first page
+    # (it waits for a first page's first screen 3 s at most: here no browser comes)
     s = new_server("server-warm-up")
     line = _logged(s, r"Warm-up: torch, transformers and attnviz imported in ([\d.]+) s; (\S+) loaded in ([\d.]+) s")
     assert line[2] == "sentence-transformers/all-MiniLM-L6-v2"
