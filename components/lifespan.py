@@ -79,15 +79,16 @@ def _warm(warm, cue: threading.Event, patience: float) -> None:
     server keeps answering the browser while it imports.
 
     The wait lets the first visitor's browser have the CPU while it loads Streamlit's scripts and draws the
-    first screen (on 2 cores, importing torch meanwhile made the sentence box 0.5–0.7 s later, and the first arcs
-    no sooner: benchmarks/bench_latency.py, docs/figures.md, the tenth round).
+    first screen: on 2 cores, importing torch meanwhile made the sentence box 0.7–0.9 s later; with torch's
+    libraries mapped ahead (``map_ahead``) the wait costs the first arcs 0.3 s at most (benchmarks/bench_latency.py,
+    docs/figures.md, the tenth round).
 
     The server answers in its own thread, which needs the interpreter lock for every request, so the warm-up
     holds it as briefly as it can:
 
     - it lets other threads in every 0.1 ms (the switch interval) instead of every 5 ms;
-    - it maps torch's shared libraries first, without the lock (``load_native``): the import would hold the
-      lock for the whole of it, 0.18–0.28 s here, while the browser asks for the page's scripts;
+    - it maps torch's shared libraries first, without the lock (``load_native``), where ``map_ahead`` has not
+      already (then it costs a lookup): the import would hold the lock for the whole of it, 0.18–0.28 s here;
     - it pauses the cyclic garbage collector: importing torch, transformers and attnviz makes ~780,000
       objects, and each full collection walks them all with the lock held (0.1–0.4 s each, about 0.7 s of
       stalls over the warm-up here). What it made is then frozen (``gc.freeze``), as it lives as long as the
